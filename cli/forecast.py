@@ -1,0 +1,8 @@
+"""Placeholder until its issue lands."""
+
+from __future__ import annotations
+
+
+def forecast_command() -> None:
+    """Not built yet."""
+    raise NotImplementedError("not built yet")

@@ -1,0 +1,23 @@
+"""`launchcast keys ...`: API keys, stored only as hashes."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+
+from service.auth import hash_key, new_key
+from service.settings import Role
+
+app = typer.Typer(help="API keys (stored as SHA-256 digests).", no_args_is_help=True)
+console = Console()
+
+
+@app.command("create")
+def create(role: Role = typer.Option(..., help="read, write or admin.")) -> None:
+    """Print a new random key once, and the digest to put in LAUNCHCAST_API_KEYS."""
+    key = new_key()
+    console.print(f"key (shown once, give it to the client): [bold]{key}[/]")
+    console.print("add to LAUNCHCAST_API_KEYS (JSON map of digest to role):")
+    console.print(json.dumps({hash_key(key): role.value}), soft_wrap=True, highlight=False)

@@ -1,0 +1,1 @@
+"""The launchcast web service: HTTP layer, database layer and settings."""

@@ -1,0 +1,30 @@
+"""Dependencies shared by the routers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from service.db.session import get_sessionmaker
+from service.settings import Settings
+
+
+def get_app_settings(request: Request) -> Settings:
+    """The settings the app was built with (tests build apps with settings of their own)."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+def get_session(settings: SettingsDep) -> Iterator[Session]:
+    """One session per request; routes commit at the edge of their use case."""
+    with get_sessionmaker(settings.database_url)() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]

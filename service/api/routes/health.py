@@ -1,0 +1,60 @@
+"""Liveness, readiness and metrics: open, no API key."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from service.api.deps import SettingsDep
+from service.api.schemas import problem
+from service.db.session import get_engine
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="Liveness: the process runs")
+def healthz() -> dict[str, str]:
+    """Answers 200 while the process runs."""
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: database answers and a model is loaded",
+    responses={503: problem("Not ready", 503, "database unreachable: connection refused")},
+)
+def readyz(request: Request, settings: SettingsDep) -> JSONResponse:
+    """200 when the database answers and a model is loaded, else 503 with the reason."""
+    reasons: list[str] = []
+    try:
+        with get_engine(settings.database_url).connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any driver error means "not ready", with its message
+        reasons.append(f"database unreachable: {type(exc).__name__}")
+    readiness = getattr(request.app.state, "model_readiness", None)
+    if readiness is not None:
+        model_reason = readiness()
+        if model_reason:
+            reasons.append(model_reason)
+    if reasons:
+        return JSONResponse(
+            {
+                "type": "https://launchcast.dev/problems/503",
+                "title": "Not ready",
+                "status": 503,
+                "detail": "; ".join(reasons),
+            },
+            status_code=503,
+            media_type="application/problem+json",
+        )
+    return JSONResponse({"status": "ready"})
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def metrics(request: Request) -> Response:
+    """Request counts and latencies per route, in Prometheus text format."""
+    return Response(
+        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )

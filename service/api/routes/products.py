@@ -1,0 +1,7 @@
+"""/v1/products endpoints."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1", tags=["products"])

@@ -1,0 +1,61 @@
+"""API-key auth: keys are stored as SHA-256 digests and compared in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Security
+from fastapi.security import APIKeyHeader
+
+from service.api.deps import SettingsDep
+from service.settings import Role
+
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
+
+
+def hash_key(key: str) -> str:
+    """The form keys are stored in: 'sha256:<hex digest>'."""
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    return "lc_" + secrets.token_urlsafe(32)
+
+
+def role_of(key: str, keys: dict[str, Role]) -> Role | None:
+    """The role of `key`, comparing against every stored digest so timing reveals nothing."""
+    presented = hash_key(key)
+    found: Role | None = None
+    for digest, role in keys.items():
+        if hmac.compare_digest(presented, digest):
+            found = role
+    return found
+
+
+def require(role: Role) -> Callable[..., None]:
+    """A dependency that admits requests whose key carries `role` or a higher one."""
+
+    def check(
+        settings: SettingsDep,
+        key: Annotated[str | None, Security(api_key_header)] = None,
+    ) -> None:
+        if not settings.api_keys:
+            return  # no keys configured: only allowed on loopback, checked at start-up
+        if not key:
+            raise HTTPException(401, "missing X-API-Key header", {"WWW-Authenticate": "APIKey"})
+        granted = role_of(key, settings.api_keys)
+        if granted is None:
+            raise HTTPException(401, "unknown API key", {"WWW-Authenticate": "APIKey"})
+        if granted.rank < role.rank:
+            raise HTTPException(403, f"this key has role '{granted}', the '{role}' role is needed")
+
+    return check
+
+
+ReadAccess = Depends(require(Role.read))
+WriteAccess = Depends(require(Role.write))
+AdminAccess = Depends(require(Role.admin))

@@ -1,0 +1,131 @@
+"""RFC 9457 problem details: one shape for every error the service answers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from forecasting.errors import ForecastingError
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger(__name__)
+
+
+class ProblemError(Exception):
+    """A domain error with its HTTP status; raised by services, rendered by one handler."""
+
+    status = 400
+    title = "Bad request"
+
+    def __init__(self, detail: str, errors: list[dict[str, str]] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+
+
+class InvalidItems(ProblemError):
+    """Some items of a request are invalid; `errors` names each by its field path."""
+
+    status = 422
+    title = "Validation failed"
+
+
+class NotFound(ProblemError):
+    status = 404
+    title = "Not found"
+
+
+class Conflict(ProblemError):
+    status = 409
+    title = "Conflict"
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"https://launchcast.dev/problems/{status}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def field_path(loc: tuple[int | str, ...] | list[int | str]) -> str:
+    """('body', 'products', 3, 'launch_date') -> 'products[3].launch_date'."""
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    path = ""
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "body"
+
+
+def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
+    errors = []
+    for err in exc.errors():
+        loc = [p for p in err.get("loc", ()) if not _is_union_branch(p)]
+        message = str(err.get("msg", "invalid value"))
+        if err.get("type") == "json_invalid":
+            message = f"malformed JSON: {err.get('ctx', {}).get('error', message)}"
+        errors.append({"field": field_path(loc), "message": message})
+    return errors
+
+
+def _is_union_branch(part: Any) -> bool:
+    # pydantic adds the union member's type name ("str", "float", ...) to the location
+    return isinstance(part, str) and (part in _UNION_MEMBERS or "[" in part)
+
+
+_UNION_MEMBERS = {"str", "int", "float", "bool", "none", "dict", "list"}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every error to problem details; no stack trace ever leaves the process."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = validation_errors(exc)
+        fields = ", ".join(sorted({e["field"] for e in errors}))
+        return problem_response(422, "Validation failed", f"invalid fields: {fields}", errors)
+
+    @app.exception_handler(ProblemError)
+    async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(exc.status, exc.title, exc.detail, exc.errors)
+
+    @app.exception_handler(ForecastingError)
+    async def _forecasting(_: Request, exc: ForecastingError) -> JSONResponse:
+        return problem_response(422, "Cannot forecast", str(exc), getattr(exc, "errors", None))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        title = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}
+        return problem_response(
+            exc.status_code,
+            title.get(exc.status_code, "Error"),
+            str(exc.detail),
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return problem_response(
+            500, "Internal error", "an unexpected error occurred; it was logged"
+        )

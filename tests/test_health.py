@@ -1,0 +1,24 @@
+"""Operations endpoints: open without a key, honest about readiness, Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+
+def test_health_endpoints_need_no_key(auth_client: TestClient) -> None:
+    assert auth_client.get("/healthz").status_code == 200
+    assert auth_client.get("/metrics").status_code == 200
+    assert auth_client.get("/readyz").status_code in (200, 503)
+
+
+def test_metrics_count_requests_per_route_template(client: TestClient) -> None:
+    client.get("/healthz")
+    body = client.get("/metrics").text
+    assert 'launchcast_http_requests_total{method="GET",route="/healthz",status="200"}' in body
+
+
+def test_unknown_path_answers_problem_details(client: TestClient) -> None:
+    response = client.get("/no-such-thing")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["status"] == 404
