@@ -1,0 +1,58 @@
+"""The data the forecasting core takes and gives. Plain dataclasses and DataFrames: no HTTP, no SQL.
+
+Frames the core accepts (the service and the training job both build exactly these):
+
+- products: one row per product, columns
+  `product_id` (str), `launch_date` (datetime64[ns], may be NaT: then the first sale's date is
+  used), `attributes` (object: a flat dict of str | float | int | bool | None per product).
+- sales: one row per observation, columns `product_id` (str), `date` (datetime64[ns]),
+  `quantity` (float; negative = net returns; a negative *period total* counts as zero in training).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+PRODUCT_COLUMNS = ("product_id", "launch_date", "attributes")
+SALES_COLUMNS = ("product_id", "date", "quantity")
+
+# The names `method` may take in an answer (plus "statistical:<model>").
+METHODS = ("blend", "gbm", "neighbours", "attribute_curve", "global_curve")
+
+
+@dataclass(frozen=True)
+class ForecastQuery:
+    """One product to forecast: new, warming up (a few observed periods) or established."""
+
+    launch_date: dt.date
+    attributes: dict[str, Any]
+    product_id: str | None = None
+    # Observed sales, (date, quantity) pairs, possibly several per step; all on/after launch.
+    history: tuple[tuple[dt.date, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """A known product the forecast borrowed from."""
+
+    product_id: str
+    similarity: float  # in [0, 1]
+    weight: float  # share of the neighbour forecast, weights sum to 1
+
+
+@dataclass
+class ProductForecast:
+    """The answer for one query. Steps are periods since launch (1-based)."""
+
+    product_id: str | None
+    method: str
+    steps: np.ndarray  # int, consecutive: s+1 .. s+horizon after s observed steps
+    start_dates: list[dt.date]
+    point: np.ndarray  # expected quantity per step; finite, >= 0
+    quantiles: dict[float, np.ndarray] = field(default_factory=dict)  # monotone in level, >= 0
+    neighbours: list[Neighbour] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
