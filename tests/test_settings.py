@@ -1,0 +1,58 @@
+"""Settings: environment overrides, safe defaults, refusal of unsafe deployments."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+from typer.testing import CliRunner
+
+from cli.main import app
+from service.auth import hash_key, role_of
+from service.settings import Role, Settings, get_settings
+
+
+def test_environment_variables_override_the_toml_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAUNCHCAST_FREQUENCY", "M")
+    monkeypatch.setenv("LAUNCHCAST_MAX_HORIZON", "52")
+    settings = Settings()
+    assert settings.frequency == "M"
+    assert settings.max_horizon == 52
+
+
+def test_an_invalid_frequency_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAUNCHCAST_FREQUENCY", "Q")
+    with pytest.raises(ValidationError, match="frequency"):
+        Settings()
+
+
+def test_api_keys_must_be_stored_as_digests() -> None:
+    with pytest.raises(ValidationError, match="sha256"):
+        Settings(api_keys={"plain-text-key": Role.admin})
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "::", "example.org"])
+def test_serving_without_keys_is_refused_off_loopback(host: str) -> None:
+    with pytest.raises(ValueError, match="without API keys"):
+        Settings().check_safe_to_serve(host)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1"])
+def test_serving_without_keys_is_allowed_on_loopback(host: str) -> None:
+    Settings().check_safe_to_serve(host)
+
+
+def test_serving_with_keys_is_allowed_anywhere() -> None:
+    Settings(api_keys={hash_key("k"): Role.read}).check_safe_to_serve("0.0.0.0")
+
+
+def test_key_lookup_finds_the_role_of_a_known_key_only() -> None:
+    keys = {hash_key("alpha"): Role.write, hash_key("beta"): Role.read}
+    assert role_of("alpha", keys) is Role.write
+    assert role_of("gamma", keys) is None
+
+
+def test_serve_command_exits_non_zero_off_loopback_without_keys() -> None:
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0"])
+    assert result.exit_code != 0
+    assert "without API keys" in str(result.exception)
