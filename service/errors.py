@@ -78,14 +78,17 @@ def field_path(loc: tuple[int | str, ...] | list[int | str]) -> str:
 
 
 def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
-    errors = []
+    """One entry per offending field; a union's several refusals merge into one message."""
+    merged: dict[str, list[str]] = {}
     for err in exc.errors():
-        loc = [p for p in err.get("loc", ()) if not _is_union_branch(p)]
-        message = str(err.get("msg", "invalid value"))
         if err.get("type") == "json_invalid":
-            message = f"malformed JSON: {err.get('ctx', {}).get('error', message)}"
-        errors.append({"field": field_path(loc), "message": message})
-    return errors
+            position = err.get("loc", ("body", "?"))[-1]
+            error = err.get("ctx", {}).get("error", "invalid JSON")
+            merged.setdefault("body", []).append(f"malformed JSON at character {position}: {error}")
+            continue
+        loc = [p for p in err.get("loc", ()) if not _is_union_branch(p)]
+        merged.setdefault(field_path(loc), []).append(str(err.get("msg", "invalid value")))
+    return [{"field": f, "message": " or ".join(dict.fromkeys(m))} for f, m in merged.items()]
 
 
 def _is_union_branch(part: Any) -> bool:

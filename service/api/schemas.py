@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 
@@ -20,7 +22,7 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = None
 
 
-def problem(description: str, status: int, detail: str) -> dict[str, object]:
+def problem(description: str, status: int, detail: str) -> dict[str, Any]:
     """An OpenAPI `responses=` entry documenting a problem-details answer."""
     return {
         "model": Problem,
@@ -38,10 +40,10 @@ def problem(description: str, status: int, detail: str) -> dict[str, object]:
     }
 
 
-AUTH_ERRORS: dict[int | str, dict[str, object]] = {
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: problem("Unauthorized", 401, "missing X-API-Key header"),
     403: problem("Forbidden", 403, "this key has role 'read', the 'write' role is needed"),
 }
-VALIDATION_ERROR: dict[int | str, dict[str, object]] = {
+VALIDATION_ERROR: dict[int | str, dict[str, Any]] = {
     422: problem("Validation failed", 422, "invalid fields: products[0].product_id"),
 }

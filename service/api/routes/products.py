@@ -1,7 +1,193 @@
-"""/v1/products endpoints."""
+"""/v1/products: the catalogue (batch upserts, reads, deletion)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import base64
+import binascii
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.api.deps import SessionDep, SettingsDep
+from service.api.schemas import AUTH_ERRORS, VALIDATION_ERROR, problem
+from service.auth import ReadAccess, WriteAccess
+from service.db.repositories import catalogue
+from service.errors import InvalidItems, NotFound
+from service.ingest import (
+    AttributeValue,
+    ItemError,
+    ProductIn,
+    api_locator,
+    check_products,
+    product_rows,
+)
+from service.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["products"])
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: problem("Not found", 404, "no product 'SKU-1001'")
+}
+
+
+class ProductsRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "products": [
+                        {
+                            "product_id": "SKU-1001",
+                            "launch_date": "2024-03-04",
+                            "attributes": {
+                                "category": "dresses",
+                                "color": "red",
+                                "fabric": "cotton",
+                                "price": 29.9,
+                            },
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+    products: list[ProductIn]
+
+
+class UpsertResponse(BaseModel):
+    inserted: int = Field(examples=[1])
+    updated: int = Field(examples=[0])
+
+
+class ProductOut(BaseModel):
+    product_id: str = Field(examples=["SKU-1001"])
+    launch_date: dt.date | None = Field(examples=["2024-03-04"])
+    attributes: dict[str, AttributeValue] = Field(examples=[{"category": "dresses"}])
+    n_observations: int = Field(examples=[12])
+    first_sale_date: dt.date | None = Field(examples=["2024-03-04"])
+    last_sale_date: dt.date | None = Field(examples=["2024-05-20"])
+
+
+class ProductPage(BaseModel):
+    products: list[ProductOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page.",
+        examples=["U0tVLTEwMDE"],
+    )
+
+
+def raise_if_invalid(errors: list[ItemError]) -> None:
+    if errors:
+        fields = ", ".join(e.field for e in errors[:20])
+        more = f" and {len(errors) - 20} more" if len(errors) > 20 else ""
+        raise InvalidItems(
+            f"nothing was written; invalid items: {fields}{more}",
+            [{"field": e.field, "message": e.message} for e in errors],
+        )
+
+
+def check_batch_size(settings: Settings, n_items: int, collection: str) -> None:
+    if n_items > settings.max_batch_items:
+        raise InvalidItems(
+            f"{n_items} {collection} in one batch; the limit is {settings.max_batch_items}",
+            [{"field": collection, "message": f"at most {settings.max_batch_items} items"}],
+        )
+
+
+@router.post(
+    "/products",
+    summary="Upsert a batch of products",
+    response_model=UpsertResponse,
+    dependencies=[WriteAccess],
+    responses={**AUTH_ERRORS, **VALIDATION_ERROR, 413: problem("Too large", 413, "body too large")},
+)
+def upsert_products(
+    body: ProductsRequest, session: SessionDep, settings: SettingsDep
+) -> UpsertResponse:
+    """Insert or update products atomically; one invalid item writes nothing.
+
+    Duplicate `product_id`s within one batch are refused (422), since which one should win is
+    ambiguous. Sending the same batch twice leaves the same state.
+    """
+    check_batch_size(settings, len(body.products), "products")
+    raise_if_invalid(check_products(body.products, api_locator("products")))
+    count = catalogue.upsert_products(session, product_rows(body.products))
+    session.commit()
+    return UpsertResponse(inserted=count.inserted, updated=count.updated)
+
+
+def _product_out(summary: catalogue.ProductSummary) -> ProductOut:
+    p = summary.product
+    return ProductOut(
+        product_id=p.product_id,
+        launch_date=p.launch_date,
+        attributes=p.attributes,
+        n_observations=summary.n_observations,
+        first_sale_date=summary.first_sale_date,
+        last_sale_date=summary.last_sale_date,
+    )
+
+
+@router.get(
+    "/products/{product_id}",
+    summary="Get one product",
+    response_model=ProductOut,
+    dependencies=[ReadAccess],
+    responses={**AUTH_ERRORS, **NOT_FOUND},
+)
+def get_product(product_id: str, session: SessionDep) -> ProductOut:
+    """The product with its observation count and first and last sale dates."""
+    summary = catalogue.get_product(session, product_id)
+    if summary is None:
+        raise NotFound(f"no product '{product_id}'")
+    return _product_out(summary)
+
+
+@router.get(
+    "/products",
+    summary="List products",
+    response_model=ProductPage,
+    dependencies=[ReadAccess],
+    responses={**AUTH_ERRORS, **VALIDATION_ERROR},
+)
+def list_products(
+    session: SessionDep,
+    limit: int = Query(100, ge=1, le=1000, description="Page size."),
+    cursor: str | None = Query(None, description="`next_cursor` of the previous page."),
+) -> ProductPage:
+    """Products in id order, a page at a time."""
+    after = _decode_cursor(cursor) if cursor else None
+    page = catalogue.list_products(session, limit, after)
+    next_cursor = _encode_cursor(page[-1].product.product_id) if len(page) == limit else None
+    return ProductPage(products=[_product_out(s) for s in page], next_cursor=next_cursor)
+
+
+def _encode_cursor(product_id: str) -> str:
+    return base64.urlsafe_b64encode(product_id.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidItems(
+            "invalid cursor", [{"field": "cursor", "message": "not a cursor from a previous page"}]
+        ) from None
+
+
+@router.delete(
+    "/products/{product_id}",
+    summary="Delete a product and its sales",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    dependencies=[WriteAccess],
+    responses={**AUTH_ERRORS, **NOT_FOUND},
+)
+def delete_product(product_id: str, session: SessionDep) -> Response:
+    """Remove the product and all its sales observations (204; 404 when unknown)."""
+    if not catalogue.delete_product(session, product_id):
+        raise NotFound(f"no product '{product_id}'")
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,7 +1,85 @@
-"""/v1/sales endpoints."""
+"""/v1/sales: observed sales (batch upserts) and a product's sales history."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import datetime as dt
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict
+
+from service.api.deps import SessionDep, SettingsDep
+from service.api.routes.products import (
+    NOT_FOUND,
+    UpsertResponse,
+    check_batch_size,
+    raise_if_invalid,
+)
+from service.api.schemas import AUTH_ERRORS, VALIDATION_ERROR
+from service.auth import ReadAccess, WriteAccess
+from service.db.repositories import catalogue
+from service.errors import NotFound
+from service.ingest import SaleIn, api_locator, check_sales, sale_rows
 
 router = APIRouter(prefix="/v1", tags=["sales"])
+
+
+class SalesRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"observations": [{"product_id": "SKU-1001", "date": "2024-03-04", "quantity": 17}]}
+            ]
+        }
+    )
+    observations: list[SaleIn]
+
+
+class SalesHistory(BaseModel):
+    product_id: str
+    observations: list[SaleIn]
+
+
+@router.post(
+    "/sales",
+    summary="Upsert a batch of sales observations",
+    response_model=UpsertResponse,
+    dependencies=[WriteAccess],
+    responses={**AUTH_ERRORS, **VALIDATION_ERROR},
+)
+def upsert_sales(body: SalesRequest, session: SessionDep, settings: SettingsDep) -> UpsertResponse:
+    """Insert or update observations keyed by (product_id, date), atomically.
+
+    Unknown products, dates before the product's launch, non-finite quantities and duplicate
+    keys within the batch are refused with 422 naming each item; nothing is written.
+    Negative quantities (net returns) are stored as sent.
+    """
+    check_batch_size(settings, len(body.observations), "observations")
+    raise_if_invalid(check_sales(session, body.observations, api_locator("observations")))
+    count = catalogue.upsert_sales(session, sale_rows(body.observations))
+    session.commit()
+    return UpsertResponse(inserted=count.inserted, updated=count.updated)
+
+
+@router.get(
+    "/products/{product_id}/sales",
+    summary="A product's sales",
+    response_model=SalesHistory,
+    dependencies=[ReadAccess],
+    responses={**AUTH_ERRORS, **NOT_FOUND, **VALIDATION_ERROR},
+)
+def product_sales(
+    product_id: str,
+    session: SessionDep,
+    start: dt.date | None = Query(None, description="First date included."),
+    end: dt.date | None = Query(None, description="Last date included."),
+) -> SalesHistory:
+    """Observations of one product in date order, optionally between `start` and `end`."""
+    if catalogue.get_product(session, product_id) is None:
+        raise NotFound(f"no product '{product_id}'")
+    rows = catalogue.list_sales(session, product_id, start, end)
+    return SalesHistory(
+        product_id=product_id,
+        observations=[
+            SaleIn(product_id=r.product_id, date=r.date, quantity=r.quantity) for r in rows
+        ],
+    )

@@ -1,0 +1,176 @@
+"""Products and sales: set-based upserts (INSERT ... ON CONFLICT) and the reads the API needs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Select, delete, func, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from service.db.models import Product, SalesObservation
+
+# Rows per statement: stays under SQLite's and PostgreSQL's bound-parameter limits.
+CHUNK_ROWS = 4000
+
+
+@dataclass
+class UpsertCount:
+    inserted: int = 0
+    updated: int = 0
+
+    def __iadd__(self, other: UpsertCount) -> UpsertCount:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        return self
+
+
+def _insert(session: Session, model: type[Any]) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(model)
+    if dialect == "sqlite":
+        return sqlite.insert(model)
+    raise NotImplementedError(f"upserts are implemented for SQLite and PostgreSQL, not {dialect}")
+
+
+def _chunks(
+    rows: Sequence[dict[str, Any]], size: int = CHUNK_ROWS
+) -> Iterable[Sequence[dict[str, Any]]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def upsert_products(session: Session, rows: Sequence[dict[str, Any]]) -> UpsertCount:
+    """Insert or update products keyed by product_id (attributes and launch date replaced)."""
+    count = UpsertCount()
+    for chunk in _chunks(rows):
+        ids = [row["product_id"] for row in chunk]
+        existing = (
+            session.scalar(
+                select(func.count()).select_from(Product).where(Product.product_id.in_(ids))
+            )
+            or 0
+        )
+        stmt = _insert(session, Product)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[Product.product_id],
+            set_={
+                "launch_date": stmt.excluded.launch_date,
+                "attributes": stmt.excluded.attributes,
+                "updated_at": func.now(),
+            },
+        )
+        session.execute(stmt, list(chunk))
+        count += UpsertCount(len(chunk) - existing, existing)
+    return count
+
+
+def upsert_sales(session: Session, rows: Sequence[dict[str, Any]]) -> UpsertCount:
+    """Insert or update observations keyed by (product_id, date)."""
+    count = UpsertCount()
+    key = tuple_(SalesObservation.product_id, SalesObservation.date)
+    for chunk in _chunks(rows):
+        keys = [(row["product_id"], row["date"]) for row in chunk]
+        existing = (
+            session.scalar(select(func.count()).select_from(SalesObservation).where(key.in_(keys)))
+            or 0
+        )
+        stmt = _insert(session, SalesObservation)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[SalesObservation.product_id, SalesObservation.date],
+            set_={"quantity": stmt.excluded.quantity},
+        )
+        session.execute(stmt, list(chunk))
+        count += UpsertCount(len(chunk) - existing, existing)
+    return count
+
+
+def launch_dates(session: Session, product_ids: Iterable[str]) -> dict[str, dt.date | None]:
+    """Stored launch dates of those of `product_ids` that exist (None: no launch date given)."""
+    ids = sorted(set(product_ids))
+    found: dict[str, dt.date | None] = {}
+    for start in range(0, len(ids), CHUNK_ROWS):
+        chunk = ids[start : start + CHUNK_ROWS]
+        rows = session.execute(
+            select(Product.product_id, Product.launch_date).where(Product.product_id.in_(chunk))
+        )
+        found.update({pid: launch for pid, launch in rows})
+    return found
+
+
+@dataclass
+class ProductSummary:
+    product: Product
+    n_observations: int
+    first_sale_date: dt.date | None
+    last_sale_date: dt.date | None
+
+
+def _summary_query() -> Select[Any]:
+    stats = (
+        select(
+            SalesObservation.product_id,
+            func.count().label("n"),
+            func.min(SalesObservation.date).label("first"),
+            func.max(SalesObservation.date).label("last"),
+        )
+        .group_by(SalesObservation.product_id)
+        .subquery()
+    )
+    return select(Product, stats.c.n, stats.c.first, stats.c.last).outerjoin(
+        stats, stats.c.product_id == Product.product_id
+    )
+
+
+def get_product(session: Session, product_id: str) -> ProductSummary | None:
+    row = session.execute(_summary_query().where(Product.product_id == product_id)).first()
+    if row is None:
+        return None
+    return ProductSummary(row[0], row[1] or 0, row[2], row[3])
+
+
+def list_products(session: Session, limit: int, after: str | None) -> list[ProductSummary]:
+    """Products in id order, starting after `after` (keyset pagination)."""
+    query = _summary_query().order_by(Product.product_id).limit(limit)
+    if after is not None:
+        query = query.where(Product.product_id > after)
+    return [ProductSummary(r[0], r[1] or 0, r[2], r[3]) for r in session.execute(query)]
+
+
+def delete_product(session: Session, product_id: str) -> bool:
+    """Remove a product and (by cascade) its sales; False when it did not exist."""
+    session.execute(delete(SalesObservation).where(SalesObservation.product_id == product_id))
+    result = session.execute(delete(Product).where(Product.product_id == product_id))
+    return bool(getattr(result, "rowcount", 0))
+
+
+def list_sales(
+    session: Session, product_id: str, start: dt.date | None, end: dt.date | None
+) -> list[SalesObservation]:
+    query = select(SalesObservation).where(SalesObservation.product_id == product_id)
+    if start is not None:
+        query = query.where(SalesObservation.date >= start)
+    if end is not None:
+        query = query.where(SalesObservation.date <= end)
+    return list(session.scalars(query.order_by(SalesObservation.date)))
+
+
+def read_catalogue(session: Session) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All products and sales as the forecasting core's frames (see forecasting/types.py)."""
+    product_rows = session.execute(
+        select(Product.product_id, Product.launch_date, Product.attributes)
+    ).all()
+    products = pd.DataFrame(product_rows, columns=["product_id", "launch_date", "attributes"])
+    products["launch_date"] = pd.to_datetime(products["launch_date"])
+    sales_rows = session.execute(
+        select(SalesObservation.product_id, SalesObservation.date, SalesObservation.quantity)
+    ).all()
+    sales = pd.DataFrame(sales_rows, columns=["product_id", "date", "quantity"])
+    sales["date"] = pd.to_datetime(sales["date"])
+    sales["quantity"] = sales["quantity"].astype(float)
+    return products, sales

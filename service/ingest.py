@@ -1,0 +1,313 @@
+"""Catalogue ingestion: one validation path for the API and the importer, then set-based writes.
+
+Item-level rules live in the pydantic models (types, lengths, finite numbers); batch-level rules
+(duplicates, unknown products, sales before launch) in `check_*`. Every error names its item;
+a batch with any error writes nothing unless the caller chooses to skip invalid items.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+)
+from sqlalchemy.orm import Session
+
+from service.db.models import PRODUCT_ID_MAX
+from service.db.repositories import catalogue
+from service.db.repositories.catalogue import UpsertCount
+
+ProductId = Annotated[
+    str,
+    Field(min_length=1, max_length=PRODUCT_ID_MAX, pattern=r"\S", examples=["SKU-1001"]),
+]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# Attribute values: strings, finite numbers, booleans or null. Objects and lists are refused.
+AttributeValue = StrictBool | StrictStr | FiniteFloat | None
+
+
+class ProductIn(BaseModel):
+    """A product to upsert."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "product_id": "SKU-1001",
+                    "launch_date": "2024-03-04",
+                    "attributes": {"category": "dresses", "color": "red", "price": 29.9},
+                }
+            ]
+        },
+    )
+
+    product_id: ProductId
+    launch_date: dt.date | None = Field(
+        None, description="When absent, the first sale's date is used."
+    )
+    attributes: dict[str, AttributeValue] = Field(
+        default_factory=dict, description="Flat map; a missing attribute is simply unknown."
+    )
+
+
+class SaleIn(BaseModel):
+    """One observation: units sold by a product on a date (negative: net returns)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"product_id": "SKU-1001", "date": "2024-03-04", "quantity": 17}]
+        },
+    )
+
+    product_id: ProductId
+    date: dt.date
+    quantity: FiniteFloat
+
+
+# Locates item `index`'s `field` for messages: "products[3].launch_date" or "row 5: launch_date".
+Locator = Callable[[int, str], str]
+
+
+def api_locator(collection: str) -> Locator:
+    return lambda index, name: f"{collection}[{index}].{name}" if name else f"{collection}[{index}]"
+
+
+@dataclass
+class ItemError:
+    index: int
+    field: str
+    message: str
+
+
+def check_products(products: Sequence[ProductIn], locate: Locator) -> list[ItemError]:
+    """Duplicate ids in one batch are refused: which of the two should win is ambiguous."""
+    return _duplicates([p.product_id for p in products], locate, "product_id")
+
+
+def check_sales(
+    session: Session,
+    sales: Sequence[SaleIn],
+    locate: Locator,
+    batch_launches: dict[str, dt.date | None] | None = None,
+) -> list[ItemError]:
+    """Refuse duplicate keys, unknown products and sales dated before their product's launch.
+
+    `batch_launches` holds products written in the same import, which count as known.
+    """
+    errors = _duplicates([(s.product_id, s.date) for s in sales], locate, "date")
+    launches = catalogue.launch_dates(session, {s.product_id for s in sales})
+    launches.update(batch_launches or {})
+    for index, sale in enumerate(sales):
+        if sale.product_id not in launches:
+            errors.append(
+                ItemError(
+                    index, locate(index, "product_id"), f"unknown product '{sale.product_id}'"
+                )
+            )
+            continue
+        launch = launches[sale.product_id]
+        if launch is not None and sale.date < launch:
+            errors.append(
+                ItemError(
+                    index,
+                    locate(index, "date"),
+                    f"{sale.date} is before the launch of '{sale.product_id}' on {launch}",
+                )
+            )
+    return errors
+
+
+def _duplicates(keys: Sequence[Any], locate: Locator, name: str) -> list[ItemError]:
+    first_seen: dict[Any, int] = {}
+    errors = []
+    for index, key in enumerate(keys):
+        if key in first_seen:
+            errors.append(
+                ItemError(
+                    index,
+                    locate(index, name),
+                    f"duplicate of item {first_seen[key]} in the same batch; send each key once",
+                )
+            )
+        else:
+            first_seen[key] = index
+    return errors
+
+
+def product_rows(products: Sequence[ProductIn]) -> list[dict[str, Any]]:
+    return [
+        {"product_id": p.product_id, "launch_date": p.launch_date, "attributes": p.attributes}
+        for p in products
+    ]
+
+
+def sale_rows(sales: Sequence[SaleIn]) -> list[dict[str, Any]]:
+    return [{"product_id": s.product_id, "date": s.date, "quantity": s.quantity} for s in sales]
+
+
+# --- Records from files or frames -------------------------------------------------------------
+
+_PRODUCTS = TypeAdapter(ProductIn)
+_SALES = TypeAdapter(SaleIn)
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class ParsedItems(Generic[T]):
+    valid: list[T] = field(default_factory=list)
+    valid_rows: list[int] = field(default_factory=list)
+    errors: list[ItemError] = field(default_factory=list)
+
+
+def parse_records(
+    records: Sequence[dict[str, Any]], adapter: TypeAdapter[T], locate: Locator
+) -> ParsedItems[T]:
+    """Validate each record; collect every error instead of stopping at the first."""
+    parsed: ParsedItems[T] = ParsedItems()
+    for index, record in enumerate(records):
+        try:
+            parsed.valid.append(adapter.validate_python(record))
+            parsed.valid_rows.append(index)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = [str(part) for part in err["loc"] if not _is_union_branch(part)]
+                parsed.errors.append(ItemError(index, locate(index, ".".join(loc)), err["msg"]))
+    return parsed
+
+
+def _is_union_branch(part: Any) -> bool:
+    # pydantic names the union member tried ("str", "function-after[...]") inside the location
+    return isinstance(part, str) and (part in {"str", "bool", "float", "int"} or "[" in part)
+
+
+def product_records(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Flat file rows -> product records: every column but the id and launch date is an attribute.
+
+    Empty cells (None / NaN) are unknown and left out.
+    """
+    records = []
+    for row in rows:
+        attributes = {
+            name: _plain(value)
+            for name, value in row.items()
+            if name not in ("product_id", "launch_date") and not _is_empty(value)
+        }
+        launch = row.get("launch_date")
+        records.append(
+            {
+                "product_id": _id(row.get("product_id")),
+                "launch_date": None if _is_empty(launch) else _date(launch),
+                "attributes": attributes,
+            }
+        )
+    return records
+
+
+def sale_records(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "product_id": _id(row.get("product_id")),
+            "date": None if _is_empty(row.get("date")) else _date(row.get("date")),
+            "quantity": row.get("quantity"),
+        }
+        for row in rows
+    ]
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
+
+
+def _id(value: Any) -> Any:
+    return "" if _is_empty(value) else str(value)
+
+
+def _date(value: Any) -> Any:
+    if hasattr(value, "date") and callable(value.date):
+        return value.date()  # pandas/NumPy timestamps
+    return value
+
+
+def _plain(value: Any) -> Any:
+    # NumPy scalars -> Python values; integral floats stay floats (numbers stay numbers).
+    return value.item() if hasattr(value, "item") else value
+
+
+@dataclass
+class ImportSummary:
+    products: UpsertCount = field(default_factory=UpsertCount)
+    sales: UpsertCount = field(default_factory=UpsertCount)
+    rejected: list[ItemError] = field(default_factory=list)
+    rejected_sales: list[ItemError] = field(default_factory=list)
+
+    @property
+    def n_rejected(self) -> int:
+        return len({e.index for e in self.rejected}) + len({e.index for e in self.rejected_sales})
+
+
+def import_records(
+    session: Session,
+    product_rows_in: Sequence[dict[str, Any]],
+    sale_rows_in: Sequence[dict[str, Any]],
+    *,
+    skip_invalid: bool = False,
+    product_locator: Locator = lambda i, f: f"products row {i + 1}: {f}",
+    sale_locator: Locator = lambda i, f: f"sales row {i + 1}: {f}",
+) -> ImportSummary:
+    """Validate everything, then write products and sales in the caller's transaction.
+
+    Without `skip_invalid`, any error writes nothing: the summary lists the errors and the caller
+    must not commit. With it, the valid rows are written and the rest reported.
+    """
+    summary = ImportSummary()
+    products = parse_records(product_records(product_rows_in), _PRODUCTS, product_locator)
+    product_errors = products.errors + _to_rows(
+        products, check_products(products.valid, _remap(products, product_locator))
+    )
+    summary.rejected = product_errors
+    bad_products = {e.index for e in product_errors}
+    good_products = [
+        p
+        for p, row in zip(products.valid, products.valid_rows, strict=True)
+        if row not in bad_products
+    ]
+    sales = parse_records(sale_records(sale_rows_in), _SALES, sale_locator)
+    batch_launches = {p.product_id: p.launch_date for p in good_products}
+    sale_errors = sales.errors + _to_rows(
+        sales, check_sales(session, sales.valid, _remap(sales, sale_locator), batch_launches)
+    )
+    summary.rejected_sales = sale_errors
+    if (product_errors or sale_errors) and not skip_invalid:
+        return summary
+    bad_sales = {e.index for e in sale_errors}
+    good_sales = [
+        s for s, row in zip(sales.valid, sales.valid_rows, strict=True) if row not in bad_sales
+    ]
+    summary.products = catalogue.upsert_products(session, product_rows(good_products))
+    summary.sales = catalogue.upsert_sales(session, sale_rows(good_sales))
+    return summary
+
+
+def _to_rows(parsed: ParsedItems[Any], errors: list[ItemError]) -> list[ItemError]:
+    """Batch checks see only the valid items; give their errors the original row index."""
+    return [ItemError(parsed.valid_rows[e.index], e.field, e.message) for e in errors]
+
+
+def _remap(parsed: ParsedItems[T], locate: Locator) -> Locator:
+    """Batch checks index the valid items; report the original row instead."""
+    return lambda index, name: locate(parsed.valid_rows[index], name)
