@@ -1,0 +1,196 @@
+"""Feature rows of the global model: one row per (product, observed steps, target step).
+
+The same functions build training rows and serving rows, so serving sees the very features
+training saw. A "pair" is a product with its first `n_observed` steps known (0 = cold start);
+each pair expands into rows for the steps after the observed ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Seconds are not needed: launch dates travel as int64 days since 1970-01-01.
+EPOCH = np.datetime64("1970-01-01", "D")
+RATIO_PRIOR = 1.0  # pseudo-units that keep level ratios finite when little was observed
+
+
+def to_days(dates: np.ndarray) -> np.ndarray:
+    """datetime64 array -> int64 days since epoch."""
+    return (np.asarray(dates).astype("datetime64[D]") - EPOCH).astype(np.int64)
+
+
+@dataclass
+class PairContext:
+    """Everything known about each pair before its target steps.
+
+    Attributes:
+        launch_days: (m,) launch date, days since epoch.
+        codes: (m, n_cat) categorical level codes, -1 unknown.
+        numerics: (m, n_num) numeric attributes, NaN unknown.
+        neighbour_curve: (m, L) similarity-weighted neighbour curve.
+        neighbour_similarity: (m,) mean similarity of the neighbours used.
+        observed: (m, L) observed step totals, NaN beyond `n_observed`.
+        n_observed: (m,) observed steps.
+        cohort_level: (m,) recent launches' early level known at launch.
+    """
+
+    launch_days: np.ndarray
+    codes: np.ndarray
+    numerics: np.ndarray
+    neighbour_curve: np.ndarray
+    neighbour_similarity: np.ndarray
+    observed: np.ndarray
+    n_observed: np.ndarray
+    cohort_level: np.ndarray
+
+
+def feature_names(categorical: list[str], numeric: list[str]) -> list[str]:
+    """Column names of the feature matrix, in order."""
+    return (
+        [f"cat:{name}" for name in categorical]
+        + [f"num:{name}" for name in numeric]
+        + [
+            "launch_month",
+            "launch_week",
+            "step",
+            "n_observed",
+            "neighbour_step",
+            "neighbour_level",
+            "neighbour_similarity",
+            "global_step",
+            "cohort_level",
+            "observed_mean",
+            "observed_last",
+            "ratio_to_neighbours",
+            "ratio_to_global",
+            "neighbour_step_rescaled",
+            "global_step_rescaled",
+        ]
+    )
+
+
+def level_ratios(
+    ctx: PairContext, global_curve: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per pair: observed mean, last observed value, ratio of observed to neighbour / global."""
+    steps = ctx.observed.shape[1]
+    mask = np.arange(steps)[None, :] < ctx.n_observed[:, None]
+    observed = np.where(mask, np.nan_to_num(ctx.observed), 0.0)
+    total = observed.sum(axis=1)
+    count = ctx.n_observed.astype(float)
+    has = count > 0
+    mean = np.where(has, total / np.maximum(count, 1), np.nan)
+    last_index = np.maximum(ctx.n_observed - 1, 0)
+    last = np.where(has, observed[np.arange(len(observed)), last_index], np.nan)
+    nb_total = np.where(mask, np.nan_to_num(ctx.neighbour_curve), 0.0).sum(axis=1)
+    gl_total = np.where(mask, global_curve[None, :steps], 0.0).sum(axis=1)
+    ratio_nb = np.where(has, (total + RATIO_PRIOR) / (nb_total + RATIO_PRIOR), np.nan)
+    ratio_gl = np.where(has, (total + RATIO_PRIOR) / (gl_total + RATIO_PRIOR), np.nan)
+    return mean, last, ratio_nb, ratio_gl
+
+
+def build_rows(
+    ctx: PairContext, pair: np.ndarray, step: np.ndarray, global_curve: np.ndarray
+) -> np.ndarray:
+    """Feature matrix for rows (pair index, 1-based target step).
+
+    Args:
+        ctx: Pair contexts.
+        pair: (r,) pair index per row.
+        step: (r,) target step per row (1-based, <= L).
+        global_curve: (>= L,) global launch curve.
+
+    Returns:
+        (r, n_features) float64 matrix in `feature_names` order.
+    """
+    mean, last, ratio_nb, ratio_gl = level_ratios(ctx, global_curve)
+    launch = ctx.launch_days[pair].astype("datetime64[D]")
+    month = launch.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    day_of_year = (launch - launch.astype("datetime64[Y]")).astype(np.int64)
+    codes = ctx.codes[pair].astype(float)
+    codes[codes < 0] = np.nan
+    nb_step = ctx.neighbour_curve[pair, step - 1]
+    nb_level = (
+        np.nanmean(np.where(np.isfinite(ctx.neighbour_curve), ctx.neighbour_curve, np.nan), axis=1)
+        if ctx.neighbour_curve.size
+        else np.zeros(len(ctx.launch_days))
+    )
+    gl_step = global_curve[step - 1]
+    rescale_nb = np.where(np.isfinite(ratio_nb[pair]), ratio_nb[pair], 1.0)
+    rescale_gl = np.where(np.isfinite(ratio_gl[pair]), ratio_gl[pair], 1.0)
+    columns = [
+        codes,
+        ctx.numerics[pair],
+        np.column_stack(
+            [
+                month,
+                day_of_year // 7 + 1,
+                step,
+                ctx.n_observed[pair],
+                nb_step,
+                nb_level[pair],
+                ctx.neighbour_similarity[pair],
+                gl_step,
+                ctx.cohort_level[pair],
+                mean[pair],
+                last[pair],
+                ratio_nb[pair],
+                ratio_gl[pair],
+                nb_step * rescale_nb,
+                gl_step * rescale_gl,
+            ]
+        ),
+    ]
+    return np.column_stack(columns).astype(np.float64)
+
+
+@dataclass
+class CohortLevel:
+    """Early sales level of recent launches, as known on a given launch date (leak-free).
+
+    For a launch on day t the level is the mean of the first `early_steps` step totals of the
+    products launched in [t - window_days, t - lag_days]; `lag_days` covers those steps, so only
+    sales dated before t are used. Launches after the data clamp to the last day with data.
+    """
+
+    sorted_days: np.ndarray
+    cumulative_sum: np.ndarray
+    cumulative_count: np.ndarray
+    lag_days: int
+    window_days: int
+    last_day: int
+
+    @classmethod
+    def fit(
+        cls,
+        launch_days: np.ndarray,
+        curves: np.ndarray,
+        early_steps: int,
+        lag_days: int,
+        window_days: int,
+        last_day: int,
+    ) -> CohortLevel:
+        """From training curves ((n, >= early_steps), NaN where not reached)."""
+        order = np.argsort(launch_days, kind="stable")
+        early = curves[order, :early_steps]
+        reached = np.isfinite(early).all(axis=1)
+        level = np.where(reached, np.nan_to_num(early).mean(axis=1), 0.0)
+        return cls(
+            sorted_days=launch_days[order].astype(np.int64),
+            cumulative_sum=np.concatenate([[0.0], np.cumsum(level)]),
+            cumulative_count=np.concatenate([[0.0], np.cumsum(reached)]),
+            lag_days=lag_days,
+            window_days=window_days,
+            last_day=last_day,
+        )
+
+    def at(self, launch_days: np.ndarray) -> np.ndarray:
+        """Level per launch day (NaN when no earlier launch qualifies)."""
+        t = np.minimum(np.asarray(launch_days, dtype=np.int64), self.last_day + 1)
+        hi = np.searchsorted(self.sorted_days, t - self.lag_days, side="right")
+        lo = np.searchsorted(self.sorted_days, t - self.window_days, side="left")
+        total = self.cumulative_sum[hi] - self.cumulative_sum[lo]
+        count = self.cumulative_count[hi] - self.cumulative_count[lo]
+        return np.divide(total, count, out=np.full(len(t), np.nan), where=count > 0)

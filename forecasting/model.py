@@ -1,0 +1,875 @@
+"""The launch forecaster: neighbours + a global LightGBM model, blended, with fallbacks.
+
+Fitting:
+1. launch curves of the known products (forecasting/curves.py), global and attribute curves;
+2. attribute vectors and a neighbour index; each training product's neighbours are searched
+   among products launched strictly before it, never itself (no leakage into the features);
+3. rows (product, observed steps 0..K, target step) with attribute, calendar, neighbour, cohort
+   and warm-up features (forecasting/features.py);
+4. an inner split by launch date (the most recent training launches) picks the number of
+   boosting rounds, the blend weight of GBM vs neighbours, and calibrates the quantiles
+   (conformal, multiplicative on the blended point); then the GBM is refitted on every row.
+
+Predicting: the fallback chain blend -> neighbours -> attribute_curve -> global_curve, and
+statsforecast for products with more history than `launch_steps` (forecasting/statistical.py).
+Steps past `launch_steps` follow the global curve's shape fitted over `curve_steps` (flat where
+no product was observed that long), scaled from the forecast at `launch_steps`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import platform
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from forecasting.curves import (
+    AttributeCurves,
+    LaunchCurves,
+    attribute_curves,
+    build_launch_curves,
+    category_key,
+    global_curve,
+)
+from forecasting.errors import ArtifactError, EmptyCatalogue, InvalidHistory
+from forecasting.features import (
+    CohortLevel,
+    PairContext,
+    build_rows,
+    feature_names,
+    level_ratios,
+    to_days,
+)
+from forecasting.neighbours import (
+    FAISS_THRESHOLD,
+    AttributeEncoder,
+    NeighbourIndex,
+    neighbour_curves,
+    neighbour_weights,
+)
+from forecasting.periods import Frequency, step_start, steps_of
+from forecasting.statistical import forecast_series
+from forecasting.types import ForecastQuery, Neighbour, ProductForecast
+
+Progress = Callable[[str, float], None]
+ARTIFACT_FORMAT = 1
+MIN_GBM_PRODUCTS = 30
+CALIBRATION_LEVELS = np.round(np.linspace(0.01, 0.99, 99), 2)
+
+
+@dataclass
+class ForecasterConfig:
+    """Everything that defines a fitted model besides the data.
+
+    Attributes:
+        freq: Period of the steps ("D", "W", "M").
+        launch_steps: Steps since launch the launch model covers (longer histories go to
+            statsforecast).
+        curve_steps: Steps the global/attribute curves are kept for (tail beyond launch_steps).
+        k: Neighbours per product.
+        attribute_weights: Weight of each attribute in the similarity (default 1).
+        similarity_power: Neighbour weight = similarity ** power.
+        neighbour_statistic: "median" or "mean" of neighbour curves.
+        curve_statistic: "median" or "mean" for global/attribute curves.
+        warmup_max_observed: K: the model learns from 0..K observed steps.
+        objective: LightGBM objective ("l1", "tweedie", "poisson", "regression", ...).
+        lgbm_params: Extra LightGBM parameters (override defaults).
+        num_boost_round: Maximum boosting rounds (early-stopped on the inner split).
+        validation_fraction: Share of the most recent training launches used as inner split.
+        blend_weights: Candidate GBM weights in the blend, chosen on the inner split.
+        cohort_lag_days / cohort_window_days / cohort_early_steps: the recent-launch level.
+        num_threads: LightGBM threads (fixed for determinism).
+        seed: Random seed.
+        faiss_threshold: Above this many products the neighbour index uses faiss.
+    """
+
+    freq: Frequency = "W"
+    launch_steps: int = 12
+    curve_steps: int = 52
+    k: int = 20
+    attribute_weights: dict[str, float] = field(default_factory=dict)
+    similarity_power: float = 2.0
+    neighbour_statistic: str = "median"
+    curve_statistic: str = "median"
+    warmup_max_observed: int = 4
+    objective: str = "l1"
+    lgbm_params: dict[str, Any] = field(default_factory=dict)
+    num_boost_round: int = 400
+    validation_fraction: float = 0.2
+    blend_weights: tuple[float, ...] = (0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    cohort_lag_days: int = 14
+    cohort_window_days: int = 91
+    cohort_early_steps: int = 2
+    num_threads: int = 2
+    seed: int = 0
+    faiss_threshold: int = FAISS_THRESHOLD
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-serialisable form."""
+        data = dataclasses.asdict(self)
+        data["blend_weights"] = list(self.blend_weights)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ForecasterConfig:
+        """Inverse of `to_json` (unknown keys are ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        if "blend_weights" in values:
+            values["blend_weights"] = tuple(values["blend_weights"])
+        return cls(**values)
+
+    def lgbm_parameters(self) -> dict[str, Any]:
+        """LightGBM parameters: deterministic defaults, then the configured overrides."""
+        params: dict[str, Any] = {
+            "objective": self.objective,
+            "learning_rate": 0.05,
+            "num_leaves": 31,
+            "min_data_in_leaf": 40,
+            "feature_fraction": 0.8,
+            "bagging_fraction": 0.8,
+            "bagging_freq": 1,
+            "lambda_l2": 1.0,
+            "max_cat_to_onehot": 8,
+            "cat_smooth": 20.0,
+            "verbosity": -1,
+            "deterministic": True,
+            "force_row_wise": True,
+            "num_threads": self.num_threads,
+            "seed": self.seed,
+        }
+        params.update(self.lgbm_params)
+        return params
+
+
+@dataclass
+class _Queries:
+    """Parsed queries: what the features need, plus warnings per query."""
+
+    launch_days: np.ndarray
+    attributes: list[dict[str, Any]]
+    codes: np.ndarray
+    numerics: np.ndarray
+    observed: np.ndarray  # (m, max observed) step totals
+    n_observed: np.ndarray
+    warnings: list[list[str]]
+    known: np.ndarray  # any attribute usable
+
+
+class LaunchForecaster:
+    """Cold-start and warm-up forecaster for product launches (see module docstring)."""
+
+    def __init__(self, config: ForecasterConfig | None = None) -> None:
+        """Create an unfitted forecaster."""
+        self.config = config or ForecasterConfig()
+        self.booster_: lgb.Booster | None = None
+        self.blend_weight_: float = 0.0
+        self.calibration_: dict[str, list[float]] = {}
+        self.metadata_: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ fitting
+    def fit(
+        self,
+        products: pd.DataFrame,
+        sales: pd.DataFrame,
+        progress: Progress | None = None,
+        dask_client: Any = None,
+    ) -> LaunchForecaster:
+        """Learn from known products and their sales.
+
+        Args:
+            products: Frame with product_id, launch_date, attributes.
+            sales: Frame with product_id, date, quantity.
+            progress: Optional callback(stage, fraction done).
+            dask_client: A dask.distributed Client: the GBM is trained with DaskLGBMRegressor.
+
+        Returns:
+            self.
+
+        Raises:
+            EmptyCatalogue: too few products with sales.
+        """
+        cfg = self.config
+        report = progress or (lambda stage, done: None)
+        report("curves", 0.0)
+        n_curve = max(cfg.launch_steps, cfg.curve_steps)
+        curves = build_launch_curves(products, sales, cfg.freq, n_curve)
+        self._set_catalogue(curves, sales)
+        report("neighbours", 0.2)
+        n = len(curves)
+        ctx = self._training_context()
+        report("features", 0.35)
+        pair, step, y, pair_product = self._training_rows(ctx)
+        X = build_rows(ctx, pair, step, self.global_curve_)
+        self.feature_names_ = feature_names(
+            list(self.encoder_.categorical), list(self.encoder_.numeric)
+        )
+        nb_point = self._neighbour_point(ctx, pair, step)
+        self.booster_ = None
+        self.blend_weight_ = 0.0
+        if n >= MIN_GBM_PRODUCTS and len(y) > 0:
+            report("inner validation", 0.45)
+            rounds = self._inner_validation(X, y, nb_point, pair, ctx, pair_product, dask_client)
+            report("gbm", 0.75)
+            self.booster_ = self._train(X, y, rounds, dask_client)
+        else:
+            self._calibrate(y, nb_point, ctx.n_observed[pair])
+        self.metadata_ = {
+            "n_products": int(n),
+            "n_rows": len(y),
+            "n_clipped": int(curves.n_clipped),
+            "n_skipped": int(curves.n_skipped),
+            "training_data_sha256": _data_hash(curves),
+            "first_launch": str(curves.launch_dates.min().astype("datetime64[D]")),
+            "last_launch": str(curves.launch_dates.max().astype("datetime64[D]")),
+        }
+        report("done", 1.0)
+        return self
+
+    def _set_catalogue(self, curves: LaunchCurves, sales: pd.DataFrame) -> None:
+        cfg = self.config
+        self.product_ids_ = curves.product_ids.astype(str)
+        self.launch_days_ = to_days(curves.launch_dates)
+        self.curves_ = curves.values
+        self.encoder_ = AttributeEncoder.fit(curves.attributes, cfg.attribute_weights)
+        self.codes_ = self.encoder_.codes(curves.attributes)
+        self.numerics_ = self.encoder_.numerics(curves.attributes)
+        self.vectors_ = self.encoder_.vectors_from(self.codes_, self.numerics_)
+        self.global_curve_ = global_curve(curves.values, cfg.curve_statistic)
+        self.attribute_curves_ = attribute_curves(
+            curves, list(self.encoder_.categorical), cfg.curve_statistic
+        )
+        last_day = int(to_days(pd.to_datetime(sales["date"]).max().to_datetime64()[None])[0])
+        self.cohort_ = CohortLevel.fit(
+            self.launch_days_,
+            curves.values,
+            cfg.cohort_early_steps,
+            cfg.cohort_lag_days,
+            cfg.cohort_window_days,
+            last_day,
+        )
+        self._build_index()
+
+    def _build_index(self) -> None:
+        self.index_ = NeighbourIndex(self.vectors_, self.launch_days_, self.config.faiss_threshold)
+        self._row_of = {pid: i for i, pid in enumerate(self.product_ids_)}
+
+    def _training_context(self) -> PairContext:
+        """Neighbour features of every training product, from earlier launches only."""
+        cfg = self.config
+        n = len(self.product_ids_)
+        idx, sims = self.index_.query(
+            self.vectors_, cfg.k, exclude=np.arange(n), launched_before=self.launch_days_
+        )
+        self.training_neighbours_ = idx
+        L = cfg.launch_steps
+        nb = self._neighbour_curve(idx, sims)
+        return PairContext(
+            launch_days=self.launch_days_,
+            codes=self.codes_,
+            numerics=self.numerics_,
+            neighbour_curve=nb,
+            neighbour_similarity=_mean_similarity(idx, sims),
+            observed=self.curves_[:, :L],
+            n_observed=np.zeros(n, dtype=np.int64),
+            cohort_level=self.cohort_.at(self.launch_days_),
+        )
+
+    def _neighbour_curve(self, idx: np.ndarray, sims: np.ndarray) -> np.ndarray:
+        """Neighbour curve over launch_steps; global curve where no neighbour qualifies."""
+        L = self.config.launch_steps
+        weights = neighbour_weights(sims, idx, self.config.similarity_power)
+        nb = neighbour_curves(self.curves_[:, :L], idx, weights, self.config.neighbour_statistic)
+        return np.where(np.isfinite(nb), nb, self.global_curve_[None, :L])
+
+    def _training_rows(
+        self, base: PairContext
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Expand products into (pair, step) rows for 0..K observed steps; updates `base` in place.
+
+        Returns (pair index, step, target, product row of the pair).
+        """
+        cfg = self.config
+        n, L = len(self.product_ids_), cfg.launch_steps
+        K = min(cfg.warmup_max_observed, L - 1)
+        product = np.repeat(np.arange(n), K + 1)
+        observed = np.tile(np.arange(K + 1), n)
+        reached = np.isfinite(self.curves_[:, :L]).sum(axis=1)
+        usable = reached[product] > observed  # at least one target step after the observed ones
+        product, observed = product[usable], observed[usable]
+        for name in ("launch_days", "codes", "numerics", "neighbour_curve", "neighbour_similarity"):
+            setattr(base, name, getattr(base, name)[product])
+        base.observed = self.curves_[product, :L]
+        base.cohort_level = base.cohort_level[product]
+        base.n_observed = observed
+        steps = np.arange(1, L + 1)
+        pair = np.repeat(np.arange(len(product)), L)
+        step = np.tile(steps, len(product))
+        target = self.curves_[product[pair], step - 1]
+        keep = (step > observed[pair]) & np.isfinite(target)
+        return pair[keep], step[keep], target[keep], product
+
+    def _neighbour_point(self, ctx: PairContext, pair: np.ndarray, step: np.ndarray) -> np.ndarray:
+        """The neighbour forecast per row, rescaled to the observed level when warm."""
+        _, _, ratio_nb, _ = level_ratios(ctx, self.global_curve_)
+        scale = np.where(np.isfinite(ratio_nb), np.clip(ratio_nb, 0.05, 20.0), 1.0)
+        return np.maximum(ctx.neighbour_curve[pair, step - 1] * scale[pair], 0.0)
+
+    def _inner_validation(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        nb_point: np.ndarray,
+        pair: np.ndarray,
+        ctx: PairContext,
+        pair_product: np.ndarray,
+        dask_client: Any,
+    ) -> int:
+        """Fit on older launches, score the most recent: rounds, blend weight, calibration."""
+        cfg = self.config
+        days = self.launch_days_[pair_product[pair]]
+        cut = np.quantile(self.launch_days_, 1 - cfg.validation_fraction)
+        train, valid = days < cut, days >= cut
+        if train.sum() == 0 or valid.sum() == 0:
+            self._calibrate(y, nb_point, ctx.n_observed[pair])
+            return cfg.num_boost_round
+        params = self.config.lgbm_parameters()
+        train_set = lgb.Dataset(
+            X[train], y[train], categorical_feature=self._categorical_columns(), free_raw_data=False
+        )
+        valid_set = lgb.Dataset(X[valid], y[valid], reference=train_set)
+        booster = lgb.train(
+            {**params, "metric": "l1"},
+            train_set,
+            num_boost_round=cfg.num_boost_round,
+            valid_sets=[valid_set],
+            callbacks=[lgb.early_stopping(50, verbose=False)],
+        )
+        rounds = max(int(booster.best_iteration or cfg.num_boost_round), 20)
+        gbm = np.maximum(booster.predict(X[valid], num_iteration=rounds), 0.0)
+        best_w, best_err = 1.0, np.inf
+        for w in cfg.blend_weights:
+            err = np.abs(y[valid] - (w * gbm + (1 - w) * nb_point[valid])).sum()
+            if err < best_err - 1e-9:
+                best_w, best_err = float(w), float(err)
+        self.blend_weight_ = best_w
+        self.validation_ = {
+            "gbm_wape": _wape(y[valid], gbm),
+            "neighbours_wape": _wape(y[valid], nb_point[valid]),
+            "blend_wape": _wape(y[valid], best_w * gbm + (1 - best_w) * nb_point[valid]),
+            "blend_weight": best_w,
+            "rounds": rounds,
+        }
+        blend = best_w * gbm + (1 - best_w) * nb_point[valid]
+        self._calibrate(y[valid], blend, ctx.n_observed[pair][valid])
+        # Refit on all rows with a few more rounds since there is more data.
+        return int(round(rounds / (1 - cfg.validation_fraction)))
+
+    def _categorical_columns(self) -> list[int]:
+        return list(range(len(self.encoder_.categorical)))
+
+    def _train(self, X: np.ndarray, y: np.ndarray, rounds: int, dask_client: Any) -> lgb.Booster:
+        params = self.config.lgbm_parameters()
+        if dask_client is not None:
+            return _train_dask(X, y, params, rounds, self._categorical_columns(), dask_client)
+        data = lgb.Dataset(X, y, categorical_feature=self._categorical_columns())
+        return lgb.train(params, data, num_boost_round=rounds)
+
+    def _calibrate(self, y: np.ndarray, point: np.ndarray, n_observed: np.ndarray) -> None:
+        """Conformal quantiles of y / point, separately for cold and warm rows."""
+        calibration: dict[str, list[float]] = {}
+        for name, rows in (("cold", n_observed == 0), ("warm", n_observed > 0)):
+            ok = rows & (point > 1e-9)
+            if ok.sum() < 20:
+                ok = point > 1e-9
+            if ok.sum() == 0:
+                calibration[name] = [1.0] * len(CALIBRATION_LEVELS)
+                continue
+            ratios = y[ok] / point[ok]
+            calibration[name] = [float(v) for v in np.quantile(ratios, CALIBRATION_LEVELS)]
+        self.calibration_ = calibration
+
+    # ------------------------------------------------------------------ predicting
+    def predict(
+        self,
+        queries: Sequence[ForecastQuery],
+        horizon: int,
+        quantiles: Sequence[float] = (),
+        explain: bool = False,
+    ) -> list[ProductForecast]:
+        """Forecast each query for `horizon` steps after its last observed step.
+
+        Args:
+            queries: Products to forecast (new, warming up or established).
+            horizon: Steps to forecast (>= 1).
+            quantiles: Quantile levels strictly between 0 and 1.
+            explain: Include the neighbours used.
+
+        Returns:
+            One ProductForecast per query, in order.
+
+        Raises:
+            InvalidHistory: history before launch or not finite.
+            ValueError: horizon < 1 or a quantile outside (0, 1).
+        """
+        if horizon < 1:
+            raise ValueError("horizon must be at least 1")
+        if any(not 0 < q < 1 for q in quantiles):
+            raise ValueError("quantiles must be strictly between 0 and 1")
+        self._check_fitted()
+        parsed = self._parse(queries)
+        L = self.config.launch_steps
+        long_history = parsed.n_observed > L
+        results: list[ProductForecast | None] = [None] * len(queries)
+        for i in np.flatnonzero(long_history):
+            results[i] = self._statistical(queries[i], parsed, int(i), horizon, quantiles)
+        launch = np.flatnonzero(~long_history)
+        if len(launch):
+            for i, forecast in zip(
+                launch,
+                self._launch_forecasts(queries, parsed, launch, horizon, quantiles, explain),
+                strict=True,
+            ):
+                results[i] = forecast
+        return [r for r in results if r is not None]
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "curves_"):
+            raise RuntimeError("LaunchForecaster is not fitted")
+
+    def _parse(self, queries: Sequence[ForecastQuery]) -> _Queries:
+        m = len(queries)
+        launch_days = np.array([_day(q.launch_date) for q in queries], dtype=np.int64)
+        attributes = [dict(q.attributes or {}) for q in queries]
+        codes = self.encoder_.codes(attributes)
+        numerics = self.encoder_.numerics(attributes)
+        observed_lists = [self._history_steps(q, i) for i, q in enumerate(queries)]
+        n_obs = np.array([len(o) for o in observed_lists], dtype=np.int64)
+        width = max([self.config.launch_steps, *n_obs.tolist()])
+        observed = np.full((m, width), np.nan)
+        for i, o in enumerate(observed_lists):
+            observed[i, : len(o)] = o
+        warnings = [self._attribute_warnings(a, codes[i]) for i, a in enumerate(attributes)]
+        known = (codes >= 0).any(axis=1) | np.isfinite(numerics).any(axis=1)
+        return _Queries(launch_days, attributes, codes, numerics, observed, n_obs, warnings, known)
+
+    def _history_steps(self, query: ForecastQuery, position: int) -> np.ndarray:
+        """Observed step totals 1..s (s = step of the last observation; gaps are zeros)."""
+        if not query.history:
+            return np.zeros(0)
+        dates = pd.Series(pd.to_datetime([d for d, _ in query.history]))
+        quantity = np.array([float(v) for _, v in query.history])
+        if not np.isfinite(quantity).all():
+            raise InvalidHistory(
+                "history quantities must be finite",
+                [{"field": f"products[{position}].history", "message": "not a finite number"}],
+            )
+        launch = pd.Series(np.full(len(dates), pd.Timestamp(query.launch_date)))
+        steps = steps_of(launch, dates, self.config.freq)
+        if (steps < 1).any():
+            raise InvalidHistory(
+                "history dated before the launch date",
+                [{"field": f"products[{position}].history", "message": "dated before launch_date"}],
+            )
+        totals = np.zeros(int(steps.max()))
+        np.add.at(totals, steps - 1, quantity)
+        return np.maximum(totals, 0.0)
+
+    def _attribute_warnings(self, attributes: Mapping[str, Any], codes: np.ndarray) -> list[str]:
+        out: list[str] = []
+        enc = self.encoder_
+        for j, name in enumerate(enc.categorical):
+            value = attributes.get(name)
+            if value is None:
+                out.append(f"attribute {name} is missing; treated as unknown")
+            elif codes[j] < 0:
+                out.append(
+                    f"attribute {name}={category_key(value)} was never seen in training; "
+                    "treated as unknown"
+                )
+        for name in enc.numeric:
+            value = attributes.get(name)
+            if value is None:
+                out.append(f"attribute {name} is missing; treated as unknown")
+            elif not _is_finite_number(value):
+                out.append(f"attribute {name}={value} is not a number; treated as unknown")
+        for name in attributes:
+            if name not in enc.categorical and name not in enc.numeric:
+                out.append(f"attribute {name} is unknown to the model; ignored")
+        return out
+
+    def _launch_forecasts(
+        self,
+        queries: Sequence[ForecastQuery],
+        parsed: _Queries,
+        rows: np.ndarray,
+        horizon: int,
+        quantiles: Sequence[float],
+        explain: bool,
+    ) -> list[ProductForecast]:
+        cfg = self.config
+        L = cfg.launch_steps
+        m = len(rows)
+        codes, numerics = parsed.codes[rows], parsed.numerics[rows]
+        vectors = self.encoder_.vectors_from(codes, numerics)
+        exclude = np.array(
+            [self._row_of.get(queries[i].product_id or "", -1) for i in rows], dtype=np.int64
+        )
+        idx, sims = self.index_.query(vectors, cfg.k, exclude=exclude)
+        nb = self._neighbour_curve(idx, sims)
+        n_obs = parsed.n_observed[rows]
+        ctx = PairContext(
+            launch_days=parsed.launch_days[rows],
+            codes=codes,
+            numerics=numerics,
+            neighbour_curve=nb,
+            neighbour_similarity=_mean_similarity(idx, sims),
+            observed=parsed.observed[rows, :L],
+            n_observed=n_obs,
+            cohort_level=self.cohort_.at(parsed.launch_days[rows]),
+        )
+        known = parsed.known[rows]
+        # Launch-model steps: s+1 .. min(s+horizon, L) per query.
+        pair = np.repeat(np.arange(m), L)
+        step = np.tile(np.arange(1, L + 1), m)
+        wanted = (step > n_obs[pair]) & (step <= n_obs[pair] + horizon)
+        pair, step = pair[wanted], step[wanted]
+        nb_point = self._neighbour_point(ctx, pair, step)
+        point_rows = nb_point.copy()
+        if self.booster_ is not None and len(pair):
+            X = build_rows(ctx, pair, step, self.global_curve_)
+            gbm = np.maximum(self.booster_.predict(X), 0.0)
+            w = self.blend_weight_
+            point_rows = np.where(known[pair], w * gbm + (1 - w) * nb_point, nb_point)
+        _, _, _, ratio_gl = level_ratios(ctx, self.global_curve_)
+        launch_curve = np.zeros((m, L))
+        launch_curve[pair, step - 1] = point_rows
+        out: list[ProductForecast] = []
+        weights = neighbour_weights(sims, idx, cfg.similarity_power)
+        for j, i in enumerate(rows):
+            s = int(n_obs[j])
+            steps = np.arange(s + 1, s + horizon + 1)
+            warnings = list(parsed.warnings[i])
+            if known[j]:
+                method = "blend" if self.booster_ is not None else "neighbours"
+                base = launch_curve[j]
+            else:
+                method = "global_curve"
+                warnings.append("no known attribute: answered with the global launch curve")
+                scale = ratio_gl[j] if np.isfinite(ratio_gl[j]) else 1.0
+                base = self.global_curve_[:L] * scale
+            point = self._extend(base, steps)
+            qs = self._quantiles(point, quantiles, s > 0)
+            neighbours = (
+                _neighbours(self.product_ids_, idx[j], sims[j], weights[j])
+                if explain and known[j]
+                else []
+            )
+            out.append(
+                ProductForecast(
+                    product_id=queries[i].product_id,
+                    method=method,
+                    steps=steps,
+                    start_dates=[
+                        step_start(queries[i].launch_date, int(t), cfg.freq) for t in steps
+                    ],
+                    point=point,
+                    quantiles=qs,
+                    neighbours=neighbours,
+                    warnings=warnings,
+                )
+            )
+        return out
+
+    def _extend(self, launch_curve: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        """Point per requested step; past launch_steps the global curve's shape continues."""
+        L = self.config.launch_steps
+        g = self.global_curve_
+        anchor = max(g[L - 1], 1e-9)
+        point = np.empty(len(steps))
+        for j, t in enumerate(steps):
+            if t <= L:
+                point[j] = launch_curve[t - 1]
+            else:
+                shape = g[min(t, len(g)) - 1] / anchor
+                point[j] = launch_curve[L - 1] * shape
+        return np.maximum(np.nan_to_num(point), 0.0)
+
+    def _quantiles(
+        self, point: np.ndarray, levels: Sequence[float], warm: bool
+    ) -> dict[float, np.ndarray]:
+        if not levels:
+            return {}
+        ratios = np.asarray(self.calibration_["warm" if warm else "cold"])
+        factors = np.interp(sorted(levels), CALIBRATION_LEVELS, ratios)
+        stacked = np.sort(np.maximum(point[:, None] * factors[None, :], 0.0), axis=1)
+        return {q: stacked[:, j] for j, q in enumerate(sorted(levels))}
+
+    def _statistical(
+        self,
+        query: ForecastQuery,
+        parsed: _Queries,
+        i: int,
+        horizon: int,
+        quantiles: Sequence[float],
+    ) -> ProductForecast:
+        s = int(parsed.n_observed[i])
+        history = parsed.observed[i, :s]
+        result = forecast_series(history, horizon, self.config.freq, quantiles)
+        steps = np.arange(s + 1, s + horizon + 1)
+        return ProductForecast(
+            product_id=query.product_id,
+            method=f"statistical:{result.model}",
+            steps=steps,
+            start_dates=[step_start(query.launch_date, int(t), self.config.freq) for t in steps],
+            point=result.point,
+            quantiles=result.quantiles,
+            warnings=list(result.warnings),
+        )
+
+    # ------------------------------------------------------------------ artifacts
+    def save(self, directory: Path) -> str:
+        """Write the model as text/NumPy/JSON files (no pickles).
+
+        Args:
+            directory: Created if missing; existing artifact files are overwritten.
+
+        Returns:
+            "sha256:<hex>" over every artifact file (names and bytes, in name order).
+        """
+        self._check_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        arrays = {
+            "product_ids": self.product_ids_.astype(str),
+            "launch_days": self.launch_days_,
+            "curves": self.curves_,
+            "codes": self.codes_,
+            "numerics": self.numerics_,
+            "global_curve": self.global_curve_,
+            "cohort_days": self.cohort_.sorted_days,
+            "cohort_sum": self.cohort_.cumulative_sum,
+            "cohort_count": self.cohort_.cumulative_count,
+        }
+        for name, array in arrays.items():
+            np.save(directory / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+        if self.booster_ is not None:
+            (directory / "gbm.txt").write_text(self.booster_.model_to_string())
+        meta = {
+            "format": ARTIFACT_FORMAT,
+            "config": self.config.to_json(),
+            "encoder": self.encoder_.to_json(),
+            "feature_names": self.feature_names_,
+            "categorical_features": [self.feature_names_[i] for i in self._categorical_columns()],
+            "blend_weight": self.blend_weight_,
+            "calibration": self.calibration_,
+            "calibration_levels": CALIBRATION_LEVELS.tolist(),
+            "attribute_curves": {
+                name: {
+                    value: {"curve": curve.tolist(), "n": count}
+                    for value, (curve, count) in table.items()
+                }
+                for name, table in self.attribute_curves_.by_value.items()
+            },
+            "attribute_shrinkage": self.attribute_curves_.shrinkage,
+            "cohort": {
+                "lag_days": self.cohort_.lag_days,
+                "window_days": self.cohort_.window_days,
+                "last_day": self.cohort_.last_day,
+            },
+            "has_gbm": self.booster_ is not None,
+            "training": self.metadata_,
+            "validation": getattr(self, "validation_", {}),
+            "versions": _versions(),
+        }
+        (directory / "metadata.json").write_text(json.dumps(meta, sort_keys=True, indent=1))
+        checksum = artifact_checksum(directory)
+        (directory / "CHECKSUM").write_text(checksum + "\n")
+        return checksum
+
+    @classmethod
+    def load(cls, directory: Path, expected_checksum: str | None = None) -> LaunchForecaster:
+        """Load a saved model, verifying its checksum.
+
+        Args:
+            directory: What `save` wrote.
+            expected_checksum: "sha256:<hex>" the artifact must have (e.g. from the registry);
+                when None, the CHECKSUM file written by `save` is checked instead.
+
+        Raises:
+            ArtifactError: missing files, corrupted content or a checksum mismatch.
+        """
+        directory = Path(directory)
+        if not (directory / "metadata.json").is_file():
+            raise ArtifactError(f"no model artifact in {directory}")
+        try:
+            actual = artifact_checksum(directory)
+            recorded = (
+                (directory / "CHECKSUM").read_text().strip()
+                if (directory / "CHECKSUM").is_file()
+                else None
+            )
+        except OSError as error:
+            raise ArtifactError(f"cannot read model artifact in {directory}: {error}") from error
+        expected = expected_checksum or recorded
+        if expected is None:
+            raise ArtifactError(f"model artifact in {directory} has no checksum to verify")
+        if actual != expected:
+            raise ArtifactError(
+                f"model artifact in {directory} fails its checksum: expected {expected}, got {actual}"
+            )
+        try:
+            return cls._read(directory)
+        except (OSError, ValueError, KeyError, TypeError, lgb.basic.LightGBMError) as error:
+            raise ArtifactError(f"model artifact in {directory} is unreadable: {error}") from error
+
+    @classmethod
+    def _read(cls, directory: Path) -> LaunchForecaster:
+        meta = json.loads((directory / "metadata.json").read_text())
+        if meta.get("format") != ARTIFACT_FORMAT:
+            raise ValueError(f"unsupported artifact format {meta.get('format')}")
+        self = cls(ForecasterConfig.from_json(meta["config"]))
+
+        def array(name: str) -> np.ndarray:
+            return np.load(directory / f"{name}.npy", allow_pickle=False)
+
+        self.product_ids_ = array("product_ids").astype(str)
+        self.launch_days_ = array("launch_days")
+        self.curves_ = array("curves")
+        self.codes_ = array("codes")
+        self.numerics_ = array("numerics")
+        self.global_curve_ = array("global_curve")
+        self.encoder_ = AttributeEncoder.from_json(meta["encoder"])
+        self.vectors_ = self.encoder_.vectors_from(self.codes_, self.numerics_)
+        self.feature_names_ = list(meta["feature_names"])
+        self.blend_weight_ = float(meta["blend_weight"])
+        self.calibration_ = {k: list(v) for k, v in meta["calibration"].items()}
+        self.attribute_curves_ = AttributeCurves(
+            global_=self.global_curve_,
+            by_value={
+                name: {
+                    value: (np.asarray(e["curve"], dtype=float), int(e["n"]))
+                    for value, e in table.items()
+                }
+                for name, table in meta["attribute_curves"].items()
+            },
+            shrinkage=float(meta["attribute_shrinkage"]),
+        )
+        cohort = meta["cohort"]
+        self.cohort_ = CohortLevel(
+            array("cohort_days"),
+            array("cohort_sum"),
+            array("cohort_count"),
+            int(cohort["lag_days"]),
+            int(cohort["window_days"]),
+            int(cohort["last_day"]),
+        )
+        self.booster_ = (
+            lgb.Booster(model_str=(directory / "gbm.txt").read_text()) if meta["has_gbm"] else None
+        )
+        self.metadata_ = dict(meta["training"])
+        self.validation_ = dict(meta.get("validation", {}))
+        self._build_index()
+        return self
+
+
+def artifact_checksum(directory: Path) -> str:
+    """sha256 over the names and bytes of every artifact file except CHECKSUM, in name order."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in Path(directory).iterdir() if p.is_file() and p.name != "CHECKSUM")
+    for path in files:
+        digest.update(path.name.encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return "sha256:" + digest.hexdigest()
+
+
+def _train_dask(
+    X: np.ndarray,
+    y: np.ndarray,
+    params: dict[str, Any],
+    rounds: int,
+    categorical: list[int],
+    client: Any,
+) -> lgb.Booster:
+    """Train with lightgbm.DaskLGBMRegressor on a few partitions of the rows."""
+    import dask.array as da
+
+    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    chunk = max(1, -(-len(y) // (2 * n_workers)))
+    dX = da.from_array(X, chunks=(chunk, X.shape[1]))
+    dy = da.from_array(y, chunks=(chunk,))
+    kwargs = {k: v for k, v in params.items() if k not in {"num_threads", "seed", "verbosity"}}
+    model = lgb.DaskLGBMRegressor(
+        client=client,
+        n_estimators=rounds,
+        random_state=params.get("seed", 0),
+        n_jobs=params.get("num_threads", 1),
+        verbose=-1,
+        **kwargs,
+    )
+    model.fit(dX, dy, categorical_feature=categorical)
+    return model.to_local().booster_
+
+
+def _wape(y: np.ndarray, yhat: np.ndarray) -> float:
+    total = float(np.abs(y).sum())
+    return float(100 * np.abs(y - yhat).sum() / total) if total > 0 else float("nan")
+
+
+def _mean_similarity(idx: np.ndarray, sims: np.ndarray) -> np.ndarray:
+    valid = idx >= 0
+    count = valid.sum(axis=1)
+    return np.divide(
+        np.where(valid, sims, 0).sum(axis=1), count, out=np.zeros(len(idx)), where=count > 0
+    )
+
+
+def _neighbours(
+    ids: np.ndarray, idx: np.ndarray, sims: np.ndarray, weights: np.ndarray
+) -> list[Neighbour]:
+    return [
+        Neighbour(product_id=str(ids[i]), similarity=float(np.clip(s, 0.0, 1.0)), weight=float(w))
+        for i, s, w in zip(idx, sims, weights, strict=True)
+        if i >= 0
+    ]
+
+
+def _day(value: Any) -> int:
+    return int(
+        (np.datetime64(pd.Timestamp(value).date(), "D") - np.datetime64("1970-01-01", "D")).astype(
+            np.int64
+        )
+    )
+
+
+def _is_finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
+
+
+def _data_hash(curves: LaunchCurves) -> str:
+    digest = hashlib.sha256()
+    digest.update("\n".join(curves.product_ids.astype(str)).encode())
+    digest.update(to_days(curves.launch_dates).tobytes())
+    digest.update(np.nan_to_num(curves.values, nan=-1.0).tobytes())
+    digest.update(json.dumps(curves.attributes, sort_keys=True, default=str).encode())
+    return "sha256:" + digest.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    import statsforecast
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "lightgbm": lgb.__version__,
+        "statsforecast": statsforecast.__version__,
+    }
