@@ -1,0 +1,108 @@
+"""`launchcast import`: CSV and Parquet in, invalid rows named, nothing written on error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from cli.main import app
+from service.db.models import Product, SalesObservation
+from service.db.session import get_sessionmaker
+from service.settings import get_settings
+
+VISUELLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "visuelle"
+
+
+@pytest.fixture
+def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    monkeypatch.setenv("LAUNCHCAST_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+def counts(database_url: str) -> tuple[int, int]:
+    with get_sessionmaker(database_url)() as session:
+        products = session.scalar(select(func.count()).select_from(Product)) or 0
+        sales = session.scalar(select(func.count()).select_from(SalesObservation)) or 0
+        return products, sales
+
+
+def write_files(tmp_path: Path, bad_sale: bool = False) -> tuple[Path, Path]:
+    products = tmp_path / "products.csv"
+    products.write_text(
+        "product_id,launch_date,category,price,size\n"
+        "A,2024-01-01,dresses,29.9,38\n"
+        "B,2024-01-08,tops,,\n"
+    )
+    sales = tmp_path / "sales.csv"
+    quantity = "lots" if bad_sale else "4"
+    sales.write_text(
+        f"product_id,date,quantity\nA,2024-01-01,3\nA,2024-01-08,{quantity}\nB,2024-01-08,1\n"
+    )
+    return products, sales
+
+
+def test_a_csv_import_keeps_numbers_as_numbers_and_skips_empty_cells(
+    cli: CliRunner, database_url: str, tmp_path: Path
+) -> None:
+    products, sales = write_files(tmp_path)
+    result = cli.invoke(app, ["import", "--products", str(products), "--sales", str(sales)])
+    assert result.exit_code == 0, result.output
+    assert counts(database_url) == (2, 3)
+    with get_sessionmaker(database_url)() as session:
+        a, b = session.get(Product, "A"), session.get(Product, "B")
+        assert a is not None and b is not None
+        assert a.attributes == {"category": "dresses", "price": 29.9, "size": 38}
+        assert b.attributes == {"category": "tops"}
+
+
+def test_a_csv_with_one_bad_row_writes_nothing_and_names_the_row(
+    cli: CliRunner, database_url: str, tmp_path: Path
+) -> None:
+    products, sales = write_files(tmp_path, bad_sale=True)
+    result = cli.invoke(app, ["import", "--products", str(products), "--sales", str(sales)])
+    assert result.exit_code != 0
+    assert "row 2: quantity" in result.output
+    assert counts(database_url) == (0, 0)
+
+
+def test_skip_invalid_writes_the_valid_rows_and_reports_the_rest(
+    cli: CliRunner, database_url: str, tmp_path: Path
+) -> None:
+    products, sales = write_files(tmp_path, bad_sale=True)
+    args = ["import", "--products", str(products), "--sales", str(sales), "--skip-invalid"]
+    result = cli.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "row 2: quantity" in result.output
+    assert counts(database_url) == (2, 2)
+
+
+def test_parquet_files_import_like_csv(cli: CliRunner, database_url: str, tmp_path: Path) -> None:
+    products_csv, sales_csv = write_files(tmp_path)
+    products, sales = tmp_path / "p.parquet", tmp_path / "s.parquet"
+    pd.read_csv(products_csv).to_parquet(products)
+    pd.read_csv(sales_csv, parse_dates=["date"]).to_parquet(sales)
+    result = cli.invoke(app, ["import", "--products", str(products), "--sales", str(sales)])
+    assert result.exit_code == 0, result.output
+    assert counts(database_url) == (2, 3)
+
+
+def test_a_missing_file_is_a_clear_error(cli: CliRunner, tmp_path: Path) -> None:
+    result = cli.invoke(app, ["import", "--products", str(tmp_path / "nope.csv")])
+    assert result.exit_code != 0
+    assert "no such file" in str(result.exception)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not VISUELLE.exists(), reason="shared/data/visuelle is not beside the repo")
+def test_visuelle_imports_completely(cli: CliRunner, database_url: str) -> None:
+    args = ["import", "--products", str(VISUELLE / "products.csv")]
+    result = cli.invoke(app, [*args, "--sales", str(VISUELLE / "sales.csv")])
+    assert result.exit_code == 0, result.output
+    assert counts(database_url) == (5080, 60960)
