@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Select, delete, func, select, tuple_
+from sqlalchemy import Select, delete, func, literal_column, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -47,46 +47,55 @@ def _chunks(
 
 def upsert_products(session: Session, rows: Sequence[dict[str, Any]]) -> UpsertCount:
     """Insert or update products keyed by product_id (attributes and launch date replaced)."""
-    count = UpsertCount()
-    for chunk in _chunks(rows):
-        ids = [row["product_id"] for row in chunk]
-        existing = (
-            session.scalar(
-                select(func.count()).select_from(Product).where(Product.product_id.in_(ids))
-            )
-            or 0
-        )
-        stmt = _insert(session, Product)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[Product.product_id],
-            set_={
-                "launch_date": stmt.excluded.launch_date,
-                "attributes": stmt.excluded.attributes,
-                "updated_at": func.now(),
-            },
-        )
-        session.execute(stmt, list(chunk))
-        count += UpsertCount(len(chunk) - existing, existing)
-    return count
+    stmt = _insert(session, Product)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Product.product_id],
+        set_={
+            "launch_date": stmt.excluded.launch_date,
+            "attributes": stmt.excluded.attributes,
+            "updated_at": func.now(),
+        },
+    )
+    return _upsert(session, stmt, rows, Product.product_id.in_, lambda r: r["product_id"])
 
 
 def upsert_sales(session: Session, rows: Sequence[dict[str, Any]]) -> UpsertCount:
     """Insert or update observations keyed by (product_id, date)."""
-    count = UpsertCount()
+    stmt = _insert(session, SalesObservation)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[SalesObservation.product_id, SalesObservation.date],
+        set_={"quantity": stmt.excluded.quantity},
+    )
     key = tuple_(SalesObservation.product_id, SalesObservation.date)
+    return _upsert(session, stmt, rows, key.in_, lambda r: (r["product_id"], r["date"]))
+
+
+def _upsert(
+    session: Session,
+    stmt: Any,
+    rows: Sequence[dict[str, Any]],
+    key_in: Callable[[list[Any]], Any],
+    key_of: Callable[[dict[str, Any]], Any],
+) -> UpsertCount:
+    """Run an ON CONFLICT statement in chunks, counting inserted vs updated rows.
+
+    PostgreSQL tells which rows were inserted (xmax = 0 on a fresh row version); SQLite cannot,
+    so there the keys already present are counted first, inside the same transaction.
+    """
+    count = UpsertCount()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        stmt = stmt.returning(literal_column("(xmax = 0)"))
+    table = stmt.table
     for chunk in _chunks(rows):
-        keys = [(row["product_id"], row["date"]) for row in chunk]
-        existing = (
-            session.scalar(select(func.count()).select_from(SalesObservation).where(key.in_(keys)))
-            or 0
-        )
-        stmt = _insert(session, SalesObservation)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[SalesObservation.product_id, SalesObservation.date],
-            set_={"quantity": stmt.excluded.quantity},
-        )
-        session.execute(stmt, list(chunk))
-        count += UpsertCount(len(chunk) - existing, existing)
+        if postgres:
+            fresh = sum(bool(row[0]) for row in session.execute(stmt, list(chunk)))
+        else:
+            keys = [key_of(row) for row in chunk]
+            existing = session.scalar(select(func.count()).select_from(table).where(key_in(keys)))
+            session.execute(stmt, list(chunk))
+            fresh = len(chunk) - (existing or 0)
+        count += UpsertCount(fresh, len(chunk) - fresh)
     return count
 
 
