@@ -8,6 +8,7 @@ Quantiles come from the spread of training curves around the curve they are comp
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,6 +17,7 @@ import pandas as pd
 from forecasting.curves import AttributeCurves, attribute_curves, build_launch_curves
 from forecasting.model import ForecasterConfig, LaunchForecaster
 from forecasting.neighbours import AttributeEncoder
+from forecasting.periods import Frequency, step_start
 from forecasting.types import ForecastQuery, ProductForecast
 
 DEGRADED_WARNING = "no trained model is loaded: answered from launch curves only"
@@ -68,7 +70,6 @@ class CurveBaseline:
             raise ValueError("quantiles must be strictly between 0 and 1")
         helper = self._helper
         parsed = helper._parse(queries)
-        L = self.config.launch_steps
         n_curve = len(self.curves_.global_)
         out = []
         for i, query in enumerate(queries):
@@ -101,11 +102,8 @@ class CurveBaseline:
                     warnings=warnings,
                 )
             )
-        del L
         return out
 
 
-def _start(query: ForecastQuery, step: int, freq: str) -> object:
-    from forecasting.periods import step_start
-
-    return step_start(query.launch_date, step, freq)  # type: ignore[arg-type]
+def _start(query: ForecastQuery, step: int, freq: Frequency) -> dt.date:
+    return step_start(query.launch_date, step, freq)

@@ -39,7 +39,7 @@ from forecasting.curves import (
     category_key,
     global_curve,
 )
-from forecasting.errors import ArtifactError, EmptyCatalogue, InvalidHistory
+from forecasting.errors import ArtifactError, InvalidHistory
 from forecasting.features import (
     CohortLevel,
     PairContext,
@@ -164,6 +164,17 @@ class _Queries:
     known: np.ndarray  # any attribute usable
 
 
+@dataclass
+class _Components:
+    """Per-method launch curves of a set of queries, with the neighbours behind them."""
+
+    curves: dict[str, np.ndarray]
+    idx: np.ndarray
+    sims: np.ndarray
+    known: np.ndarray
+    n_observed: np.ndarray
+
+
 class LaunchForecaster:
     """Cold-start and warm-up forecaster for product launches (see module docstring)."""
 
@@ -247,7 +258,9 @@ class LaunchForecaster:
         self.attribute_curves_ = attribute_curves(
             curves, list(self.encoder_.categorical), cfg.curve_statistic
         )
-        last_day = int(to_days(pd.to_datetime(sales["date"]).max().to_datetime64()[None])[0])
+        last_day = int(
+            to_days(np.array([pd.to_datetime(sales["date"]).max()], dtype="datetime64[ns]"))[0]
+        )
         self.cohort_ = CohortLevel.fit(
             self.launch_days_,
             curves.values,
@@ -371,7 +384,7 @@ class LaunchForecaster:
         blend = best_w * gbm + (1 - best_w) * nb_point[valid]
         self._calibrate(y[valid], blend, ctx.n_observed[pair][valid])
         # Refit on all rows with a few more rounds since there is more data.
-        return int(round(rounds / (1 - cfg.validation_fraction)))
+        return round(rounds / (1 - cfg.validation_fraction))
 
     def _categorical_columns(self) -> list[int]:
         return list(range(len(self.encoder_.categorical)))
@@ -430,7 +443,7 @@ class LaunchForecaster:
         long_history = parsed.n_observed > L
         results: list[ProductForecast | None] = [None] * len(queries)
         for i in np.flatnonzero(long_history):
-            results[i] = self._statistical(queries[i], parsed, int(i), horizon, quantiles)
+            results[i] = self._statistical(queries[int(i)], parsed, int(i), horizon, quantiles)
         launch = np.flatnonzero(~long_history)
         if len(launch):
             for i, forecast in zip(
@@ -506,6 +519,73 @@ class LaunchForecaster:
                 out.append(f"attribute {name} is unknown to the model; ignored")
         return out
 
+    def predict_components(self, queries: Sequence[ForecastQuery]) -> dict[str, np.ndarray]:
+        """Every method's launch curve over steps 1..launch_steps, for backtests and reports.
+
+        Args:
+            queries: Products with at most `launch_steps` observed steps.
+
+        Returns:
+            {method: (len(queries), launch_steps) array} for "global_curve", "attribute_curve"
+            (NaN rows where no categorical value is known), "neighbours", "gbm" (absent without a
+            GBM) and "blend"; warm queries are rescaled to their observed level.
+        """
+        self._check_fitted()
+        parsed = self._parse(queries)
+        if (parsed.n_observed > self.config.launch_steps).any():
+            raise ValueError("predict_components takes launch queries only")
+        return self._components(queries, parsed, np.arange(len(queries))).curves
+
+    def _components(
+        self, queries: Sequence[ForecastQuery], parsed: _Queries, rows: np.ndarray
+    ) -> _Components:
+        cfg = self.config
+        L = cfg.launch_steps
+        m = len(rows)
+        codes, numerics = parsed.codes[rows], parsed.numerics[rows]
+        vectors = self.encoder_.vectors_from(codes, numerics)
+        exclude = np.array(
+            [self._row_of.get(queries[i].product_id or "", -1) for i in rows], dtype=np.int64
+        )
+        idx, sims = self.index_.query(vectors, cfg.k, exclude=exclude)
+        n_obs = parsed.n_observed[rows]
+        ctx = PairContext(
+            launch_days=parsed.launch_days[rows],
+            codes=codes,
+            numerics=numerics,
+            neighbour_curve=self._neighbour_curve(idx, sims),
+            neighbour_similarity=_mean_similarity(idx, sims),
+            observed=parsed.observed[rows, :L],
+            n_observed=n_obs,
+            cohort_level=self.cohort_.at(parsed.launch_days[rows]),
+        )
+        pair = np.repeat(np.arange(m), L)
+        step = np.tile(np.arange(1, L + 1), m)
+        curves: dict[str, np.ndarray] = {}
+        _, _, _, ratio_gl = level_ratios(ctx, self.global_curve_)
+        gl_scale = np.where(np.isfinite(ratio_gl), np.clip(ratio_gl, 0.05, 20.0), 1.0)
+        curves["global_curve"] = self.global_curve_[None, :L] * gl_scale[:, None]
+        attribute = np.full((m, L), np.nan)
+        for j, i in enumerate(rows):
+            curve = self.attribute_curves_.curve_for(parsed.attributes[i])
+            if curve is not None:
+                attribute[j] = curve[:L]
+        attr_ctx = dataclasses.replace(ctx, neighbour_curve=np.nan_to_num(attribute))
+        _, _, ratio_attr, _ = level_ratios(attr_ctx, self.global_curve_)
+        attr_scale = np.where(np.isfinite(ratio_attr), np.clip(ratio_attr, 0.05, 20.0), 1.0)
+        curves["attribute_curve"] = attribute * attr_scale[:, None]
+        nb_point = self._neighbour_point(ctx, pair, step).reshape(m, L)
+        curves["neighbours"] = nb_point
+        curves["blend"] = nb_point
+        if self.booster_ is not None and m:
+            X = build_rows(ctx, pair, step, self.global_curve_)
+            gbm = np.maximum(self.booster_.predict(X), 0.0).reshape(m, L)
+            w = self.blend_weight_
+            curves["gbm"] = gbm
+            curves["blend"] = w * gbm + (1 - w) * nb_point
+        known = parsed.known[rows]
+        return _Components(curves, idx, sims, known, n_obs)
+
     def _launch_forecasts(
         self,
         queries: Sequence[ForecastQuery],
@@ -516,61 +596,24 @@ class LaunchForecaster:
         explain: bool,
     ) -> list[ProductForecast]:
         cfg = self.config
-        L = cfg.launch_steps
-        m = len(rows)
-        codes, numerics = parsed.codes[rows], parsed.numerics[rows]
-        vectors = self.encoder_.vectors_from(codes, numerics)
-        exclude = np.array(
-            [self._row_of.get(queries[i].product_id or "", -1) for i in rows], dtype=np.int64
-        )
-        idx, sims = self.index_.query(vectors, cfg.k, exclude=exclude)
-        nb = self._neighbour_curve(idx, sims)
-        n_obs = parsed.n_observed[rows]
-        ctx = PairContext(
-            launch_days=parsed.launch_days[rows],
-            codes=codes,
-            numerics=numerics,
-            neighbour_curve=nb,
-            neighbour_similarity=_mean_similarity(idx, sims),
-            observed=parsed.observed[rows, :L],
-            n_observed=n_obs,
-            cohort_level=self.cohort_.at(parsed.launch_days[rows]),
-        )
-        known = parsed.known[rows]
-        # Launch-model steps: s+1 .. min(s+horizon, L) per query.
-        pair = np.repeat(np.arange(m), L)
-        step = np.tile(np.arange(1, L + 1), m)
-        wanted = (step > n_obs[pair]) & (step <= n_obs[pair] + horizon)
-        pair, step = pair[wanted], step[wanted]
-        nb_point = self._neighbour_point(ctx, pair, step)
-        point_rows = nb_point.copy()
-        if self.booster_ is not None and len(pair):
-            X = build_rows(ctx, pair, step, self.global_curve_)
-            gbm = np.maximum(self.booster_.predict(X), 0.0)
-            w = self.blend_weight_
-            point_rows = np.where(known[pair], w * gbm + (1 - w) * nb_point, nb_point)
-        _, _, _, ratio_gl = level_ratios(ctx, self.global_curve_)
-        launch_curve = np.zeros((m, L))
-        launch_curve[pair, step - 1] = point_rows
+        parts = self._components(queries, parsed, rows)
+        weights = neighbour_weights(parts.sims, parts.idx, cfg.similarity_power)
         out: list[ProductForecast] = []
-        weights = neighbour_weights(sims, idx, cfg.similarity_power)
         for j, i in enumerate(rows):
-            s = int(n_obs[j])
+            s = int(parts.n_observed[j])
             steps = np.arange(s + 1, s + horizon + 1)
             warnings = list(parsed.warnings[i])
-            if known[j]:
+            # The fallback chain: blend -> neighbours (no GBM) -> global curve (nothing known).
+            if parts.known[j]:
                 method = "blend" if self.booster_ is not None else "neighbours"
-                base = launch_curve[j]
             else:
                 method = "global_curve"
                 warnings.append("no known attribute: answered with the global launch curve")
-                scale = ratio_gl[j] if np.isfinite(ratio_gl[j]) else 1.0
-                base = self.global_curve_[:L] * scale
-            point = self._extend(base, steps)
+            point = self._extend(parts.curves[method][j], steps)
             qs = self._quantiles(point, quantiles, s > 0)
             neighbours = (
-                _neighbours(self.product_ids_, idx[j], sims[j], weights[j])
-                if explain and known[j]
+                _neighbours(self.product_ids_, parts.idx[j], parts.sims[j], weights[j])
+                if explain and parts.known[j]
                 else []
             )
             out.append(
@@ -602,6 +645,17 @@ class LaunchForecaster:
                 shape = g[min(t, len(g)) - 1] / anchor
                 point[j] = launch_curve[L - 1] * shape
         return np.maximum(np.nan_to_num(point), 0.0)
+
+    def quantiles_for(
+        self, point: np.ndarray, levels: Sequence[float], warm: bool
+    ) -> dict[float, np.ndarray]:
+        """Calibrated quantiles of any point forecast array (multiplicative, sorted, >= 0)."""
+        flat = self._quantiles(np.asarray(point, dtype=float).ravel(), levels, warm)
+        return {q: v.reshape(np.shape(point)) for q, v in flat.items()}
+
+    def curve_of(self, product_id: str) -> np.ndarray:
+        """The launch curve of a training product (NaN where not reached)."""
+        return np.asarray(self.curves_[self._row_of[product_id]])
 
     def _quantiles(
         self, point: np.ndarray, levels: Sequence[float], warm: bool
@@ -724,7 +778,8 @@ class LaunchForecaster:
             raise ArtifactError(f"model artifact in {directory} has no checksum to verify")
         if actual != expected:
             raise ArtifactError(
-                f"model artifact in {directory} fails its checksum: expected {expected}, got {actual}"
+                f"model artifact in {directory} fails its checksum: "
+                f"expected {expected}, got {actual}"
             )
         try:
             return cls._read(directory)

@@ -88,7 +88,7 @@ class AttributeEncoder:
         for j, name in enumerate(self.numeric):
             for i, attrs in enumerate(attributes):
                 value = attrs.get(name)
-                if _is_number(value):
+                if value is not None and _is_number(value):
                     out[i, j] = float(value)
         return out
 

@@ -32,10 +32,15 @@ class StatisticalForecast:
     warnings: list[str] = field(default_factory=list)
 
 
-def _levels(quantiles: Sequence[float]) -> list[int]:
+def _level(q: float) -> int | float:
+    """The statsforecast interval level (percent) whose bound is quantile `q`."""
+    level = round(abs(2 * q - 1) * 100, 6)
+    return int(level) if float(level).is_integer() else level
+
+
+def _levels(quantiles: Sequence[float]) -> list[int | float]:
     """statsforecast interval levels (percent) that give the requested quantiles."""
-    levels = {round(abs(2 * q - 1) * 100, 6) for q in quantiles if abs(q - 0.5) > 1e-9}
-    return sorted(int(round(level)) if float(level).is_integer() else level for level in levels)  # type: ignore[misc]
+    return sorted({_level(q) for q in quantiles if abs(q - 0.5) > 1e-9})
 
 
 def _run(
@@ -44,15 +49,25 @@ def _run(
     levels = _levels(quantiles)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = model.forecast(y=y, h=horizon, level=levels or None)  # type: ignore[attr-defined]
+        try:
+            result = model.forecast(y=y, h=horizon, level=levels or None)  # type: ignore[attr-defined]
+        except Exception:
+            if not levels:
+                raise
+            # Models without prediction intervals (Croston, ADIDA): empirical quantiles below.
+            result = model.forecast(y=y, h=horizon)  # type: ignore[attr-defined]
     point = np.asarray(result["mean"], dtype=float)
     out: dict[float, np.ndarray] = {}
+    if levels and not any(str(key).startswith("lo-") for key in result):
+        recent = y[-52:]
+        for q in quantiles:
+            out[q] = np.full(horizon, float(np.quantile(recent, q)))
+        return point, out
     for q in quantiles:
         if abs(q - 0.5) < 1e-9:
             out[q] = point
             continue
-        level = round(abs(2 * q - 1) * 100, 6)
-        key = f"{'lo' if q < 0.5 else 'hi'}-{int(level) if float(level).is_integer() else level}"
+        key = f"{'lo' if q < 0.5 else 'hi'}-{_level(q)}"
         out[q] = np.asarray(result.get(key, point), dtype=float)
     return point, out
 
@@ -102,7 +117,7 @@ def forecast_series(
     for model in candidates:
         try:
             point, qs = _run(model, y, horizon, quantiles)
-        except Exception as error:  # noqa: BLE001 - any model failure moves down the chain
+        except Exception as error:
             notes.append(
                 f"{type(model).__name__} failed ({type(error).__name__}); trying the next model"
             )

@@ -1,0 +1,107 @@
+"""Accuracy on VISUELLE, split by launch date (issue 3): every method, warm-up, interval coverage.
+
+Train on launches before 2019-01-01, test on launches from 2019-01-01, 12 weekly steps.
+Run from the repository root of a fresh clone (the data sits next to the repository):
+
+    .venv/bin/python benchmarks/visuelle_accuracy.py [--data ../shared/data/visuelle]
+
+Prints a table per method (WAPE, MAE, bias, pinball, 10-90% coverage), the warm-up ratio, and
+writes benchmarks/results/visuelle_accuracy.json. Only the product attributes season, category,
+color, fabric and extra are used (what the service would be given); google_trends.csv is not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from forecasting.backtest import backtest  # noqa: E402
+from forecasting.model import ForecasterConfig  # noqa: E402
+
+ATTRIBUTES = ("season", "category", "color", "fabric", "extra")
+CUTOFF = dt.date(2019, 1, 1)
+TARGETS = {"served_wape_max": 65.0, "warmup_ratio_max": 0.8, "coverage": (0.75, 0.85)}
+
+
+def load(data: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """VISUELLE products and sales in the core frame format."""
+    raw = pd.read_csv(data / "products.csv", parse_dates=["launch_date"])
+    products = pd.DataFrame(
+        {
+            "product_id": raw["product_id"].astype(str),
+            "launch_date": raw["launch_date"],
+            "attributes": raw[list(ATTRIBUTES)].to_dict("records"),
+        }
+    )
+    sales = pd.read_csv(data / "sales.csv", parse_dates=["date"])
+    sales["product_id"] = sales["product_id"].astype(str)
+    return products, sales
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "visuelle")
+    parser.add_argument(
+        "--output", type=Path, default=ROOT / "benchmarks" / "results" / "visuelle_accuracy.json"
+    )
+    args = parser.parse_args()
+    products, sales = load(args.data)
+    config = ForecasterConfig(freq="W", launch_steps=12, seed=0)
+    started = time.perf_counter()
+    result = backtest(products, sales, config, cutoff=CUTOFF)
+    seconds = time.perf_counter() - started
+    metrics = result.metrics
+    print(f"VISUELLE, train launches < {CUTOFF}, test launches >= {CUTOFF}")
+    print(f"train products {metrics['n_train']}, test products {metrics['n_test']}, {seconds:.1f}s")
+    print(f"{'method':<16}{'WAPE':>8}{'MAE':>8}{'bias%':>8}{'pinball':>9}{'cover':>8}")
+    for name, s in metrics["methods"].items():
+        print(
+            f"{name:<16}{s['wape']:>8.1f}{s['mae']:>8.1f}{s['bias']:>8.1f}"
+            f"{s['pinball_mean']:>9.2f}{s['coverage']:>8.3f}"
+        )
+    for observed, w in metrics["warmup"].items():
+        print(
+            f"warm-up {observed} steps observed: WAPE steps {w['scored_steps'][0]}-"
+            f"{w['scored_steps'][1]} warm {w['warm']['wape']:.1f} vs cold {w['cold_wape']:.1f} "
+            f"-> ratio {w['ratio']:.3f}; coverage {w['warm']['coverage']:.3f}"
+        )
+    served = metrics["methods"]["served"]
+    singles = [
+        metrics["methods"][m]["wape"]
+        for m in ("global_curve", "attribute_curve", "neighbours", "gbm")
+        if m in metrics["methods"]
+    ]
+    checks = {
+        "served_wape<=65": served["wape"] <= TARGETS["served_wape_max"],
+        "blend_beats_each_single_method": metrics["methods"]["blend"]["wape"] < min(singles),
+        "warmup_ratio<=0.8": all(w["ratio"] <= 0.8 for w in metrics["warmup"].values()),
+        "coverage_in_75_85": 0.75 <= served["coverage"] <= 0.85,
+    }
+    for name, ok in checks.items():
+        print(f"{'PASS' if ok else 'FAIL'} {name}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "command": "python benchmarks/visuelle_accuracy.py",
+        "seconds": round(seconds, 1),
+        "checks": checks,
+        "metrics": metrics,
+        "samples": result.samples,
+    }
+    args.output.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
+    print(
+        f"wrote {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

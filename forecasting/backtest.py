@@ -1,0 +1,258 @@
+"""An honest backtest: split by launch date, fit on the older launches, score the newest.
+
+No test product is ever trained on: the forecaster is fitted on products launched before the
+cutoff (and their sales) only. Its own choices (boosting rounds, blend weight, quantile
+calibration, objective when "auto") are made on an inner split of that training part. Every
+method is scored cold (nothing observed) and warm (the first steps observed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecasting.curves import build_launch_curves, resolve_launch_dates
+from forecasting.errors import EmptyCatalogue
+from forecasting.metrics import score, score_per_step, wape
+from forecasting.model import ForecasterConfig, LaunchForecaster, Progress
+from forecasting.types import ForecastQuery
+
+SERVED_METHOD = "blend"
+INTERVAL = (0.1, 0.9)
+
+
+@dataclass
+class BacktestResult:
+    """What a backtest measured.
+
+    Attributes:
+        metrics: JSON-serialisable scores (see `backtest`).
+        samples: Per-product predictions for plots: actual, forecast, interval, neighbours.
+        model: The forecaster fitted on the training part.
+    """
+
+    metrics: dict[str, Any]
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    model: LaunchForecaster | None = None
+
+
+def split_by_launch(
+    products: pd.DataFrame,
+    sales: pd.DataFrame,
+    cutoff: dt.date | None = None,
+    holdout_fraction: float = 0.2,
+) -> tuple[pd.Timestamp, np.ndarray]:
+    """The cutoff and a mask of products launched before it (the training part)."""
+    launch = resolve_launch_dates(products, sales)
+    if cutoff is None:
+        known = launch.dropna()
+        if known.empty:
+            raise EmptyCatalogue("no product has a launch date or a sale")
+        cut = pd.Timestamp(
+            np.quantile(
+                known.to_numpy(dtype="datetime64[ns]").astype(np.int64), 1 - holdout_fraction
+            )
+        )
+        cut = cut.normalize()
+    else:
+        cut = pd.Timestamp(cutoff)
+    return cut, (launch < cut).to_numpy()
+
+
+def backtest(
+    products: pd.DataFrame,
+    sales: pd.DataFrame,
+    config: ForecasterConfig,
+    cutoff: dt.date | None = None,
+    holdout_fraction: float = 0.2,
+    progress: Progress | None = None,
+    warmup_observed: Sequence[int] = (2,),
+    n_samples: int = 12,
+    dask_client: Any = None,
+) -> BacktestResult:
+    """Fit on launches before the cutoff, score every method on launches from the cutoff.
+
+    Args:
+        products: Frame with product_id, launch_date, attributes.
+        sales: Frame with product_id, date, quantity.
+        config: Forecaster configuration.
+        cutoff: Split date; default: the launch date leaving `holdout_fraction` of products out.
+        holdout_fraction: Share of the most recent launches held out when no cutoff is given.
+        progress: Optional callback(stage, fraction done).
+        warmup_observed: Observed steps of the warm-up evaluations (e.g. 2: weeks 1-2 known).
+        n_samples: How many test products to keep full predictions for.
+        dask_client: Passed to `LaunchForecaster.fit`.
+
+    Returns:
+        metrics = {"cutoff", "n_train", "n_test", "served_method", "methods": {method: overall
+        scores}, "per_step": {method: [scores per step]}, "warmup": {s: {...}}, "blend_weight",
+        "inner_validation"}.
+
+    Raises:
+        EmptyCatalogue: too few products on either side of the cutoff.
+    """
+    report = progress or (lambda stage, done: None)
+    cut, train_mask = split_by_launch(products, sales, cutoff, holdout_fraction)
+    train_products = products[train_mask]
+    test_products = products[~train_mask]
+    train_sales = sales[sales["product_id"].isin(train_products["product_id"])]
+    test_sales = sales[sales["product_id"].isin(test_products["product_id"])]
+    report("backtest: fit", 0.0)
+    model = LaunchForecaster(config).fit(train_products, train_sales)
+    report("backtest: score", 0.7)
+    L = config.launch_steps
+    test = build_launch_curves(test_products, test_sales, config.freq, L)
+    actual = test.values
+    queries = [
+        ForecastQuery(launch_date=pd.Timestamp(day).date(), attributes=attrs, product_id=str(pid))
+        for pid, day, attrs in zip(
+            test.product_ids, test.launch_dates, test.attributes, strict=True
+        )
+    ]
+    components = model.predict_components(queries)
+    levels = sorted({INTERVAL[0], 0.5, INTERVAL[1]})
+    # Products with no known attribute fall back to the global curve, as the service does.
+    served = _served(model, queries, components)
+    components = {
+        **components,
+        "attribute_curve": _fill(components["attribute_curve"], components["global_curve"]),
+    }
+    methods: dict[str, Any] = {}
+    per_step: dict[str, Any] = {}
+    for name, curve in {**components, "served": served}.items():
+        qs = model.quantiles_for(curve, levels, warm=False)
+        methods[name] = score(actual, curve, qs, INTERVAL)
+        per_step[name] = score_per_step(actual, curve, qs, INTERVAL)
+    warmup = {
+        str(s): _warmup_scores(model, queries, actual, served, s) for s in warmup_observed if s < L
+    }
+    metrics: dict[str, Any] = {
+        "cutoff": str(cut.date()),
+        "n_train": len(model.product_ids_),
+        "n_test": len(queries),
+        "frequency": config.freq,
+        "launch_steps": L,
+        "served_method": SERVED_METHOD if model.booster_ is not None else "neighbours",
+        "interval": list(INTERVAL),
+        "methods": methods,
+        "per_step": per_step,
+        "warmup": warmup,
+        "blend_weight": model.blend_weight_,
+        "inner_validation": getattr(model, "validation_", {}),
+        "n_clipped": model.metadata_.get("n_clipped", 0),
+    }
+    samples = _samples(model, queries, actual, n_samples)
+    report("backtest: done", 1.0)
+    return BacktestResult(metrics=_jsonable(metrics), samples=samples, model=model)
+
+
+def _fill(curves: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(curves), curves, fallback)
+
+
+def _served(
+    model: LaunchForecaster, queries: list[ForecastQuery], components: dict[str, np.ndarray]
+) -> np.ndarray:
+    forecasts = model.predict(queries, model.config.launch_steps)
+    return np.vstack([f.point for f in forecasts]) if forecasts else components["blend"][:0]
+
+
+def _warmup_scores(
+    model: LaunchForecaster,
+    queries: list[ForecastQuery],
+    actual: np.ndarray,
+    cold: np.ndarray,
+    observed: int,
+) -> dict[str, Any]:
+    """Scores on steps observed+1..L with the first `observed` steps given as history."""
+    L = model.config.launch_steps
+    freq = model.config.freq
+    from forecasting.periods import step_start
+
+    reached = np.isfinite(actual[:, :observed]).all(axis=1)
+    rows = np.flatnonzero(reached)
+    warm_queries = [
+        ForecastQuery(
+            launch_date=queries[i].launch_date,
+            attributes=queries[i].attributes,
+            product_id=queries[i].product_id,
+            history=tuple(
+                (step_start(queries[i].launch_date, s + 1, freq), float(actual[i, s]))
+                for s in range(observed)
+            ),
+        )
+        for i in rows
+    ]
+    forecasts = model.predict(warm_queries, L - observed, quantiles=INTERVAL)
+    warm = np.vstack([f.point for f in forecasts])
+    qs = {q: np.vstack([f.quantiles[q] for f in forecasts]) for q in INTERVAL}
+    tail = actual[rows, observed:]
+    cold_wape = wape(tail, cold[rows, observed:])
+    warm_scores = score(tail, warm, qs, INTERVAL)
+    return {
+        "observed_steps": observed,
+        "scored_steps": [observed + 1, L],
+        "cold_wape": cold_wape,
+        "warm": warm_scores,
+        "ratio": warm_scores["wape"] / cold_wape if cold_wape else float("nan"),
+    }
+
+
+def _samples(
+    model: LaunchForecaster,
+    queries: list[ForecastQuery],
+    actual: np.ndarray,
+    n: int,
+) -> list[dict[str, Any]]:
+    if n <= 0 or not queries:
+        return []
+    totals = np.nansum(actual, axis=1)
+    # Spread the sample over sales levels so plots show big, middling and small sellers.
+    order = np.argsort(totals, kind="stable")
+    picks = order[np.unique(np.linspace(0, len(order) - 1, min(n, len(order))).astype(int))]
+    chosen = [queries[i] for i in picks]
+    forecasts = model.predict(chosen, model.config.launch_steps, quantiles=INTERVAL, explain=True)
+    out = []
+    for i, forecast in zip(picks, forecasts, strict=True):
+        out.append(
+            {
+                "product_id": queries[i].product_id,
+                "launch_date": str(queries[i].launch_date),
+                "attributes": queries[i].attributes,
+                "method": forecast.method,
+                "actual": actual[i].tolist(),
+                "forecast": forecast.point.tolist(),
+                "lower": forecast.quantiles[INTERVAL[0]].tolist(),
+                "upper": forecast.quantiles[INTERVAL[1]].tolist(),
+                "neighbours": [
+                    {
+                        "product_id": nb.product_id,
+                        "similarity": nb.similarity,
+                        "weight": nb.weight,
+                        "curve": model.curve_of(nb.product_id)[
+                            : model.config.launch_steps
+                        ].tolist(),
+                    }
+                    for nb in forecast.neighbours
+                ],
+            }
+        )
+    return _jsonable(out)
+
+
+def _jsonable(value: Any) -> Any:
+    """Replace NaN/inf by None and NumPy scalars by Python ones, recursively."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    return value
