@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, TypeVar
 
+import pandas as pd
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -311,3 +312,20 @@ def _to_rows(parsed: ParsedItems[Any], errors: list[ItemError]) -> list[ItemErro
 def _remap(parsed: ParsedItems[T], locate: Locator) -> Locator:
     """Batch checks index the valid items; report the original row instead."""
     return lambda index, name: locate(parsed.valid_rows[index], name)
+
+
+def import_frames(
+    session: Session, products: pd.DataFrame, sales: pd.DataFrame, *, skip_invalid: bool = False
+) -> ImportSummary:
+    """Import the forecasting core's frames (forecasting/types.py) through the same checks."""
+    product_rows_in = [
+        {"product_id": pid, "launch_date": _date(launch) if pd.notna(launch) else None, **attrs}
+        for pid, launch, attrs in zip(
+            products["product_id"], products["launch_date"], products["attributes"], strict=True
+        )
+    ]
+    sale_rows_in = [
+        {"product_id": pid, "date": _date(day), "quantity": float(qty)}
+        for pid, day, qty in zip(sales["product_id"], sales["date"], sales["quantity"], strict=True)
+    ]
+    return import_records(session, product_rows_in, sale_rows_in, skip_invalid=skip_invalid)
