@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     warmup_max_observed: int = Field(4, ge=0)
     promotion_tolerance: float = Field(0.02, ge=0)
     retrain_cron: str = "0 3 * * 1"
+    gbm_rounds: int = Field(400, ge=1)
+    neighbours_k: int = Field(20, ge=1)
+    training_timeout_hours: float = Field(6.0, gt=0)
 
     @field_validator("api_keys")
     @classmethod

@@ -1,0 +1,1 @@
+"""The training job: read the catalogue, backtest by launch date, refit, publish a model version."""

@@ -1,0 +1,258 @@
+"""The training job: one run from the catalogue in the database to a published model version.
+
+Stages: load and check the data, backtest by launch date, refit on everything, write the
+artifact, publish it through the promotion gate. A failed run records its error and never
+touches the active model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from forecasting.backtest import BacktestResult, backtest
+from forecasting.model import ForecasterConfig, LaunchForecaster
+from service.db import registry
+from service.db.models import ModelVersion, TrainingRun, utcnow
+from service.db.session import get_sessionmaker
+from service.settings import Settings
+from training.data import TrainingData, load_training_data
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, float], None]
+
+QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+
+
+class RunInProgress(Exception):
+    """Another training run is queued or running: one at a time."""
+
+
+@dataclass
+class TrainingOutcome:
+    run_id: str
+    version: str
+    status: str  # the version's registry status: active, rejected, ...
+    reason: str
+    metrics: dict[str, Any]
+    data_summary: dict[str, Any]
+
+
+def forecaster_config(settings: Settings) -> ForecasterConfig:
+    """The core's configuration from the service settings."""
+    return ForecasterConfig(
+        freq=settings.frequency,
+        launch_steps=settings.launch_steps,
+        warmup_max_observed=settings.warmup_max_observed,
+        num_boost_round=settings.gbm_rounds,
+        k=settings.neighbours_k,
+        seed=settings.seed,
+    )
+
+
+def queue_run(session: Session, trigger: str, timeout_hours: float) -> TrainingRun:
+    """Create a queued run, or raise RunInProgress when another holds the slot.
+
+    A run older than `timeout_hours` that still holds the slot belongs to a process that died;
+    it is marked failed so training is not blocked forever.
+    """
+    _fail_stale_runs(session, timeout_hours)
+    run = TrainingRun(
+        run_id=uuid.uuid4().hex[:16], status=QUEUED, active_slot=True, trigger=trigger
+    )
+    session.add(run)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        busy = session.scalar(select(TrainingRun).where(TrainingRun.active_slot.is_(True)))
+        which = f" ({busy.run_id}, {busy.status})" if busy else ""
+        raise RunInProgress(f"another training run is queued or running{which}") from None
+    return run
+
+
+def _fail_stale_runs(session: Session, timeout_hours: float) -> None:
+    limit = utcnow() - dt.timedelta(hours=timeout_hours)
+    for run in session.scalars(select(TrainingRun).where(TrainingRun.active_slot.is_(True))):
+        created = run.created_at if run.created_at.tzinfo else run.created_at.replace(tzinfo=dt.UTC)
+        if created < limit:
+            _finish(run, FAILED, error=f"presumed dead: still {run.status} after {timeout_hours} h")
+    session.commit()
+
+
+def _finish(run: TrainingRun, status: str, **values: Any) -> None:
+    run.status = status
+    run.active_slot = None
+    run.finished_at = utcnow()
+    for name, value in values.items():
+        setattr(run, name, value)
+
+
+def execute_run(
+    settings: Settings,
+    run_id: str,
+    *,
+    engine: str = "local",
+    dask_address: str | None = None,
+    cutoff: dt.date | None = None,
+    holdout_fraction: float | None = None,
+    progress: Progress | None = None,
+) -> TrainingOutcome:
+    """Run a queued training run to the end, recording success or failure on its row."""
+    report = progress or (lambda stage, done: None)
+    sessions = get_sessionmaker(settings.database_url)
+    with sessions() as session:
+        run = _get_run(session, run_id)
+        run.status, run.started_at = RUNNING, utcnow()
+        session.commit()
+    staging = settings.artifact_dir / f".staging-{run_id}"
+    try:
+        outcome = _train_and_publish(
+            settings, run_id, staging, engine, dask_address, cutoff, holdout_fraction, report
+        )
+    except BaseException as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        with sessions() as session:
+            _finish(_get_run(session, run_id), FAILED, error=_one_line(exc))
+            session.commit()
+        raise
+    with sessions() as session:
+        _finish(
+            _get_run(session, run_id),
+            SUCCEEDED,
+            model_version=outcome.version,
+            metrics={**_headline(outcome.metrics), "promotion": outcome.reason},
+        )
+        session.commit()
+    return outcome
+
+
+def run_training(settings: Settings, trigger: str = "cli", **options: Any) -> TrainingOutcome:
+    """Queue a run and execute it in this process (CLI and scheduler)."""
+    with get_sessionmaker(settings.database_url)() as session:
+        run = queue_run(session, trigger, settings.training_timeout_hours)
+    return execute_run(settings, run.run_id, **options)
+
+
+def _train_and_publish(
+    settings: Settings,
+    run_id: str,
+    staging: Path,
+    engine: str,
+    dask_address: str | None,
+    cutoff: dt.date | None,
+    holdout_fraction: float | None,
+    report: Progress,
+) -> TrainingOutcome:
+    report("loading the catalogue", 0.0)
+    with get_sessionmaker(settings.database_url)() as session:
+        data = load_training_data(session)
+    config = forecaster_config(settings)
+    with dask_client(engine, dask_address) as client:
+        report("backtest by launch date", 0.1)
+        result = _backtest(data, config, settings, cutoff, holdout_fraction, client, report)
+        report("refit on every product", 0.6)
+        model = LaunchForecaster(config).fit(data.products, data.sales, dask_client=client)
+    report("writing the artifact", 0.85)
+    checksum = model.save(staging)
+    version = registry.new_version_id(checksum)
+    final = settings.artifact_dir / version
+    staging.rename(final)
+    metrics = {**result.metrics, "engine": engine, "run_id": run_id}
+    summary = {**data.summary, "n_clipped_periods": model.metadata_.get("n_clipped", 0)}
+    report("publishing", 0.95)
+    try:
+        with get_sessionmaker(settings.database_url)() as session:
+            row, decision = registry.publish(
+                session,
+                version=version,
+                artifact_path=str(final.resolve()),
+                checksum=checksum,
+                frequency=settings.frequency,
+                metrics=metrics,
+                data_summary=summary,
+                tolerance=settings.promotion_tolerance,
+            )
+            session.commit()
+    except BaseException:
+        shutil.rmtree(final, ignore_errors=True)
+        raise
+    report("done", 1.0)
+    return TrainingOutcome(run_id, version, row.status, decision.reason, metrics, summary)
+
+
+def _backtest(
+    data: TrainingData,
+    config: ForecasterConfig,
+    settings: Settings,
+    cutoff: dt.date | None,
+    holdout_fraction: float | None,
+    client: Any,
+    report: Progress,
+) -> BacktestResult:
+    return backtest(
+        data.products,
+        data.sales,
+        config,
+        cutoff=cutoff,
+        holdout_fraction=holdout_fraction or settings.backtest_holdout_fraction,
+        progress=lambda stage, done: report(stage, 0.1 + 0.5 * done),
+        dask_client=client,
+    )
+
+
+@contextmanager
+def dask_client(engine: str, address: str | None) -> Iterator[Any]:
+    """None for the local engine; a Client for `dask` (a LocalCluster when no address)."""
+    if engine == "local":
+        yield None
+        return
+    if engine != "dask":
+        raise ValueError(f"unknown engine '{engine}': use local or dask")
+    from distributed import Client, LocalCluster
+
+    if address:
+        with Client(address) as client:
+            yield client
+        return
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def _get_run(session: Session, run_id: str) -> TrainingRun:
+    run = session.get(TrainingRun, run_id)
+    if run is None:
+        raise LookupError(f"no training run {run_id}")
+    return run
+
+
+def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The metrics a run summary shows: overall scores per method, not every step."""
+    keep = ("cutoff", "n_train", "n_test", "served_method", "methods", "warmup", "blend_weight")
+    return {key: metrics[key] for key in keep if key in metrics}
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]
+
+
+def active_metrics(session: Session) -> dict[str, Any] | None:
+    row: ModelVersion | None = registry.active_version(session)
+    return row.metrics if row else None
