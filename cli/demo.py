@@ -1,8 +1,59 @@
-"""Placeholder until its issue lands."""
+"""`launchcast demo`: from nothing to a trained model and the API docs, on the embedded default."""
 
 from __future__ import annotations
 
+import typer
+from rich.console import Console
+from sqlalchemy import func, select
 
-def demo_command() -> None:
-    """Not built yet."""
-    raise NotImplementedError("not built yet")
+from cli.serve import serve_command
+from cli.train import stage_progress
+from forecasting.synthetic import generate_catalogue
+from service.db import migrations, registry
+from service.db.models import Product
+from service.db.session import get_sessionmaker
+from service.ingest import import_frames
+from service.settings import get_settings
+from training.job import run_training
+from training.report import metrics_table
+
+console = Console()
+
+
+def demo_command(
+    products: int = typer.Option(2000, help="Products in the generated demo catalogue."),
+    seed: int = typer.Option(7, help="Seed of the demo catalogue."),
+    retrain: bool = typer.Option(False, help="Train even if a model is already active."),
+    serve: bool = typer.Option(True, help="Serve the API afterwards (--no-serve to stop there)."),
+    host: str = typer.Option("127.0.0.1", help="Address to serve on."),
+    port: int = typer.Option(8000, help="Port to serve on."),
+) -> None:
+    """Migrate the database, load a generated demo catalogue, train, and serve /docs."""
+    settings = get_settings()
+    migrations.upgrade(settings.database_url)
+    console.print(f"database ready: {settings.database_url}", highlight=False)
+    sessions = get_sessionmaker(settings.database_url)
+    with sessions() as session:
+        existing = session.scalar(select(func.count()).select_from(Product)) or 0
+        if existing:
+            console.print(f"catalogue already has {existing} products; not generating another")
+        else:
+            with console.status(f"generating and importing {products} demo products"):
+                frames = generate_catalogue(products, seed=seed)
+                summary = import_frames(session, *frames)
+                session.commit()
+            console.print(
+                f"imported {summary.products.inserted} products and "
+                f"{summary.sales.inserted} sales observations"
+            )
+        active = registry.active_version(session)
+    if active is None or retrain:
+        with stage_progress("training") as report:
+            outcome = run_training(settings, trigger="demo", progress=report)
+        console.print(metrics_table(outcome.metrics))
+        console.print(f"model [bold]{outcome.version}[/] is {outcome.status}: {outcome.reason}")
+    else:
+        console.print(f"model {active.version} is already active (--retrain to train again)")
+    if serve:
+        console.print(f"API docs: [bold]http://{host}:{port}/docs[/]")
+        serve_command(host=host, port=port, workers=1)

@@ -1,18 +1,132 @@
-"""Placeholder until its issue lands."""
+"""`launchcast train`, `evaluate` and `schedule`: the training job from the command line."""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
-def train_command() -> None:
-    """Not built yet."""
-    raise NotImplementedError("not built yet")
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+from forecasting.backtest import backtest
+from service.db.session import get_sessionmaker
+from service.settings import get_settings
+from training.data import load_training_data
+from training.job import forecaster_config, run_training
+from training.report import metrics_table, write_html
+
+console = Console()
+log = logging.getLogger("launchcast.schedule")
 
 
-def evaluate_command() -> None:
-    """Not built yet."""
-    raise NotImplementedError("not built yet")
+@contextmanager
+def stage_progress(title: str) -> Iterator[Callable[[str, float], None]]:
+    """A Rich progress bar driven by the job's (stage, fraction done) callbacks."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task(title, total=1.0)
+
+        def report(stage: str, done: float) -> None:
+            progress.update(task, completed=min(done, 1.0), description=f"{title}: {stage}")
+
+        yield report
 
 
-def schedule_command() -> None:
-    """Not built yet."""
-    raise NotImplementedError("not built yet")
+def train_command(
+    engine: str = typer.Option("local", help="local, or dask (LightGBM's Dask estimators)."),
+    dask_address: str | None = typer.Option(
+        None, help="Dask scheduler address; without it, a LocalCluster on this machine."
+    ),
+    cutoff: dt.datetime | None = typer.Option(
+        None,
+        formats=["%Y-%m-%d"],
+        help="Backtest split date (default: hold out the most "
+        "recent launches, LAUNCHCAST_BACKTEST_HOLDOUT_FRACTION).",
+    ),
+    holdout_fraction: float | None = typer.Option(None, help="Share of recent launches held out."),
+) -> None:
+    """Train on the catalogue, backtest by launch date, publish a model version through the gate."""
+    settings = get_settings()
+    with stage_progress("training") as report:
+        outcome = run_training(
+            settings,
+            trigger="cli",
+            engine=engine,
+            dask_address=dask_address,
+            cutoff=cutoff.date() if cutoff else None,
+            holdout_fraction=holdout_fraction,
+            progress=report,
+        )
+    console.print(metrics_table(outcome.metrics))
+    console.print(
+        f"model [bold]{outcome.version}[/] is [bold]{outcome.status}[/]: {outcome.reason}",
+        highlight=False,
+    )
+
+
+def evaluate_command(
+    output: Path = typer.Option(Path("reports/backtest.html"), help="Where to write the HTML."),
+    cutoff: dt.datetime | None = typer.Option(None, formats=["%Y-%m-%d"], help="Split date."),
+    holdout_fraction: float | None = typer.Option(None, help="Share of recent launches held out."),
+    samples: int = typer.Option(12, help="Test products to plot."),
+) -> None:
+    """Backtest without publishing: a table here and an HTML report with plots."""
+    settings = get_settings()
+    with get_sessionmaker(settings.database_url)() as session:
+        data = load_training_data(session)
+    with stage_progress("backtest") as report:
+        result = backtest(
+            data.products,
+            data.sales,
+            forecaster_config(settings),
+            cutoff=cutoff.date() if cutoff else None,
+            holdout_fraction=holdout_fraction or settings.backtest_holdout_fraction,
+            progress=report,
+            n_samples=samples,
+        )
+    console.print(metrics_table(result.metrics))
+    path = write_html(result.metrics, result.samples, output)
+    console.print(f"report written to [bold]{path}[/]")
+
+
+def schedule_command(
+    run_now: bool = typer.Option(False, "--run-now", help="Also run once immediately."),
+) -> None:
+    """Retrain on LAUNCHCAST_RETRAIN_CRON (APScheduler), one run at a time; a failure is logged
+    and the schedule goes on."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.triggers.cron import CronTrigger
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = get_settings()
+    scheduler = BlockingScheduler(timezone="UTC")
+    trigger = CronTrigger.from_crontab(settings.retrain_cron, timezone="UTC")
+    options = {"next_run_time": dt.datetime.now(dt.UTC)} if run_now else {}
+    scheduler.add_job(
+        scheduled_run, trigger, id="retrain", max_instances=1, coalesce=True, **options
+    )
+    console.print(f"retraining on cron [bold]{settings.retrain_cron}[/] (UTC); Ctrl+C stops")
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        scheduler.shutdown(wait=False)
+
+
+def scheduled_run() -> bool:
+    """One scheduled run; never raises, so the scheduler survives a failed run."""
+    try:
+        outcome = run_training(get_settings(), trigger="schedule")
+    except Exception:
+        log.exception("scheduled training run failed; the active model is unchanged")
+        return False
+    log.info("scheduled run published %s (%s): %s", outcome.version, outcome.status, outcome.reason)
+    return True

@@ -1,0 +1,132 @@
+"""The backtest report: a terminal table and an HTML page with plots a planner can read."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers
+import matplotlib.pyplot as plt
+from rich.table import Table
+
+METHOD_ORDER = ("global_curve", "attribute_curve", "neighbours", "gbm", "blend", "served")
+
+
+def metrics_table(metrics: dict[str, Any], title: str = "backtest") -> Table:
+    """WAPE, MAE, bias, pinball loss and interval coverage per method."""
+    table = Table(
+        title=f"{title}: cutoff {metrics.get('cutoff')}, "
+        f"{metrics.get('n_train')} train / {metrics.get('n_test')} test products"
+    )
+    for column in ("method", "WAPE", "MAE", "bias", "pinball", "80% coverage"):
+        table.add_column(column, justify="right" if column != "method" else "left")
+    for name in _methods(metrics):
+        s = metrics["methods"][name]
+        table.add_row(
+            name,
+            _fmt(s.get("wape")),
+            _fmt(s.get("mae")),
+            _fmt(s.get("bias")),
+            _fmt(s.get("pinball_mean")),
+            _fmt(100 * s["coverage"] if s.get("coverage") is not None else None) + "%",
+        )
+    return table
+
+
+def _methods(metrics: dict[str, Any]) -> list[str]:
+    present = metrics.get("methods", {})
+    return [m for m in METHOD_ORDER if m in present] + sorted(set(present) - set(METHOD_ORDER))
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.1f}"
+
+
+def _png(fig: Any) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def wape_per_step_plot(metrics: dict[str, Any]) -> str:
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for name in _methods(metrics):
+        steps = metrics.get("per_step", {}).get(name, [])
+        ys = [s.get("wape") if isinstance(s, dict) else None for s in steps]
+        ax.plot(
+            range(1, len(ys) + 1),
+            [y if y is not None else float("nan") for y in ys],
+            marker="o",
+            label=name,
+        )
+    ax.set_xlabel("periods since launch")
+    ax.set_ylabel("WAPE (%)")
+    ax.set_title("WAPE per step and method (lower is better)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def sample_plot(sample: dict[str, Any]) -> str:
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    steps = list(range(1, len(sample["actual"]) + 1))
+    for nb in sample.get("neighbours", [])[:8]:
+        ax.plot(steps[: len(nb["curve"])], nb["curve"], color="grey", alpha=0.35, lw=1)
+    ax.fill_between(steps, sample["lower"], sample["upper"], alpha=0.25, label="10-90% interval")
+    ax.plot(steps, sample["forecast"], lw=2, label=f"forecast ({sample['method']})")
+    ax.plot(
+        steps,
+        [a if a is not None else float("nan") for a in sample["actual"]],
+        "k.-",
+        label="actual",
+    )
+    ax.set_title(f"{sample['product_id']} (launched {sample['launch_date']}); grey: neighbours")
+    ax.set_xlabel("periods since launch")
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def write_html(metrics: dict[str, Any], samples: list[dict[str, Any]], path: Path) -> Path:
+    """A self-contained page (plots embedded as PNG) with the table and the sample products."""
+    rows = "".join(
+        "<tr><td>{}</td>{}</tr>".format(
+            html.escape(name),
+            "".join(
+                f"<td>{_fmt(metrics['methods'][name].get(k))}</td>"
+                for k in ("wape", "mae", "bias", "pinball_mean")
+            )
+            + f"<td>{_fmt(100 * (metrics['methods'][name].get('coverage') or 0))}%</td>",
+        )
+        for name in _methods(metrics)
+    )
+    figures = "".join(
+        f'<figure><img src="data:image/png;base64,{sample_plot(s)}">'
+        f"<figcaption>{html.escape(str(s.get('attributes')))}</figcaption></figure>"
+        for s in samples
+    )
+    warmup = html.escape(str(metrics.get("warmup", {})))
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>launchcast backtest</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}
+figure{{display:inline-block;margin:6px}}
+figcaption{{font-size:11px;color:#555;max-width:540px}}</style></head><body>
+<h1>launchcast backtest</h1>
+<p>Split by launch date at <b>{html.escape(str(metrics.get("cutoff")))}</b>: trained on
+{metrics.get("n_train")} products launched before, scored on {metrics.get("n_test")} launched
+from then on (never a product that was trained on).
+WAPE = 100 &times; &sum;|y &minus; &#375;| / &sum;y.
+The service answers with <b>{html.escape(str(metrics.get("served_method")))}</b>.</p>
+<table><tr><th>method</th><th>WAPE</th><th>MAE</th><th>bias</th><th>pinball</th>
+<th>10-90% coverage</th></tr>{rows}</table>
+<h2>WAPE per step</h2><img src="data:image/png;base64,{wape_per_step_plot(metrics)}">
+<h2>Warm-up (first periods observed)</h2><p><code>{warmup}</code></p>
+<h2>Sample test products</h2>{figures}</body></html>"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page)
+    return path
