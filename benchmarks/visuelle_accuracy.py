@@ -97,9 +97,7 @@ def main() -> int:
         "samples": result.samples,
     }
     args.output.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
-    print(
-        f"wrote {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}"
-    )
+    print(f"wrote {args.output}")
     return 0
 
 

@@ -103,7 +103,7 @@ def backtest(
     train_sales = sales[sales["product_id"].isin(train_products["product_id"])]
     test_sales = sales[sales["product_id"].isin(test_products["product_id"])]
     report("backtest: fit", 0.0)
-    model = LaunchForecaster(config).fit(train_products, train_sales)
+    model = LaunchForecaster(config).fit(train_products, train_sales, dask_client=dask_client)
     report("backtest: score", 0.7)
     L = config.launch_steps
     test = build_launch_curves(test_products, test_sales, config.freq, L)

@@ -61,9 +61,11 @@ class LaunchCurves:
 def resolve_launch_dates(products: pd.DataFrame, sales: pd.DataFrame) -> pd.Series:
     """Launch date per product; a missing one is the product's first sale date."""
     launch = pd.to_datetime(products["launch_date"]).astype("datetime64[ns]")
+    if products.empty or not launch.isna().any():
+        return launch
     first_sale = pd.to_datetime(sales["date"]).groupby(sales["product_id"]).min()
-    fallback = products["product_id"].map(first_sale)
-    return launch.fillna(pd.to_datetime(fallback)).astype("datetime64[ns]")
+    fallback = pd.to_datetime(products["product_id"].map(first_sale)).astype("datetime64[ns]")
+    return launch.fillna(fallback)
 
 
 def build_launch_curves(

@@ -854,8 +854,18 @@ def _train_dask(
     categorical: list[int],
     client: Any,
 ) -> lgb.Booster:
-    """Train with lightgbm.DaskLGBMRegressor on a few partitions of the rows."""
+    """Train with lightgbm.DaskLGBMRegressor on a few partitions of the rows.
+
+    lightgbm.dask builds on scikit-learn; without it the model is trained by one Dask worker
+    (same result as the local engine) so the engine still runs on the cluster.
+    """
     import dask.array as da
+
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        text = client.submit(_train_text, X, y, params, rounds, categorical, pure=False).result()
+        return lgb.Booster(model_str=text)
 
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     chunk = max(1, -(-len(y) // (2 * n_workers)))
@@ -872,6 +882,13 @@ def _train_dask(
     )
     model.fit(dX, dy, categorical_feature=categorical)
     return model.to_local().booster_
+
+
+def _train_text(
+    X: np.ndarray, y: np.ndarray, params: dict[str, Any], rounds: int, categorical: list[int]
+) -> str:
+    data = lgb.Dataset(X, y, categorical_feature=categorical)
+    return str(lgb.train(params, data, num_boost_round=rounds).model_to_string())
 
 
 def _wape(y: np.ndarray, yhat: np.ndarray) -> float:

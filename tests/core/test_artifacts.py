@@ -1,0 +1,88 @@
+"""Model artifacts: no pickles, deterministic checksum, refusal of corrupted or mismatched ones."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting.errors import ArtifactError
+from forecasting.model import LaunchForecaster
+from forecasting.types import ForecastQuery
+from tests.core.conftest import small_config
+
+
+def test_same_data_config_and_seed_give_the_same_checksum(
+    catalogue: tuple[pd.DataFrame, pd.DataFrame], tmp_path: Path
+) -> None:
+    products, sales = catalogue
+    first = LaunchForecaster(small_config()).fit(products, sales).save(tmp_path / "a")
+    second = LaunchForecaster(small_config()).fit(products, sales).save(tmp_path / "b")
+    assert first == second and first.startswith("sha256:")
+
+
+def test_a_different_seed_changes_the_checksum(
+    catalogue: tuple[pd.DataFrame, pd.DataFrame], fitted: LaunchForecaster, tmp_path: Path
+) -> None:
+    products, sales = catalogue
+    other = LaunchForecaster(small_config(seed=8)).fit(products, sales).save(tmp_path / "b")
+    assert fitted.save(tmp_path / "a") != other
+
+
+def test_loaded_model_predicts_exactly_like_the_saved_one(
+    fitted: LaunchForecaster, tmp_path: Path
+) -> None:
+    checksum = fitted.save(tmp_path)
+    loaded = LaunchForecaster.load(tmp_path, expected_checksum=checksum)
+    query = ForecastQuery(
+        launch_date=dt.date(2026, 7, 6), attributes={"category": "tops", "color": "red"}
+    )
+    np.testing.assert_array_equal(
+        loaded.predict([query], 10, quantiles=(0.1, 0.9))[0].quantiles[0.9],
+        fitted.predict([query], 10, quantiles=(0.1, 0.9))[0].quantiles[0.9],
+    )
+
+
+def test_artifact_holds_no_pickles_and_records_its_schema(
+    fitted: LaunchForecaster, tmp_path: Path
+) -> None:
+    fitted.save(tmp_path)
+    for path in tmp_path.glob("*.npy"):
+        np.load(path, allow_pickle=False)
+    meta = json.loads((tmp_path / "metadata.json").read_text())
+    assert meta["feature_names"] and meta["encoder"]["categorical"]
+    assert {"lightgbm", "numpy", "statsforecast"} <= set(meta["versions"])
+    assert meta["training"]["training_data_sha256"].startswith("sha256:")
+    assert (tmp_path / "gbm.txt").read_text().startswith("tree")
+
+
+def test_load_refuses_a_flipped_byte(fitted: LaunchForecaster, tmp_path: Path) -> None:
+    fitted.save(tmp_path)
+    path = tmp_path / "curves.npy"
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="checksum"):
+        LaunchForecaster.load(tmp_path)
+
+
+def test_load_refuses_a_checksum_mismatch(fitted: LaunchForecaster, tmp_path: Path) -> None:
+    fitted.save(tmp_path)
+    with pytest.raises(ArtifactError, match="checksum"):
+        LaunchForecaster.load(tmp_path, expected_checksum="sha256:" + "0" * 64)
+
+
+def test_load_refuses_a_missing_artifact(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError):
+        LaunchForecaster.load(tmp_path / "nowhere")
+
+
+def test_load_refuses_a_missing_file(fitted: LaunchForecaster, tmp_path: Path) -> None:
+    checksum = fitted.save(tmp_path)
+    (tmp_path / "gbm.txt").unlink()
+    with pytest.raises(ArtifactError):
+        LaunchForecaster.load(tmp_path, expected_checksum=checksum)

@@ -1,0 +1,44 @@
+"""Metrics and the backtest by launch date."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from forecasting.backtest import backtest
+from forecasting.metrics import bias, coverage, mae, pinball, score_per_step, wape
+from tests.core.conftest import small_config
+
+
+def test_metrics_on_a_hand_computed_example() -> None:
+    y = np.array([[10.0, 0.0], [5.0, np.nan]])
+    f = np.array([[8.0, 1.0], [5.0, 3.0]])
+    assert np.isclose(wape(y, f), 100 * 3 / 15)
+    assert np.isclose(mae(y, f), 1.0)
+    assert np.isclose(bias(y, f), 100 * -1 / 15)
+    assert np.isclose(pinball(np.array([10.0]), np.array([8.0]), 0.9), 0.9 * 2)
+    assert coverage(y, f - 1, f + 1) == 2 / 3
+    assert len(score_per_step(y, f)) == 2
+
+
+def test_backtest_never_scores_a_trained_product_and_scores_every_method(
+    catalogue: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    products, sales = catalogue
+    result = backtest(products, sales, small_config(), holdout_fraction=0.25, n_samples=3)
+    assert result.model is not None
+    trained = set(result.model.product_ids_)
+    tested = {s["product_id"] for s in result.samples}
+    assert not trained & tested
+    cutoff = pd.Timestamp(result.metrics["cutoff"])
+    launch = pd.to_datetime(products.set_index("product_id")["launch_date"])
+    assert (launch[list(trained)] < cutoff).all()
+    assert {"global_curve", "attribute_curve", "neighbours", "gbm", "blend"} <= set(
+        result.metrics["methods"]
+    )
+    assert len(result.metrics["per_step"]["blend"]) == 8
+    assert result.metrics["warmup"]["2"]["scored_steps"] == [3, 8]
+    json.dumps(result.metrics, allow_nan=False)
+    json.dumps(result.samples, allow_nan=False)
