@@ -167,6 +167,9 @@ def _train_and_publish(
     report("writing the artifact", 0.85)
     checksum = model.save(staging)
     version = registry.new_version_id(checksum)
+    if (settings.artifact_dir / version).exists():
+        # The same model published twice within one second: keep both, distinctly named.
+        version = f"{version}-{run_id[:4]}"
     final = settings.artifact_dir / version
     staging.rename(final)
     metrics = {**result.metrics, "engine": engine, "run_id": run_id}

@@ -1,0 +1,253 @@
+"""The training job: CLI and API, registry and promotion gate, determinism, failures, Dask."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+from typer.testing import CliRunner
+
+from cli.main import app as cli_app
+from cli.train import scheduled_run
+from forecasting.synthetic import generate_catalogue
+from service.app import create_app
+from service.db import registry
+from service.db.models import ModelVersion, TrainingRun
+from service.db.session import get_sessionmaker
+from service.ingest import import_frames
+from service.settings import Settings, get_settings
+from training.job import RunInProgress, queue_run, run_training
+
+FAST = {"gbm_rounds": 30}
+
+
+def load_catalogue(database_url: str, n_products: int = 300, seed: int = 1) -> None:
+    with get_sessionmaker(database_url)() as session:
+        import_frames(session, *generate_catalogue(n_products, seed=seed))
+        session.commit()
+
+
+@pytest.fixture
+def train_settings(make_settings: Callable[..., Settings], database_url: str) -> Settings:
+    load_catalogue(database_url)
+    return make_settings(**FAST)
+
+
+@pytest.fixture
+def env(train_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """The CLI reads settings from the environment: point it at the test database."""
+    monkeypatch.setenv("LAUNCHCAST_DATABASE_URL", train_settings.database_url)
+    monkeypatch.setenv("LAUNCHCAST_ARTIFACT_DIR", str(train_settings.artifact_dir))
+    monkeypatch.setenv("LAUNCHCAST_GBM_ROUNDS", str(FAST["gbm_rounds"]))
+    get_settings.cache_clear()
+    yield train_settings
+    get_settings.cache_clear()
+
+
+def active(settings: Settings) -> ModelVersion | None:
+    with get_sessionmaker(settings.database_url)() as session:
+        return registry.active_version(session)
+
+
+def test_cli_train_publishes_an_active_version_with_metrics(env: Settings) -> None:
+    result = CliRunner().invoke(cli_app, ["train"])
+    assert result.exit_code == 0, result.output
+    row = active(env)
+    assert row is not None
+    assert Path(row.artifact_path, "metadata.json").exists()
+    assert row.checksum.startswith("sha256:")
+    methods = row.metrics["methods"]
+    assert {"global_curve", "attribute_curve", "neighbours", "gbm", "blend"} <= set(methods)
+    assert row.data_summary["n_products"] == 300
+    assert not list(Path(env.artifact_dir).glob(".staging-*"))
+
+
+def test_no_pickle_files_are_written(train_settings: Settings) -> None:
+    outcome = run_training(train_settings)
+    folder = Path(train_settings.artifact_dir) / outcome.version
+    suffixes = {p.suffix for p in folder.iterdir()}
+    assert suffixes <= {".npy", ".txt", ".json", ""}
+    assert not any(p.suffix in (".pkl", ".pickle", ".joblib") for p in folder.rglob("*"))
+
+
+def test_same_data_configuration_and_seed_give_the_same_checksum(train_settings: Settings) -> None:
+    first = run_training(train_settings)
+    second = run_training(train_settings)
+    with get_sessionmaker(train_settings.database_url)() as session:
+        a, b = (
+            registry.get_version(session, first.version),
+            registry.get_version(session, second.version),
+        )
+        assert a is not None and b is not None
+        assert a.checksum == b.checksum
+        assert a.data_summary["data_hash"] == b.data_summary["data_hash"]
+
+
+def test_a_clearly_worse_version_is_rejected_and_the_active_one_stays(
+    train_settings: Settings,
+) -> None:
+    first = run_training(train_settings)
+    # Pretend the active version had scored far better than any retraining can.
+    with get_sessionmaker(train_settings.database_url)() as session:
+        row = registry.get_version(session, first.version)
+        assert row is not None
+        metrics = dict(row.metrics)
+        metrics["methods"] = {**metrics["methods"], "served": {"wape": 1.0}}
+        session.execute(
+            update(ModelVersion)
+            .where(ModelVersion.version == first.version)
+            .values(metrics=metrics)
+        )
+        session.commit()
+    second = run_training(train_settings)
+    assert second.status == "rejected"
+    assert "worse than the active" in second.reason
+    current = active(train_settings)
+    assert current is not None and current.version == first.version
+
+
+def test_the_gate_promotes_within_tolerance_and_rejects_beyond() -> None:
+    old = {"methods": {"served": {"wape": 50.0}}}
+    assert registry.decide_promotion({"methods": {"served": {"wape": 50.9}}}, old, 0.02).promote
+    assert not registry.decide_promotion({"methods": {"served": {"wape": 51.1}}}, old, 0.02).promote
+    assert registry.decide_promotion({"methods": {"served": {"wape": 80.0}}}, None, 0.02).promote
+
+
+def test_a_failed_run_records_its_error_and_leaves_the_active_model(
+    train_settings: Settings, tmp_path: Path
+) -> None:
+    good = run_training(train_settings)
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the artifact directory should be")
+    broken = train_settings.model_copy(update={"artifact_dir": blocker})
+    with pytest.raises(OSError):
+        run_training(broken)
+    current = active(train_settings)
+    assert current is not None and current.version == good.version
+    with get_sessionmaker(train_settings.database_url)() as session:
+        failed = [r for r in session.query(TrainingRun).all() if r.status == "failed"]
+        assert len(failed) == 1 and failed[0].error and failed[0].active_slot is None
+
+
+def test_only_one_run_at_a_time(train_settings: Settings) -> None:
+    with get_sessionmaker(train_settings.database_url)() as session:
+        queue_run(session, "test", timeout_hours=6)
+        with pytest.raises(RunInProgress):
+            queue_run(session, "test", timeout_hours=6)
+
+
+def test_a_run_left_behind_by_a_dead_process_does_not_block_training(
+    train_settings: Settings,
+) -> None:
+    with get_sessionmaker(train_settings.database_url)() as session:
+        stale = queue_run(session, "test", timeout_hours=6)
+        stale_id = stale.run_id
+    fresh = train_settings.model_copy(update={"training_timeout_hours": 1e-9})
+    run_training(fresh)
+    with get_sessionmaker(train_settings.database_url)() as session:
+        dead = session.get(TrainingRun, stale_id)
+        assert (
+            dead is not None and dead.status == "failed" and "presumed dead" in (dead.error or "")
+        )
+
+
+def wait_for(client: TestClient, run_id: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body: dict[str, Any] = client.get(f"/v1/training-runs/{run_id}").json()
+        if body["status"] in ("succeeded", "failed"):
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"run {run_id} did not finish")
+
+
+def test_api_training_run_queues_then_succeeds_and_the_model_is_listed(
+    train_settings: Settings,
+) -> None:
+    with TestClient(create_app(train_settings)) as client:
+        response = client.post("/v1/training-runs")
+        assert response.status_code == 202
+        assert response.json()["status"] == "queued"
+        run = wait_for(client, response.json()["run_id"])
+        assert run["status"] == "succeeded", run
+        version = run["model_version"]
+        assert client.get("/v1/models/active").json()["version"] == version
+        listed = client.get("/v1/models").json()["models"]
+        assert [m["version"] for m in listed] == [version]
+        assert listed[0]["metrics"]["methods"]["blend"]["wape"] > 0
+
+
+def test_api_refuses_a_second_run_while_one_is_queued(train_settings: Settings) -> None:
+    with get_sessionmaker(train_settings.database_url)() as session:
+        queue_run(session, "test", timeout_hours=6)
+    with TestClient(create_app(train_settings)) as client:
+        response = client.post("/v1/training-runs")
+        assert response.status_code == 409
+        assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_activate_rolls_back_to_an_earlier_version(train_settings: Settings) -> None:
+    first = run_training(train_settings)
+    second = run_training(train_settings)
+    assert active(train_settings).version == second.version  # type: ignore[union-attr]
+    with TestClient(create_app(train_settings)) as client:
+        response = client.post(f"/v1/models/{first.version}/activate")
+        assert response.status_code == 200
+        assert response.json()["status"] == "active"
+        statuses = {m["version"]: m["status"] for m in client.get("/v1/models").json()["models"]}
+        assert statuses == {first.version: "active", second.version: "retired"}
+        assert client.post("/v1/models/nope/activate").status_code == 404
+
+
+def test_no_active_model_is_a_404(client: TestClient) -> None:
+    assert client.get("/v1/models/active").status_code == 404
+
+
+def test_an_empty_catalogue_is_a_clear_error_and_a_non_zero_exit(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LAUNCHCAST_DATABASE_URL", database_url)
+    monkeypatch.setenv("LAUNCHCAST_ARTIFACT_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    result = CliRunner().invoke(cli_app, ["train"])
+    get_settings.cache_clear()
+    assert result.exit_code != 0
+    assert "training needs at least" in str(result.exception)
+
+
+def test_products_without_sales_are_reported_and_skipped(train_settings: Settings) -> None:
+    with TestClient(create_app(train_settings)) as client:
+        client.post("/v1/products", json={"products": [{"product_id": "NO-SALES"}]})
+    outcome = run_training(train_settings)
+    assert outcome.data_summary["n_products_without_sales"] == 1
+    assert outcome.data_summary["products_without_sales_sample"] == ["NO-SALES"]
+
+
+def test_a_failed_scheduled_run_is_logged_and_the_scheduler_survives(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LAUNCHCAST_DATABASE_URL", database_url)
+    monkeypatch.setenv("LAUNCHCAST_ARTIFACT_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        assert scheduled_run() is False  # empty catalogue: fails, does not raise
+    finally:
+        get_settings.cache_clear()
+
+
+@pytest.mark.slow
+def test_the_dask_engine_agrees_with_the_local_engine(train_settings: Settings) -> None:
+    if "sqlite" not in train_settings.database_url:
+        pytest.skip("one backend is enough for the engine comparison")
+    local = run_training(train_settings, engine="local")
+    dask = run_training(train_settings, engine="dask")
+    for method in ("gbm", "blend"):
+        a = local.metrics["methods"][method]["wape"]
+        b = dask.metrics["methods"][method]["wape"]
+        assert abs(a - b) <= 0.05 * a, (method, a, b)
+    assert dask.metrics["engine"] == "dask"
