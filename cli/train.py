@@ -16,7 +16,7 @@ from forecasting.backtest import backtest
 from service.db.session import get_sessionmaker
 from service.settings import get_settings
 from training.data import load_training_data
-from training.job import forecaster_config, run_training
+from training.job import run_training
 from training.report import metrics_table, write_html
 
 console = Console()
@@ -87,7 +87,7 @@ def evaluate_command(
         result = backtest(
             data.products,
             data.sales,
-            forecaster_config(settings),
+            settings.forecaster_config(),
             cutoff=cutoff.date() if cutoff else None,
             holdout_fraction=holdout_fraction or settings.backtest_holdout_fraction,
             progress=report,

@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from service.api.routes import forecasts, health, models, products, sales, training_runs
 from service.errors import install_error_handlers
 from service.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
+from service.model_store import ModelStore
 from service.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -40,6 +41,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             stop(app)
 
 
+def install_model_store(app: FastAPI, settings: Settings) -> None:
+    """Load the active model at start-up, watch the registry, report readiness."""
+    store = ModelStore(settings)
+    app.state.model_store = store
+    app.state.model_readiness = store.readiness
+    app.state.on_model_activated = store.refresh
+    app.state.on_startup.append(lambda _: store.start())
+    app.state.on_shutdown.append(lambda _: store.stop())
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application: routers, error handlers, middleware, lifecycle hooks."""
     settings = settings or get_settings()
@@ -55,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.on_startup = []
     app.state.on_shutdown = []
+    install_model_store(app, settings)
     install_error_handlers(app)
     for module in (health, products, sales, forecasts, training_runs, models):
         app.include_router(module.router)

@@ -16,6 +16,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from forecasting.model import ForecasterConfig
+
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.toml"
 
 
@@ -80,6 +82,17 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Precedence: explicit arguments, then the environment, then configs/default.toml.
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    def forecaster_config(self) -> ForecasterConfig:
+        """The forecasting core's configuration: one mapping for training and serving."""
+        return ForecasterConfig(
+            freq=self.frequency,
+            launch_steps=self.launch_steps,
+            warmup_max_observed=self.warmup_max_observed,
+            num_boost_round=self.gbm_rounds,
+            k=self.neighbours_k,
+            seed=self.seed,
+        )
 
     def check_safe_to_serve(self, host: str) -> None:
         """Refuse to serve without API keys anywhere but on a loopback address."""

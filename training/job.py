@@ -49,18 +49,6 @@ class TrainingOutcome:
     data_summary: dict[str, Any]
 
 
-def forecaster_config(settings: Settings) -> ForecasterConfig:
-    """The core's configuration from the service settings."""
-    return ForecasterConfig(
-        freq=settings.frequency,
-        launch_steps=settings.launch_steps,
-        warmup_max_observed=settings.warmup_max_observed,
-        num_boost_round=settings.gbm_rounds,
-        k=settings.neighbours_k,
-        seed=settings.seed,
-    )
-
-
 def queue_run(session: Session, trigger: str, timeout_hours: float) -> TrainingRun:
     """Create a queued run, or raise RunInProgress when another holds the slot.
 
@@ -158,7 +146,7 @@ def _train_and_publish(
     report("loading the catalogue", 0.0)
     with get_sessionmaker(settings.database_url)() as session:
         data = load_training_data(session)
-    config = forecaster_config(settings)
+    config = settings.forecaster_config()
     with dask_client(engine, dask_address) as client:
         report("backtest by launch date", 0.1)
         result = _backtest(data, config, settings, cutoff, holdout_fraction, client, report)

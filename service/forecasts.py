@@ -1,0 +1,174 @@
+"""The forecast use case: turn requests into core queries, predict, and check every number.
+
+Resolution rules (API.md): a `product_id` naming a catalogue product with neither attributes
+nor a launch date uses the stored ones and the stored sales; otherwise the request says what
+the product is. A new product needs a launch date, or history whose first date stands for it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forecasting.periods import step_of, step_start
+from forecasting.types import ForecastQuery, ProductForecast
+from service.db.models import Product, SalesObservation
+from service.errors import InvalidItems
+from service.model_store import ModelStore
+
+NO_SALES_WARNING = "the catalogue has no sales yet: the forecast is zero until some are recorded"
+
+
+@dataclass(frozen=True)
+class RequestedProduct:
+    """One product as the request gave it (fields are None when not given)."""
+
+    product_id: str | None
+    launch_date: dt.date | None
+    attributes: dict[str, Any] | None
+    history: list[tuple[dt.date, float]] | None
+
+
+@dataclass
+class Answer:
+    model_version: str | None
+    forecasts: list[ProductForecast] = field(default_factory=list)
+
+
+def resolve_queries(session: Session, products: Sequence[RequestedProduct]) -> list[ForecastQuery]:
+    """Core queries for the request, filling catalogue products from the database."""
+    ids = [p.product_id for p in products if p.product_id]
+    stored = _stored_products(session, ids)
+    errors: list[dict[str, str]] = []
+    queries = []
+    for index, product in enumerate(products):
+        query = _resolve(index, product, stored, errors)
+        if query is not None:
+            queries.append(query)
+    if errors:
+        raise InvalidItems("cannot forecast: " + ", ".join(e["field"] for e in errors[:20]), errors)
+    return queries
+
+
+def _resolve(
+    index: int,
+    product: RequestedProduct,
+    stored: dict[str, tuple[dt.date | None, dict[str, Any], list[tuple[dt.date, float]]]],
+    errors: list[dict[str, str]],
+) -> ForecastQuery | None:
+    where = f"products[{index}]"
+    known = stored.get(product.product_id) if product.product_id else None
+    use_catalogue = product.attributes is None and product.launch_date is None
+    if use_catalogue and known is None:
+        message = (
+            f"'{product.product_id}' is not in the catalogue; give attributes and launch_date"
+            if product.product_id
+            else "give a catalogue product_id, or attributes and a launch_date"
+        )
+        errors.append({"field": f"{where}.product_id", "message": message})
+        return None
+    history = product.history
+    if known is not None and use_catalogue:
+        launch, attributes = known[0], known[1]
+        history = history if history is not None else known[2]
+    else:
+        attributes = product.attributes or {}
+        launch = product.launch_date or (known[0] if known else None)
+    history = sorted(history or [])
+    if launch is None:
+        launch = history[0][0] if history else None
+    if launch is None:
+        errors.append(
+            {"field": f"{where}.launch_date", "message": "a new product needs a launch_date"}
+        )
+        return None
+    for j, (day, _) in enumerate(product.history or []):
+        if day < launch:
+            errors.append(
+                {
+                    "field": f"{where}.history[{j}].date",
+                    "message": f"{day} is before the launch date {launch}",
+                }
+            )
+    return ForecastQuery(
+        launch_date=launch,
+        attributes=dict(attributes),
+        product_id=product.product_id,
+        history=tuple(history),
+    )
+
+
+def _stored_products(
+    session: Session, ids: list[str]
+) -> dict[str, tuple[dt.date | None, dict[str, Any], list[tuple[dt.date, float]]]]:
+    if not ids:
+        return {}
+    found: dict[str, tuple[dt.date | None, dict[str, Any], list[tuple[dt.date, float]]]] = {}
+    rows = session.execute(
+        select(Product.product_id, Product.launch_date, Product.attributes).where(
+            Product.product_id.in_(ids)
+        )
+    )
+    for pid, launch, attributes in rows:
+        found[pid] = (launch, attributes or {}, [])
+    sales = session.execute(
+        select(SalesObservation.product_id, SalesObservation.date, SalesObservation.quantity)
+        .where(SalesObservation.product_id.in_(list(found)))
+        .order_by(SalesObservation.product_id, SalesObservation.date)
+    )
+    for pid, day, quantity in sales:
+        found[pid][2].append((day, float(quantity)))
+    return found
+
+
+def forecast(
+    store: ModelStore,
+    queries: Sequence[ForecastQuery],
+    horizon: int,
+    quantiles: Sequence[float],
+    explain: bool,
+) -> Answer:
+    """The active model's forecasts, or the launch-curve fallback when none is loaded."""
+    served = store.model  # taken once: the whole answer comes from this one model
+    if served is not None:
+        results = served.forecaster.predict(queries, horizon, quantiles, explain)
+        return Answer(served.version, [sanitise(r) for r in results])
+    baseline = store.baseline()
+    if baseline is None:
+        return Answer(None, [_zero(q, horizon, quantiles, store) for q in queries])
+    results = baseline.predict(queries, horizon, quantiles, explain)
+    return Answer(None, [sanitise(r) for r in results])
+
+
+def sanitise(result: ProductForecast) -> ProductForecast:
+    """Finite, non-negative numbers and quantiles monotone in their level, whatever the model."""
+    result.point = np.maximum(np.nan_to_num(result.point, nan=0.0, posinf=0.0, neginf=0.0), 0.0)
+    if result.quantiles:
+        levels = sorted(result.quantiles)
+        stacked = np.column_stack([result.quantiles[q] for q in levels])
+        stacked = np.sort(np.maximum(np.nan_to_num(stacked, nan=0.0, posinf=0.0), 0.0), axis=1)
+        result.quantiles = {q: stacked[:, j] for j, q in enumerate(levels)}
+    return result
+
+
+def _zero(
+    query: ForecastQuery, horizon: int, quantiles: Sequence[float], store: ModelStore
+) -> ProductForecast:
+    freq = store.settings.frequency
+    observed = max((step_of(query.launch_date, d, freq) for d, _ in query.history), default=0)
+    steps = np.arange(observed + 1, observed + horizon + 1)
+    return ProductForecast(
+        product_id=query.product_id,
+        method="global_curve",
+        steps=steps,
+        start_dates=[step_start(query.launch_date, int(s), freq) for s in steps],
+        point=np.zeros(horizon),
+        quantiles={q: np.zeros(horizon) for q in quantiles},
+        warnings=[NO_SALES_WARNING],
+    )

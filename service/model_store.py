@@ -1,0 +1,135 @@
+"""The model a replica serves: loaded from the registry, verified, swapped without a restart.
+
+Each replica polls the registry (the database all replicas share) every few seconds; when another
+version becomes active it loads and verifies the new artifact beside the old one, then swaps a
+single reference. A request takes that reference once, so it finishes on the model it started
+with. An artifact that is missing or fails its checksum is refused and logged, and the previous
+model keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from forecasting.baseline import CurveBaseline
+from forecasting.errors import ArtifactError, EmptyCatalogue
+from forecasting.model import LaunchForecaster
+from service.db import registry
+from service.db.repositories.catalogue import read_catalogue
+from service.db.session import get_sessionmaker
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# How long the degraded path reuses launch curves computed from the database.
+BASELINE_TTL_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    version: str
+    checksum: str
+    forecaster: LaunchForecaster
+
+
+class ModelStore:
+    """Holds the active model (or none) and the launch-curve baseline for degraded answers."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._model: ServedModel | None = None
+        self._refused: dict[str, str] = {}  # "version checksum" -> why it was refused
+        self._lock = threading.Lock()  # one load at a time; readers never wait on it
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
+        self._baseline: tuple[float, CurveBaseline | None] | None = None
+        self._baseline_lock = threading.Lock()
+        self.last_problem: str | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        self.refresh()
+        self._poller = threading.Thread(target=self._poll, name="model-poller", daemon=True)
+        self._poller.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._poller is not None:
+            self._poller.join(timeout=5)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.settings.model_poll_seconds):
+            try:
+                self.refresh()
+            except Exception:  # a database hiccup must not kill the poller
+                log.exception("model registry poll failed; keeping the current model")
+
+    # -- the served model ----------------------------------------------------------------------
+    @property
+    def model(self) -> ServedModel | None:
+        """The current model; take it once per request."""
+        return self._model
+
+    def refresh(self) -> None:
+        """Load the registry's active version if it is not the one served (or refused)."""
+        with get_sessionmaker(self.settings.database_url)() as session:
+            row = registry.active_version(session)
+            target = (row.version, row.checksum, row.artifact_path) if row else None
+        if target is None:
+            if self._model is None:
+                self.last_problem = "no active model version in the registry yet"
+            return
+        version, checksum, path = target
+        current = self._model
+        key = f"{version} {checksum}"
+        if (current is not None and current.version == version) or key in self._refused:
+            return
+        with self._lock:
+            self._load(version, checksum, Path(path), key)
+
+    def _load(self, version: str, checksum: str, path: Path, key: str) -> None:
+        try:
+            forecaster = LaunchForecaster.load(path, expected_checksum=checksum)
+        except (ArtifactError, OSError, ValueError) as exc:
+            reason = f"model {version} refused: {exc}"
+            self._refused[key] = reason
+            self.last_problem = reason
+            log.error(
+                "%s; still serving %s", reason, self._model.version if self._model else "none"
+            )
+            return
+        self._model = ServedModel(version, checksum, forecaster)
+        self.last_problem = None
+        log.info("now serving model %s", version)
+
+    def readiness(self) -> str | None:
+        """None when a model is loaded, else why not (for /readyz)."""
+        if self._model is not None:
+            return None
+        return f"no model loaded: {self.last_problem or 'not loaded yet'}"
+
+    # -- the degraded path ---------------------------------------------------------------------
+    def baseline(self) -> CurveBaseline | None:
+        """Launch curves from the database (cached a few minutes); None if nothing has sold."""
+        cached = self._baseline
+        if cached is not None and time.monotonic() - cached[0] < BASELINE_TTL_SECONDS:
+            return cached[1]
+        with self._baseline_lock:
+            cached = self._baseline
+            if cached is not None and time.monotonic() - cached[0] < BASELINE_TTL_SECONDS:
+                return cached[1]
+            fitted = self._fit_baseline()
+            self._baseline = (time.monotonic(), fitted)
+            return fitted
+
+    def _fit_baseline(self) -> CurveBaseline | None:
+        with get_sessionmaker(self.settings.database_url)() as session:
+            products, sales = read_catalogue(session)
+        try:
+            return CurveBaseline(self.settings.forecaster_config()).fit(products, sales)
+        except EmptyCatalogue:
+            return None
