@@ -1,0 +1,329 @@
+"""POST /v1/forecasts and GET /v1/products/{id}/forecast: every case of the contract over HTTP."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from forecasting.model import ForecasterConfig, LaunchForecaster
+from forecasting.synthetic import generate_catalogue
+from service.app import create_app
+from service.db import registry
+from service.db.models import ModelVersion
+from service.db.session import get_sessionmaker
+from service.ingest import import_frames
+from service.settings import Settings
+
+CATALOGUE = generate_catalogue(300, seed=5)
+NEW = {"launch_date": "2026-07-06", "attributes": {"category": "tops", "color": "red"}}
+
+
+@pytest.fixture(scope="session")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
+    """Two small trained models (different seeds, so different numbers), saved once."""
+    saved = {}
+    for name, seed in (("v1", 0), ("v2", 1)):
+        config = ForecasterConfig(num_boost_round=30, seed=seed, k=10)
+        model = LaunchForecaster(config).fit(*CATALOGUE)
+        folder = tmp_path_factory.mktemp(name)
+        saved[name] = (folder, model.save(folder))
+    return saved
+
+
+def register(database_url: str, version: str, folder: Path, checksum: str, active: bool) -> None:
+    with get_sessionmaker(database_url)() as session:
+        session.add(
+            ModelVersion(
+                version=version,
+                status="candidate",
+                artifact_path=str(folder),
+                checksum=checksum,
+                frequency="W",
+                metrics={},
+                data_summary={},
+            )
+        )
+        session.flush()
+        if active:
+            registry.activate(session, version)
+        session.commit()
+
+
+@pytest.fixture
+def catalogue(database_url: str) -> None:
+    with get_sessionmaker(database_url)() as session:
+        import_frames(session, *CATALOGUE)
+        session.commit()
+
+
+@pytest.fixture
+def served(
+    catalogue: None,
+    database_url: str,
+    artifacts: dict[str, tuple[Path, str]],
+    make_settings: Callable[..., Settings],
+) -> Iterator[TestClient]:
+    register(database_url, "v1", *artifacts["v1"], active=True)
+    with TestClient(create_app(make_settings(model_poll_seconds=0.1))) as client:
+        yield client
+
+
+def post(client: TestClient, horizon: int = 6, **extra: Any) -> Any:
+    products = extra.pop("products", [NEW])
+    return client.post("/v1/forecasts", json={"horizon": horizon, "products": products, **extra})
+
+
+def forecast_of(response: Any, index: int = 0) -> dict[str, Any]:
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()["forecasts"][index]
+    return result
+
+
+def assert_sound(result: dict[str, Any]) -> None:
+    """Finite, non-negative, quantiles monotone in their level."""
+    for point in result["points"]:
+        assert point["forecast"] >= 0
+        values = [point["quantiles"][k] for k in sorted(point.get("quantiles", {}), key=float)]
+        assert all(v >= 0 for v in values)
+        assert values == sorted(values)
+
+
+def test_a_new_product_gets_steps_1_to_h_with_quantiles_and_neighbours(served: TestClient) -> None:
+    response = post(served, quantiles=[0.9, 0.1, 0.5], explain=True)
+    assert response.json()["model_version"] == "v1"
+    assert response.json()["frequency"] == "W"
+    result = forecast_of(response)
+    assert result["method"] == "blend"
+    assert [p["step"] for p in result["points"]] == [1, 2, 3, 4, 5, 6]
+    assert [p["start_date"] for p in result["points"][:2]] == ["2026-07-06", "2026-07-13"]
+    assert set(result["points"][0]["quantiles"]) == {"0.1", "0.5", "0.9"}
+    assert_sound(result)
+    neighbours = result["neighbours"]
+    assert neighbours and all(0 <= n["similarity"] <= 1 for n in neighbours)
+    assert abs(sum(n["weight"] for n in neighbours) - 1) < 0.01
+
+
+def test_warm_up_continues_after_the_last_observed_step(served: TestClient) -> None:
+    history = [{"date": "2026-07-06", "quantity": 80}, {"date": "2026-07-13", "quantity": 95}]
+    result = forecast_of(post(served, horizon=4, products=[{**NEW, "history": history}]))
+    assert [p["step"] for p in result["points"]] == [3, 4, 5, 6]
+    cold = forecast_of(post(served, horizon=6))
+    assert result["points"][0]["forecast"] != cold["points"][2]["forecast"]
+
+
+def test_a_long_history_product_gets_a_statistical_forecast(served: TestClient) -> None:
+    sales = CATALOGUE[1]
+    longest = sales.groupby("product_id").size().idxmax()
+    result = forecast_of(
+        post(served, horizon=3, quantiles=[0.1, 0.9], products=[{"product_id": longest}])
+    )
+    assert result["method"].startswith("statistical:")
+    assert result["points"][0]["step"] > 12
+    assert_sound(result)
+
+
+def test_a_catalogue_product_by_id_uses_its_stored_attributes_and_sales(served: TestClient) -> None:
+    sales = CATALOGUE[1]
+    counts = sales.groupby("product_id").size()
+    short = counts[counts.between(2, 6)].index[0]
+    weeks = int(counts[short])
+    via_post = forecast_of(post(served, horizon=2, products=[{"product_id": short}]))
+    assert via_post["points"][0]["step"] == weeks + 1
+    via_get = served.get(f"/v1/products/{short}/forecast", params={"horizon": 2})
+    assert forecast_of(via_get)["points"] == via_post["points"]
+
+
+def test_a_hypothetical_product_needs_no_id(served: TestClient) -> None:
+    result = forecast_of(post(served))
+    assert result["product_id"] is None
+
+
+def test_warnings_name_unseen_values_unknown_and_missing_attributes(served: TestClient) -> None:
+    attributes = {"category": "tops", "color": "teal", "sparkle": "lots"}
+    result = forecast_of(
+        post(served, products=[{"launch_date": "2026-07-06", "attributes": attributes}])
+    )
+    text = " ".join(result["warnings"])
+    assert "color=teal" in text
+    assert "sparkle" in text
+    assert "material" in text
+
+
+def test_every_attribute_unknown_falls_back_with_a_warning(served: TestClient) -> None:
+    result = forecast_of(post(served, products=[{"launch_date": "2026-07-06", "attributes": {}}]))
+    assert result["method"] in ("global_curve", "attribute_curve", "neighbours")
+    assert result["warnings"]
+    assert_sound(result)
+
+
+def test_a_batch_answers_every_product_in_order(served: TestClient) -> None:
+    products = [{**NEW, "product_id": f"NEW-{i}"} for i in range(25)]
+    body = post(served, products=products).json()
+    assert [f["product_id"] for f in body["forecasts"]] == [f"NEW-{i}" for i in range(25)]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"horizon": 0, "products": [NEW]}, "horizon"),
+        ({"horizon": 105, "products": [NEW]}, "horizon"),
+        ({"horizon": 3, "quantiles": [0.0], "products": [NEW]}, "quantiles"),
+        ({"horizon": 3, "quantiles": [1.0], "products": [NEW]}, "quantiles"),
+        ({"horizon": 3, "quantiles": [0.5, 0.5], "products": [NEW]}, "quantiles"),
+        (
+            {"horizon": 3, "products": [{"product_id": "NOT-IN-CATALOGUE"}]},
+            "products[0].product_id",
+        ),
+        (
+            {
+                "horizon": 3,
+                "products": [{**NEW, "history": [{"date": "2026-07-01", "quantity": 1}]}],
+            },
+            "products[0].history[0].date",
+        ),
+        (
+            {"horizon": 3, "products": [{"attributes": {"category": "tops"}}]},
+            "products[0].launch_date",
+        ),
+        ({"horizon": 3, "products": []}, "products"),
+    ],
+)
+def test_bad_requests_answer_422_naming_the_field(
+    served: TestClient, body: dict[str, Any], field: str
+) -> None:
+    response = served.post("/v1/forecasts", json=body)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert field in {e["field"] for e in response.json()["errors"]}
+
+
+def test_nan_in_history_is_refused(served: TestClient) -> None:
+    raw = (
+        b'{"horizon": 3, "products": [{"launch_date": "2026-07-06", "attributes": {},'
+        b' "history": [{"date": "2026-07-06", "quantity": NaN}]}]}'
+    )
+    response = served.post(
+        "/v1/forecasts", content=raw, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert "products[0].history[0].quantity" in {e["field"] for e in response.json()["errors"]}
+
+
+def test_an_over_limit_batch_is_422_with_the_limit(
+    catalogue: None, make_settings: Callable[..., Settings]
+) -> None:
+    with TestClient(create_app(make_settings(max_batch_items=2))) as client:
+        response = post(client, products=[NEW, NEW, NEW])
+        assert response.status_code == 422
+        assert "2" in response.json()["detail"]
+
+
+def test_get_forecast_of_an_unknown_product_is_404(served: TestClient) -> None:
+    assert served.get("/v1/products/NOPE/forecast").status_code == 404
+
+
+def test_without_a_model_the_service_answers_from_launch_curves(
+    catalogue: None, client: TestClient
+) -> None:
+    response = post(client, quantiles=[0.1, 0.9])
+    assert response.json()["model_version"] is None
+    result = forecast_of(response)
+    assert result["method"] in ("attribute_curve", "global_curve")
+    assert any("no trained model" in w for w in result["warnings"])
+    assert_sound(result)
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert "no model loaded" in ready.json()["detail"]
+
+
+def test_an_empty_catalogue_without_a_model_still_answers(client: TestClient) -> None:
+    result = forecast_of(post(client))
+    assert all(p["forecast"] == 0 for p in result["points"])
+    assert result["warnings"]
+
+
+def test_a_corrupted_artifact_is_refused_and_the_old_model_keeps_serving(
+    served: TestClient, database_url: str, artifacts: dict[str, tuple[Path, str]], tmp_path: Path
+) -> None:
+    folder, checksum = artifacts["v2"]
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    model_file = next(p for p in broken.iterdir() if p.suffix == ".txt")
+    model_file.write_text(model_file.read_text().replace("tree", "tr3e", 1))
+    register(database_url, "v2-broken", broken, checksum, active=False)
+    assert served.post("/v1/models/v2-broken/activate").status_code == 200
+    assert post(served).json()["model_version"] == "v1"
+    assert served.get("/readyz").status_code == 200
+
+
+def test_a_missing_artifact_is_refused_and_the_old_model_keeps_serving(
+    served: TestClient, database_url: str, tmp_path: Path
+) -> None:
+    register(database_url, "v-missing", tmp_path / "gone", "sha256:" + "0" * 64, active=False)
+    served.post("/v1/models/v-missing/activate")
+    assert post(served).json()["model_version"] == "v1"
+
+
+def test_hot_swap_under_load_loses_no_request_and_mixes_no_versions(
+    served: TestClient, database_url: str, artifacts: dict[str, tuple[Path, str]]
+) -> None:
+    register(database_url, "v2", *artifacts["v2"], active=False)
+    expected = {}
+    for name in ("v1", "v2"):
+        model = LaunchForecaster.load(artifacts[name][0])
+        expected[name] = [round(float(x), 4) for x in model.predict([_query()], 6)[0].point]
+    assert expected["v1"] != expected["v2"]
+    seen: list[tuple[int, str | None, list[float]]] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            response = post(served)
+            body = response.json()
+            points = [p["forecast"] for p in body["forecasts"][0]["points"]]
+            seen.append((response.status_code, body.get("model_version"), points))
+
+    workers = [threading.Thread(target=hammer) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    time.sleep(0.3)
+    assert served.post("/v1/models/v2/activate").status_code == 200
+    time.sleep(0.3)
+    stop.set()
+    for worker in workers:
+        worker.join()
+    assert seen and all(status == 200 for status, _, _ in seen)
+    assert {version for _, version, _ in seen} == {"v1", "v2"}
+    for _, version, points in seen:
+        assert points == expected[str(version)]  # numbers from the version it names
+
+
+def test_another_replica_notices_an_activation_within_seconds(
+    served: TestClient,
+    database_url: str,
+    artifacts: dict[str, tuple[Path, str]],
+    make_settings: Callable[..., Settings],
+) -> None:
+    register(database_url, "v2", *artifacts["v2"], active=False)
+    with TestClient(create_app(make_settings(model_poll_seconds=0.1))) as replica:
+        assert post(replica).json()["model_version"] == "v1"
+        served.post("/v1/models/v2/activate")
+        deadline = time.monotonic() + 5
+        while post(replica).json()["model_version"] != "v2":
+            assert time.monotonic() < deadline, "the replica did not switch"
+            time.sleep(0.05)
+
+
+def _query() -> Any:
+    import datetime as dt
+
+    from forecasting.types import ForecastQuery
+
+    return ForecastQuery(launch_date=dt.date(2026, 7, 6), attributes=NEW["attributes"])
