@@ -29,7 +29,7 @@ class UpsertCount:
         return self
 
 
-def _insert(session: Session, model: type[Any]) -> Any:
+def dialect_insert(session: Session, model: type[Any]) -> Any:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         return postgresql.insert(model)
@@ -38,7 +38,7 @@ def _insert(session: Session, model: type[Any]) -> Any:
     raise NotImplementedError(f"upserts are implemented for SQLite and PostgreSQL, not {dialect}")
 
 
-def _chunks(
+def chunks(
     rows: Sequence[dict[str, Any]], size: int = CHUNK_ROWS
 ) -> Iterable[Sequence[dict[str, Any]]]:
     for start in range(0, len(rows), size):
@@ -47,7 +47,7 @@ def _chunks(
 
 def upsert_products(session: Session, rows: Sequence[dict[str, Any]]) -> UpsertCount:
     """Insert or update products keyed by product_id (attributes and launch date replaced)."""
-    stmt = _insert(session, Product)
+    stmt = dialect_insert(session, Product)
     stmt = stmt.on_conflict_do_update(
         index_elements=[Product.product_id],
         set_={
@@ -61,7 +61,7 @@ def upsert_products(session: Session, rows: Sequence[dict[str, Any]]) -> UpsertC
 
 def upsert_sales(session: Session, rows: Sequence[dict[str, Any]]) -> UpsertCount:
     """Insert or update observations keyed by (product_id, date)."""
-    stmt = _insert(session, SalesObservation)
+    stmt = dialect_insert(session, SalesObservation)
     stmt = stmt.on_conflict_do_update(
         index_elements=[SalesObservation.product_id, SalesObservation.date],
         set_={"quantity": stmt.excluded.quantity},
@@ -87,7 +87,7 @@ def _upsert(
     if postgres:
         stmt = stmt.returning(literal_column("(xmax = 0)"))
     table = stmt.table
-    for chunk in _chunks(rows):
+    for chunk in chunks(rows):
         if postgres:
             fresh = sum(bool(row[0]) for row in session.execute(stmt, list(chunk)))
         else:

@@ -1,0 +1,64 @@
+"""`launchcast forecast --all`: every product into the forecasts table, resumable, idempotent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import delete, func, select
+
+from forecasting.synthetic import generate_catalogue
+from service.bulk import DEGRADED_VERSION, forecast_catalogue
+from service.db.models import StoredForecast
+from service.db.session import get_sessionmaker
+from service.ingest import import_frames
+from service.settings import Settings
+
+
+@pytest.fixture
+def settings_with_catalogue(database_url: str, make_settings: Callable[..., Settings]) -> Settings:
+    with get_sessionmaker(database_url)() as session:
+        import_frames(session, *generate_catalogue(120, seed=4))
+        session.commit()
+    return make_settings()
+
+
+def stored_rows(settings: Settings) -> int:
+    with get_sessionmaker(settings.database_url)() as session:
+        return session.scalar(select(func.count()).select_from(StoredForecast)) or 0
+
+
+def test_every_product_gets_horizon_rows(settings_with_catalogue: Settings) -> None:
+    summary = forecast_catalogue(settings_with_catalogue, horizon=5)
+    assert summary.model_version == DEGRADED_VERSION  # no model trained: launch curves
+    assert (summary.total, summary.written, summary.skipped) == (120, 120, 0)
+    assert stored_rows(settings_with_catalogue) == 120 * 5
+
+
+def test_a_second_run_skips_what_is_done_and_changes_nothing(
+    settings_with_catalogue: Settings,
+) -> None:
+    forecast_catalogue(settings_with_catalogue, horizon=5)
+    again = forecast_catalogue(settings_with_catalogue, horizon=5)
+    assert (again.written, again.skipped) == (0, 120)
+    assert stored_rows(settings_with_catalogue) == 600
+
+
+def test_an_interrupted_run_resumes_with_the_missing_products(
+    settings_with_catalogue: Settings,
+) -> None:
+    forecast_catalogue(settings_with_catalogue, horizon=5)
+    with get_sessionmaker(settings_with_catalogue.database_url)() as session:
+        ids = sorted(set(session.scalars(select(StoredForecast.product_id))))[:30]
+        session.execute(delete(StoredForecast).where(StoredForecast.product_id.in_(ids)))
+        session.commit()
+    resumed = forecast_catalogue(settings_with_catalogue, horizon=5)
+    assert (resumed.written, resumed.skipped) == (30, 90)
+    assert stored_rows(settings_with_catalogue) == 600
+
+
+def test_force_recomputes_idempotently(settings_with_catalogue: Settings) -> None:
+    forecast_catalogue(settings_with_catalogue, horizon=5)
+    forced = forecast_catalogue(settings_with_catalogue, horizon=5, force=True)
+    assert forced.written == 120
+    assert stored_rows(settings_with_catalogue) == 600
