@@ -43,7 +43,13 @@ class Answer:
 
 def resolve_queries(session: Session, products: Sequence[RequestedProduct]) -> list[ForecastQuery]:
     """Core queries for the request, filling catalogue products from the database."""
-    ids = [p.product_id for p in products if p.product_id]
+    # Only products the request leaves incomplete need the catalogue (cold-start requests
+    # that say everything never touch the database).
+    ids = [
+        p.product_id
+        for p in products
+        if p.product_id and (p.attributes is None or p.launch_date is None)
+    ]
     stored = _stored_products(session, ids)
     errors: list[dict[str, str]] = []
     queries = []

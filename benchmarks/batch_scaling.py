@@ -1,0 +1,113 @@
+"""Batching pays: 1,000 new products in one request vs single-product requests, 100k catalogue.
+
+A model is fitted on a synthetic catalogue of 100,000 products (the neighbour index then holds
+100k products and uses faiss), served by the real app in-process; both request shapes go
+through the same HTTP stack (ASGI test client), alternately, in one run.
+
+    python -m benchmarks.batch_scaling [--catalogue 100000] [--batch 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi.testclient import TestClient
+from rich.console import Console
+
+from benchmarks.common import write_result
+from forecasting.model import ForecasterConfig, LaunchForecaster
+from forecasting.synthetic import generate_catalogue
+from service.app import create_app
+from service.db import registry
+from service.db.migrations import upgrade
+from service.db.models import ModelVersion
+from service.db.session import get_sessionmaker
+from service.settings import Settings
+
+console = Console()
+
+
+def new_products(n: int, seed: int) -> list[dict[str, Any]]:
+    products, _ = generate_catalogue(n, seed=seed)
+    return [
+        {"product_id": f"NEW-{i}", "launch_date": "2026-07-06", "attributes": attrs}
+        for i, attrs in enumerate(products["attributes"])
+    ]
+
+
+def serve_model(folder: Path, n_catalogue: int) -> Settings:
+    console.print(f"fitting a model on {n_catalogue:,} products (once)...")
+    started = time.perf_counter()
+    model = LaunchForecaster(ForecasterConfig(num_boost_round=100)).fit(
+        *generate_catalogue(n_catalogue, seed=3)
+    )
+    console.print(f"fitted in {time.perf_counter() - started:.0f} s")
+    checksum = model.save(folder / "model")
+    url = f"sqlite:///{folder / 'bench.db'}"
+    upgrade(url)
+    with get_sessionmaker(url)() as session:
+        session.add(
+            ModelVersion(
+                version="bench",
+                status="candidate",
+                artifact_path=str(folder / "model"),
+                checksum=checksum,
+                frequency="W",
+                metrics={},
+                data_summary={},
+            )
+        )
+        session.flush()
+        registry.activate(session, "bench")
+        session.commit()
+    return Settings(database_url=url, artifact_dir=folder, max_batch_items=10_000)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--catalogue", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--singles", type=int, default=200)
+    args = parser.parse_args()
+    batch = new_products(args.batch, seed=99)
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = serve_model(Path(tmp), args.catalogue)
+        with TestClient(create_app(settings)) as client:
+            body = {"horizon": 12, "quantiles": [0.1, 0.5, 0.9]}
+            client.post("/v1/forecasts", json={**body, "products": batch[:5]}).raise_for_status()
+            single_times, batch_times = [], []
+            for _ in range(3):
+                started = time.perf_counter()
+                for product in batch[: args.singles]:
+                    client.post("/v1/forecasts", json={**body, "products": [product]})
+                single_times.append((time.perf_counter() - started) / args.singles)
+                started = time.perf_counter()
+                response = client.post("/v1/forecasts", json={**body, "products": batch})
+                response.raise_for_status()
+                batch_times.append((time.perf_counter() - started) / len(batch))
+    single, per_product = float(np.median(single_times)), float(np.median(batch_times))
+    ratio = per_product / single
+    console.print(
+        f"single-product request: {1000 * single:.2f} ms; in a batch of {len(batch)}: "
+        f"{1000 * per_product:.3f} ms per product; ratio [bold]1/{1 / ratio:.0f}[/] "
+        "(target: at most 1/20)"
+    )
+    write_result(
+        "batch_scaling",
+        {
+            "catalogue": args.catalogue,
+            "batch": len(batch),
+            "single_request_ms": 1000 * single,
+            "batch_per_product_ms": 1000 * per_product,
+            "per_product_over_single": ratio,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
