@@ -74,6 +74,7 @@ def backtest(
     warmup_observed: Sequence[int] = (2,),
     n_samples: int = 12,
     dask_client: Any = None,
+    launch_context: bool = False,
 ) -> BacktestResult:
     """Fit on launches before the cutoff, score every method on launches from the cutoff.
 
@@ -87,10 +88,14 @@ def backtest(
         warmup_observed: Observed steps of the warm-up evaluations (e.g. 2: weeks 1-2 known).
         n_samples: How many test products to keep full predictions for.
         dask_client: Passed to `LaunchForecaster.fit`.
+        launch_context: Refresh the model's launch-time context (recent cohort and market
+            levels) with every sale dated before each test launch, as a service that keeps its
+            context current would; no test product's own sales are ever used for itself, since
+            only sales dated before its launch enter its context.
 
     Returns:
         metrics = {"cutoff", "n_train", "n_test", "served_method", "methods": {method: overall
-        scores}, "per_step": {method: [scores per step]}, "warmup": {s: {...}}, "blend_weight",
+        scores}, "per_step": {method: [scores per step]}, "warmup": {s: {...}}, "blend_weights",
         "inner_validation"}.
 
     Raises:
@@ -104,6 +109,8 @@ def backtest(
     test_sales = sales[sales["product_id"].isin(test_products["product_id"])]
     report("backtest: fit", 0.0)
     model = LaunchForecaster(config).fit(train_products, train_sales, dask_client=dask_client)
+    if launch_context:
+        model.update_context(products, sales)
     report("backtest: score", 0.7)
     L = config.launch_steps
     test = build_launch_curves(test_products, test_sales, config.freq, L)
@@ -142,9 +149,10 @@ def backtest(
         "methods": methods,
         "per_step": per_step,
         "warmup": warmup,
-        "blend_weight": model.blend_weight_,
+        "blend_weights": model.blend_weights_,
         "inner_validation": getattr(model, "validation_", {}),
         "n_clipped": model.metadata_.get("n_clipped", 0),
+        "launch_context": launch_context,
     }
     samples = _samples(model, queries, actual, n_samples)
     report("backtest: done", 1.0)

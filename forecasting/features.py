@@ -14,6 +14,13 @@ import numpy as np
 # Seconds are not needed: launch dates travel as int64 days since 1970-01-01.
 EPOCH = np.datetime64("1970-01-01", "D")
 RATIO_PRIOR = 1.0  # pseudo-units that keep level ratios finite when little was observed
+MARKET_WINDOWS = (7, 28)
+YEAR_DAYS = 364
+CONTEXT_NAMES = (
+    "cohort_level",
+    *(f"market_{w}d" for w in MARKET_WINDOWS),
+    f"market_{MARKET_WINDOWS[-1]}d_year_on_year",
+)
 
 
 def to_days(dates: np.ndarray) -> np.ndarray:
@@ -33,7 +40,8 @@ class PairContext:
         neighbour_similarity: (m,) mean similarity of the neighbours used.
         observed: (m, L) observed step totals, NaN beyond `n_observed`.
         n_observed: (m,) observed steps.
-        cohort_level: (m,) recent launches' early level known at launch.
+        context: (m, c) launch-time context: recent cohort and market levels (see
+            `CONTEXT_NAMES`), all from sales dated before the launch.
     """
 
     launch_days: np.ndarray
@@ -43,7 +51,7 @@ class PairContext:
     neighbour_similarity: np.ndarray
     observed: np.ndarray
     n_observed: np.ndarray
-    cohort_level: np.ndarray
+    context: np.ndarray
 
 
 def feature_names(categorical: list[str], numeric: list[str]) -> list[str]:
@@ -60,7 +68,7 @@ def feature_names(categorical: list[str], numeric: list[str]) -> list[str]:
             "neighbour_level",
             "neighbour_similarity",
             "global_step",
-            "cohort_level",
+            *CONTEXT_NAMES,
             "observed_mean",
             "observed_last",
             "ratio_to_neighbours",
@@ -133,7 +141,7 @@ def build_rows(
                 nb_level[pair],
                 ctx.neighbour_similarity[pair],
                 gl_step,
-                ctx.cohort_level[pair],
+                ctx.context[pair],
                 mean[pair],
                 last[pair],
                 ratio_nb[pair],
@@ -194,3 +202,52 @@ class CohortLevel:
         total = self.cumulative_sum[hi] - self.cumulative_sum[lo]
         count = self.cumulative_count[hi] - self.cumulative_count[lo]
         return np.divide(total, count, out=np.full(len(t), np.nan), where=count > 0)
+
+
+@dataclass
+class MarketLevel:
+    """Mean quantity per sales observation in windows before a day, from daily totals.
+
+    The level of the market just before a launch (all products' sales dated before the launch
+    date), over each of `MARKET_WINDOWS`, and the largest window's ratio to the same window a
+    year earlier. Launches after the data clamp to the last day with data.
+    """
+
+    days: np.ndarray
+    cumulative_sum: np.ndarray
+    cumulative_count: np.ndarray
+    last_day: int
+
+    @classmethod
+    def fit(cls, sale_days: np.ndarray, quantities: np.ndarray) -> MarketLevel:
+        """From every sales observation (int64 days, quantities)."""
+        days, inverse = np.unique(np.asarray(sale_days, dtype=np.int64), return_inverse=True)
+        totals = np.bincount(
+            inverse, weights=np.asarray(quantities, dtype=float), minlength=len(days)
+        )
+        counts = np.bincount(inverse, minlength=len(days)).astype(float)
+        return cls(
+            days=days,
+            cumulative_sum=np.concatenate([[0.0], np.cumsum(totals)]),
+            cumulative_count=np.concatenate([[0.0], np.cumsum(counts)]),
+            last_day=int(days[-1]) if len(days) else 0,
+        )
+
+    def window(self, end: np.ndarray, length: int) -> np.ndarray:
+        """Mean quantity per observation dated in [end - length, end)."""
+        hi = np.searchsorted(self.days, end, side="left")
+        lo = np.searchsorted(self.days, end - length, side="left")
+        total = self.cumulative_sum[hi] - self.cumulative_sum[lo]
+        count = self.cumulative_count[hi] - self.cumulative_count[lo]
+        return np.divide(total, count, out=np.full(len(end), np.nan), where=count > 0)
+
+    def at(self, launch_days: np.ndarray) -> np.ndarray:
+        """(m, len(MARKET_WINDOWS) + 1) market features per launch day."""
+        t = np.minimum(np.asarray(launch_days, dtype=np.int64), self.last_day + 1)
+        columns = [self.window(t, w) for w in MARKET_WINDOWS]
+        last = MARKET_WINDOWS[-1]
+        year_ago = self.window(t - YEAR_DAYS, last)
+        columns.append(
+            np.divide(columns[-1], year_ago, out=np.full(len(t), np.nan), where=year_ago > 0)
+        )
+        return np.column_stack(columns)

@@ -42,6 +42,7 @@ from forecasting.curves import (
 from forecasting.errors import ArtifactError, InvalidHistory
 from forecasting.features import (
     CohortLevel,
+    MarketLevel,
     PairContext,
     build_rows,
     feature_names,
@@ -182,7 +183,7 @@ class LaunchForecaster:
         """Create an unfitted forecaster."""
         self.config = config or ForecasterConfig()
         self.booster_: lgb.Booster | None = None
-        self.blend_weight_: float = 0.0
+        self.blend_weights_: dict[str, float] = {"cold": 0.0, "warm": 0.0}
         self.calibration_: dict[str, list[float]] = {}
         self.metadata_: dict[str, Any] = {}
 
@@ -225,7 +226,7 @@ class LaunchForecaster:
         )
         nb_point = self._neighbour_point(ctx, pair, step)
         self.booster_ = None
-        self.blend_weight_ = 0.0
+        self.blend_weights_ = {"cold": 0.0, "warm": 0.0}
         if n >= MIN_GBM_PRODUCTS and len(y) > 0:
             report("inner validation", 0.45)
             rounds = self._inner_validation(X, y, nb_point, pair, ctx, pair_product, dask_client)
@@ -269,7 +270,38 @@ class LaunchForecaster:
             cfg.cohort_window_days,
             last_day,
         )
+        self.market_ = _market(sales)
         self._build_index()
+
+    def _context(self, launch_days: np.ndarray) -> np.ndarray:
+        """Launch-time context features (CONTEXT_NAMES) per launch day."""
+        return np.column_stack([self.cohort_.at(launch_days), self.market_.at(launch_days)])
+
+    def update_context(self, products: pd.DataFrame, sales: pd.DataFrame) -> None:
+        """Refresh the launch-time context (recent cohort and market levels) from newer data.
+
+        The model's curves, neighbours and GBM stay as fitted; only the levels "known at
+        launch" move forward, each computed from sales dated before the launch it describes.
+        Without a refresh, launches after the training data use the last known levels.
+
+        Args:
+            products: Frame with product_id, launch_date, attributes (e.g. the whole catalogue).
+            sales: Frame with product_id, date, quantity.
+        """
+        cfg = self.config
+        curves = build_launch_curves(products, sales, cfg.freq, cfg.cohort_early_steps)
+        last_day = int(
+            to_days(np.array([pd.to_datetime(sales["date"]).max()], dtype="datetime64[ns]"))[0]
+        )
+        self.cohort_ = CohortLevel.fit(
+            to_days(curves.launch_dates),
+            curves.values,
+            cfg.cohort_early_steps,
+            cfg.cohort_lag_days,
+            cfg.cohort_window_days,
+            last_day,
+        )
+        self.market_ = _market(sales)
 
     def _build_index(self) -> None:
         self.index_ = NeighbourIndex(self.vectors_, self.launch_days_, self.config.faiss_threshold)
@@ -293,7 +325,7 @@ class LaunchForecaster:
             neighbour_similarity=_mean_similarity(idx, sims),
             observed=self.curves_[:, :L],
             n_observed=np.zeros(n, dtype=np.int64),
-            cohort_level=self.cohort_.at(self.launch_days_),
+            context=self._context(self.launch_days_),
         )
 
     def _neighbour_curve(self, idx: np.ndarray, sims: np.ndarray) -> np.ndarray:
@@ -321,7 +353,7 @@ class LaunchForecaster:
         for name in ("launch_days", "codes", "numerics", "neighbour_curve", "neighbour_similarity"):
             setattr(base, name, getattr(base, name)[product])
         base.observed = self.curves_[product, :L]
-        base.cohort_level = base.cohort_level[product]
+        base.context = base.context[product]
         base.n_observed = observed
         steps = np.arange(1, L + 1)
         pair = np.repeat(np.arange(len(product)), L)
@@ -331,10 +363,35 @@ class LaunchForecaster:
         return pair[keep], step[keep], target[keep], product
 
     def _neighbour_point(self, ctx: PairContext, pair: np.ndarray, step: np.ndarray) -> np.ndarray:
-        """The neighbour forecast per row, rescaled to the observed level when warm."""
+        """The neighbour forecast per row, rescaled towards the observed level when warm.
+
+        One or two observed periods are noisy (a launch week is often partial), so the level
+        ratio is shrunk towards 1 in log space: ratio ** (s / (s + 2)) after s observed steps.
+        """
         _, _, ratio_nb, _ = level_ratios(ctx, self.global_curve_)
-        scale = np.where(np.isfinite(ratio_nb), np.clip(ratio_nb, 0.05, 20.0), 1.0)
+        s = ctx.n_observed.astype(float)
+        shrunk = np.power(np.where(np.isfinite(ratio_nb), ratio_nb, 1.0), s / (s + 2.0))
+        scale = np.clip(shrunk, 0.1, 10.0)
         return np.maximum(ctx.neighbour_curve[pair, step - 1] * scale[pair], 0.0)
+
+    def _row_scale(self, X: np.ndarray) -> np.ndarray:
+        """The expected level of each row: the GBM learns y / scale weighted by scale.
+
+        Minimising sum(scale * |y / scale - r|) is minimising sum|y - scale * r|, the WAPE
+        numerator, while trees split on multiplicative effects (a warm product's observed level
+        carries over to every later step).
+        """
+        column = self.feature_names_.index("global_step_rescaled")
+        floor = 0.05 * float(np.mean(self.global_curve_[: self.config.launch_steps])) + 1e-6
+        return np.maximum(np.nan_to_num(X[:, column]), floor)
+
+    def _gbm_predict(
+        self, booster: lgb.Booster, X: np.ndarray, num_iteration: int | None = None
+    ) -> np.ndarray:
+        # Small batches predict faster on one thread: OpenMP start-up costs more than it saves.
+        threads = 1 if len(X) < 5000 else self.config.num_threads
+        raw = booster.predict(X, num_iteration=num_iteration, num_threads=threads)
+        return np.maximum(raw, 0.0) * self._row_scale(X)
 
     def _inner_validation(
         self,
@@ -355,10 +412,17 @@ class LaunchForecaster:
             self._calibrate(y, nb_point, ctx.n_observed[pair])
             return cfg.num_boost_round
         params = self.config.lgbm_parameters()
+        scale = self._row_scale(X)
         train_set = lgb.Dataset(
-            X[train], y[train], categorical_feature=self._categorical_columns(), free_raw_data=False
+            X[train],
+            y[train] / scale[train],
+            weight=scale[train],
+            categorical_feature=self._categorical_columns(),
+            free_raw_data=False,
         )
-        valid_set = lgb.Dataset(X[valid], y[valid], reference=train_set)
+        valid_set = lgb.Dataset(
+            X[valid], y[valid] / scale[valid], weight=scale[valid], reference=train_set
+        )
         booster = lgb.train(
             {**params, "metric": "l1"},
             train_set,
@@ -367,33 +431,44 @@ class LaunchForecaster:
             callbacks=[lgb.early_stopping(50, verbose=False)],
         )
         rounds = max(int(booster.best_iteration or cfg.num_boost_round), 20)
-        gbm = np.maximum(booster.predict(X[valid], num_iteration=rounds), 0.0)
-        best_w, best_err = 1.0, np.inf
-        for w in cfg.blend_weights:
-            err = np.abs(y[valid] - (w * gbm + (1 - w) * nb_point[valid])).sum()
-            if err < best_err - 1e-9:
-                best_w, best_err = float(w), float(err)
-        self.blend_weight_ = best_w
-        self.validation_ = {
-            "gbm_wape": _wape(y[valid], gbm),
-            "neighbours_wape": _wape(y[valid], nb_point[valid]),
-            "blend_wape": _wape(y[valid], best_w * gbm + (1 - best_w) * nb_point[valid]),
-            "blend_weight": best_w,
-            "rounds": rounds,
+        gbm = self._gbm_predict(booster, X[valid], num_iteration=rounds)
+        warm = ctx.n_observed[pair][valid] > 0
+        nb = nb_point[valid]
+        self.blend_weights_ = {
+            "cold": self._best_weight(y[valid][~warm], gbm[~warm], nb[~warm]),
+            "warm": self._best_weight(y[valid][warm], gbm[warm], nb[warm]),
         }
-        blend = best_w * gbm + (1 - best_w) * nb_point[valid]
+        w = np.where(warm, self.blend_weights_["warm"], self.blend_weights_["cold"])
+        blend = w * gbm + (1 - w) * nb
+        self.validation_ = {"rounds": rounds, "blend_weights": self.blend_weights_}
+        for name, rows in (("cold", ~warm), ("warm", warm)):
+            for method, values in (("gbm", gbm), ("neighbours", nb), ("blend", blend)):
+                self.validation_[f"{name}_{method}_wape"] = _wape(y[valid][rows], values[rows])
         self._calibrate(y[valid], blend, ctx.n_observed[pair][valid])
         # Refit on all rows with a few more rounds since there is more data.
         return round(rounds / (1 - cfg.validation_fraction))
+
+    def _best_weight(self, y: np.ndarray, gbm: np.ndarray, nb: np.ndarray) -> float:
+        """The GBM share in the blend with the smallest absolute error (1 when no rows)."""
+        best_w, best_err = 1.0, np.inf
+        for w in self.config.blend_weights:
+            err = float(np.abs(y - (w * gbm + (1 - w) * nb)).sum())
+            if err < best_err - 1e-9:
+                best_w, best_err = float(w), err
+        return best_w
 
     def _categorical_columns(self) -> list[int]:
         return list(range(len(self.encoder_.categorical)))
 
     def _train(self, X: np.ndarray, y: np.ndarray, rounds: int, dask_client: Any) -> lgb.Booster:
         params = self.config.lgbm_parameters()
+        scale = self._row_scale(X)
+        target = y / scale
         if dask_client is not None:
-            return _train_dask(X, y, params, rounds, self._categorical_columns(), dask_client)
-        data = lgb.Dataset(X, y, categorical_feature=self._categorical_columns())
+            return _train_dask(
+                X, target, scale, params, rounds, self._categorical_columns(), dask_client
+            )
+        data = lgb.Dataset(X, target, weight=scale, categorical_feature=self._categorical_columns())
         return lgb.train(params, data, num_boost_round=rounds)
 
     def _calibrate(self, y: np.ndarray, point: np.ndarray, n_observed: np.ndarray) -> None:
@@ -557,7 +632,7 @@ class LaunchForecaster:
             neighbour_similarity=_mean_similarity(idx, sims),
             observed=parsed.observed[rows, :L],
             n_observed=n_obs,
-            cohort_level=self.cohort_.at(parsed.launch_days[rows]),
+            context=self._context(parsed.launch_days[rows]),
         )
         pair = np.repeat(np.arange(m), L)
         step = np.tile(np.arange(1, L + 1), m)
@@ -579,8 +654,9 @@ class LaunchForecaster:
         curves["blend"] = nb_point
         if self.booster_ is not None and m:
             X = build_rows(ctx, pair, step, self.global_curve_)
-            gbm = np.maximum(self.booster_.predict(X), 0.0).reshape(m, L)
-            w = self.blend_weight_
+            gbm = self._gbm_predict(self.booster_, X).reshape(m, L)
+            weights = self.blend_weights_
+            w = np.where(n_obs > 0, weights["warm"], weights["cold"])[:, None]
             curves["gbm"] = gbm
             curves["blend"] = w * gbm + (1 - w) * nb_point
         known = parsed.known[rows]
@@ -712,6 +788,9 @@ class LaunchForecaster:
             "cohort_days": self.cohort_.sorted_days,
             "cohort_sum": self.cohort_.cumulative_sum,
             "cohort_count": self.cohort_.cumulative_count,
+            "market_days": self.market_.days,
+            "market_sum": self.market_.cumulative_sum,
+            "market_count": self.market_.cumulative_count,
         }
         for name, array in arrays.items():
             np.save(directory / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
@@ -723,7 +802,7 @@ class LaunchForecaster:
             "encoder": self.encoder_.to_json(),
             "feature_names": self.feature_names_,
             "categorical_features": [self.feature_names_[i] for i in self._categorical_columns()],
-            "blend_weight": self.blend_weight_,
+            "blend_weights": self.blend_weights_,
             "calibration": self.calibration_,
             "calibration_levels": CALIBRATION_LEVELS.tolist(),
             "attribute_curves": {
@@ -738,6 +817,7 @@ class LaunchForecaster:
                 "lag_days": self.cohort_.lag_days,
                 "window_days": self.cohort_.window_days,
                 "last_day": self.cohort_.last_day,
+                "market_last_day": self.market_.last_day,
             },
             "has_gbm": self.booster_ is not None,
             "training": self.metadata_,
@@ -805,7 +885,7 @@ class LaunchForecaster:
         self.encoder_ = AttributeEncoder.from_json(meta["encoder"])
         self.vectors_ = self.encoder_.vectors_from(self.codes_, self.numerics_)
         self.feature_names_ = list(meta["feature_names"])
-        self.blend_weight_ = float(meta["blend_weight"])
+        self.blend_weights_ = {k: float(v) for k, v in meta["blend_weights"].items()}
         self.calibration_ = {k: list(v) for k, v in meta["calibration"].items()}
         self.attribute_curves_ = AttributeCurves(
             global_=self.global_curve_,
@@ -826,6 +906,12 @@ class LaunchForecaster:
             int(cohort["lag_days"]),
             int(cohort["window_days"]),
             int(cohort["last_day"]),
+        )
+        self.market_ = MarketLevel(
+            array("market_days"),
+            array("market_sum"),
+            array("market_count"),
+            int(array("market_days")[-1]),
         )
         self.booster_ = (
             lgb.Booster(model_str=(directory / "gbm.txt").read_text()) if meta["has_gbm"] else None
@@ -849,6 +935,7 @@ def artifact_checksum(directory: Path) -> str:
 def _train_dask(
     X: np.ndarray,
     y: np.ndarray,
+    weight: np.ndarray,
     params: dict[str, Any],
     rounds: int,
     categorical: list[int],
@@ -864,7 +951,9 @@ def _train_dask(
     try:
         import sklearn  # noqa: F401
     except ImportError:
-        text = client.submit(_train_text, X, y, params, rounds, categorical, pure=False).result()
+        text = client.submit(
+            _train_text, X, y, weight, params, rounds, categorical, pure=False
+        ).result()
         return lgb.Booster(model_str=text)
 
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
@@ -880,15 +969,26 @@ def _train_dask(
         verbose=-1,
         **kwargs,
     )
-    model.fit(dX, dy, categorical_feature=categorical)
+    dw = da.from_array(weight, chunks=(chunk,))
+    model.fit(dX, dy, sample_weight=dw, categorical_feature=categorical)
     return model.to_local().booster_
 
 
 def _train_text(
-    X: np.ndarray, y: np.ndarray, params: dict[str, Any], rounds: int, categorical: list[int]
+    X: np.ndarray,
+    y: np.ndarray,
+    weight: np.ndarray,
+    params: dict[str, Any],
+    rounds: int,
+    categorical: list[int],
 ) -> str:
-    data = lgb.Dataset(X, y, categorical_feature=categorical)
+    data = lgb.Dataset(X, y, weight=weight, categorical_feature=categorical)
     return str(lgb.train(params, data, num_boost_round=rounds).model_to_string())
+
+
+def _market(sales: pd.DataFrame) -> MarketLevel:
+    days = to_days(pd.to_datetime(sales["date"]).to_numpy(dtype="datetime64[ns]"))
+    return MarketLevel.fit(days, np.maximum(sales["quantity"].to_numpy(dtype=float), 0.0))
 
 
 def _wape(y: np.ndarray, yhat: np.ndarray) -> float:

@@ -71,7 +71,9 @@ def generate_catalogue(
     level = _level(category, color, channel, price, launch.month.to_numpy(), rng)
     intermittent = rng.random(n) < 0.08
     level = np.where(intermittent, rng.uniform(0.2, 1.5, size=n), level)
-    life = np.where(rng.random(n) < 0.12, rng.integers(52, 130, size=n), rng.integers(12, 27, size=n))
+    life = np.where(
+        rng.random(n) < 0.12, rng.integers(52, 130, size=n), rng.integers(12, 27, size=n)
+    )
     life = np.where(is_basic, np.maximum(life, 40), life)
 
     products = pd.DataFrame(
