@@ -28,6 +28,7 @@ from service.db.models import ModelVersion, TrainingRun, utcnow
 from service.db.session import get_sessionmaker
 from service.settings import Settings
 from training.data import TrainingData, load_training_data
+from training.statistical import evaluate_established
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, float], None]
@@ -150,9 +151,22 @@ def _train_and_publish(
     with dask_client(engine, dask_address) as client:
         report("backtest by launch date", 0.1)
         result = _backtest(data, config, settings, cutoff, holdout_fraction, client, report)
+        report("statistical models on established products", 0.55)
+        statistical = evaluate_established(
+            data.products,
+            data.sales,
+            config.freq,
+            config.launch_steps,
+            horizon=config.launch_steps,
+            client=client,
+        )
         report("refit on every product", 0.6)
         model = LaunchForecaster(config).fit(data.products, data.sales, dask_client=client)
     report("writing the artifact", 0.85)
+    # The artifact carries its own evidence; nothing run-specific, so the checksum stays
+    # a function of data, configuration and seed.
+    model.metadata_["backtest"] = {**_headline(result.metrics), "statistical": statistical}
+    model.metadata_["data_hash"] = data.summary.get("data_hash")
     checksum = model.save(staging)
     version = registry.new_version_id(checksum)
     if (settings.artifact_dir / version).exists():
@@ -160,7 +174,7 @@ def _train_and_publish(
         version = f"{version}-{run_id[:4]}"
     final = settings.artifact_dir / version
     staging.rename(final)
-    metrics = {**result.metrics, "engine": engine, "run_id": run_id}
+    metrics = {**result.metrics, "statistical": statistical, "engine": engine, "run_id": run_id}
     summary = {**data.summary, "n_clipped_periods": model.metadata_.get("n_clipped", 0)}
     report("publishing", 0.95)
     try:
@@ -235,7 +249,16 @@ def _get_run(session: Session, run_id: str) -> TrainingRun:
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
     """The metrics a run summary shows: overall scores per method, not every step."""
-    keep = ("cutoff", "n_train", "n_test", "served_method", "methods", "warmup", "blend_weight")
+    keep = (
+        "cutoff",
+        "n_train",
+        "n_test",
+        "served_method",
+        "methods",
+        "warmup",
+        "blend_weight",
+        "statistical",
+    )
     return {key: metrics[key] for key in keep if key in metrics}
 
 

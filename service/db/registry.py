@@ -10,12 +10,14 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from service.db.models import ModelVersion, utcnow
 
 ACTIVE, CANDIDATE, RETIRED, REJECTED = "active", "candidate", "retired", "rejected"
+# Any constant shared by every replica: the key of the PostgreSQL advisory lock around activation.
+ACTIVATION_LOCK = 0x1A0C_CA57
 
 
 def new_version_id(checksum: str, now: dt.datetime | None = None) -> str:
@@ -32,8 +34,15 @@ def served_wape(metrics: dict[str, Any]) -> float | None:
         return None
 
 
+# Beyond the tolerance a version stays a candidate (an admin may still activate it); worse than
+# the active one by more than this much further (relative), it is rejected outright.
+REJECT_MARGIN = 0.10
+
+
 @dataclass(frozen=True)
 class Decision:
+    """What the promotion gate decided: promote or not, the resulting status and why."""
+
     promote: bool
     status: str
     reason: str
@@ -45,7 +54,9 @@ def decide_promotion(
     """Promote unless the new backtest WAPE is worse than the active one's beyond `tolerance`.
 
     `tolerance` is relative: 0.02 lets a new version be at most 2% worse (retraining on fresh
-    data is worth a little noise in the backtest). A clearly worse version is rejected.
+    data is worth a little noise in the backtest). Worse than that it stays a candidate; worse
+    by more than `tolerance + REJECT_MARGIN` it is rejected. A backtest without a WAPE for the
+    served method is rejected.
     """
     new = served_wape(new_metrics)
     if new is None:
@@ -60,12 +71,13 @@ def decide_promotion(
         return Decision(
             True, ACTIVE, f"backtest WAPE {new:.1f} vs active {old:.1f} (bound {bound:.1f})"
         )
-    return Decision(
-        False,
-        REJECTED,
+    worse = (
         f"backtest WAPE {new:.1f} is worse than the active {old:.1f} beyond the "
-        f"{tolerance:.0%} tolerance (bound {bound:.1f})",
+        f"{tolerance:.0%} tolerance (bound {bound:.1f})"
     )
+    if new <= old * (1 + tolerance + REJECT_MARGIN):
+        return Decision(False, CANDIDATE, worse + "; kept as candidate")
+    return Decision(False, REJECTED, worse + "; rejected")
 
 
 def active_version(session: Session) -> ModelVersion | None:
@@ -91,7 +103,12 @@ def publish(
     data_summary: dict[str, Any],
     tolerance: float,
 ) -> tuple[ModelVersion, Decision]:
-    """Register a new version and apply the promotion gate, in the caller's transaction."""
+    """Register a new version and apply the promotion gate, in the caller's transaction.
+
+    The version is created as a candidate; the gate then activates it, keeps it a candidate or
+    rejects it, with the reason recorded on the row.
+    """
+    _serialise_activation(session)
     current = active_version(session)
     decision = decide_promotion(metrics, current.metrics if current else None, tolerance)
     row = ModelVersion(
@@ -116,9 +133,10 @@ def publish(
 def activate(session: Session, version: str) -> ModelVersion | None:
     """Make `version` the active one (promotion or rollback); the previous one is retired.
 
-    The previous active row is locked first on PostgreSQL so two concurrent activations
-    serialise instead of leaving two active versions.
+    Concurrent activations from several replicas are serialised (see `_serialise_activation`),
+    so at most one version is ever active. Returns None for an unknown version.
     """
+    _serialise_activation(session)
     row = session.get(ModelVersion, version, with_for_update=True)
     if row is None:
         return None
@@ -131,3 +149,14 @@ def activate(session: Session, version: str) -> ModelVersion | None:
     row.activated_at = utcnow()
     session.flush()
     return row
+
+
+def _serialise_activation(session: Session) -> None:
+    """Hold the activation lock until the caller's transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock; row locks alone would let two concurrent
+    activations of different versions each retire the old one and both become active.
+    SQLite allows one writer at a time, which serialises activations already.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ACTIVATION_LOCK})
