@@ -52,7 +52,12 @@ class ModelStore:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
-        self.refresh()
+        """Load the active model, then poll; a database that is down does not stop start-up."""
+        try:
+            self.refresh()
+        except Exception as exc:  # /readyz reports it; the poller retries
+            self.last_problem = f"the model registry could not be read: {type(exc).__name__}"
+            log.exception("could not read the model registry at start-up; will retry")
         self._poller = threading.Thread(target=self._poll, name="model-poller", daemon=True)
         self._poller.start()
 
