@@ -6,7 +6,6 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from service.bulk import forecast_catalogue
 from service.settings import get_settings
 
 console = Console()
@@ -20,6 +19,8 @@ def forecast_command(
     force: bool = typer.Option(False, help="Recompute products already forecast by this model."),
 ) -> None:
     """Bulk forecasts, resumable (products done by the same model are skipped) and idempotent."""
+    from service.bulk import forecast_catalogue  # loads LightGBM: only when forecasting
+
     if not all_products:
         raise typer.BadParameter("pass --all (single products: POST /v1/forecasts)")
     settings = get_settings()

@@ -6,7 +6,7 @@ import ipaddress
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -16,7 +16,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from forecasting.model import ForecasterConfig
+if TYPE_CHECKING:
+    from forecasting.model import ForecasterConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.toml"
 
@@ -85,6 +86,8 @@ class Settings(BaseSettings):
 
     def forecaster_config(self) -> ForecasterConfig:
         """The forecasting core's configuration: one mapping for training and serving."""
+        from forecasting.model import ForecasterConfig  # LightGBM loads only when needed
+
         return ForecasterConfig(
             freq=self.frequency,
             launch_steps=self.launch_steps,
