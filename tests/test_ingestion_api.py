@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -189,3 +191,35 @@ def test_sales_can_be_filtered_by_date(client: TestClient) -> None:
         "/v1/products/SKU-1/sales", params={"start": "2024-03-05", "end": "2024-03-18"}
     )
     assert [o["date"] for o in got.json()["observations"]] == ["2024-03-11", "2024-03-18"]
+
+
+VISUELLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "visuelle"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not VISUELLE.exists(), reason="shared/data/visuelle is not beside the repo")
+def test_visuelle_imports_completely_over_the_api(client: TestClient, database_url: str) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the CLI test covers PostgreSQL; one backend is enough over HTTP")
+    products = pd.read_csv(VISUELLE / "products.csv", dtype=str)
+    sales = pd.read_csv(VISUELLE / "sales.csv", dtype={"product_id": str})
+    product_items = [
+        {
+            "product_id": row.pop("product_id"),
+            "launch_date": row.pop("launch_date"),
+            "attributes": row,
+        }
+        for row in products.to_dict("records")
+    ]
+    inserted = 0
+    for start in range(0, len(product_items), 5000):
+        inserted += post_products(client, *product_items[start : start + 5000]).json()["inserted"]
+    assert inserted == 5080
+    observations = sales.to_dict("records")
+    inserted = 0
+    for start in range(0, len(observations), 10_000):
+        response = post_sales(client, *observations[start : start + 10_000])
+        assert response.status_code == 200, response.text[:500]
+        inserted += response.json()["inserted"]
+    assert inserted == 60960
+    assert client.get("/v1/products/V1").json()["n_observations"] == 12
