@@ -17,7 +17,8 @@ from service.db.session import get_sessionmaker
 from service.settings import get_settings
 from training.data import load_training_data
 from training.job import run_training
-from training.report import metrics_table, write_html
+from training.report import metrics_table, statistical_line, write_html
+from training.statistical import evaluate_established
 
 console = Console()
 log = logging.getLogger("launchcast.schedule")
@@ -67,6 +68,7 @@ def train_command(
             progress=report,
         )
     console.print(metrics_table(outcome.metrics))
+    console.print(statistical_line(outcome.metrics), highlight=False)
     console.print(
         f"model [bold]{outcome.version}[/] is [bold]{outcome.status}[/]: {outcome.reason}",
         highlight=False,
@@ -93,8 +95,17 @@ def evaluate_command(
             progress=report,
             n_samples=samples,
         )
-    console.print(metrics_table(result.metrics))
-    path = write_html(result.metrics, result.samples, output)
+        config = settings.forecaster_config()
+        report("statistical models on established products", 1.0)
+        metrics = {
+            **result.metrics,
+            "statistical": evaluate_established(
+                data.products, data.sales, config.freq, config.launch_steps, config.launch_steps
+            ),
+        }
+    console.print(metrics_table(metrics))
+    console.print(statistical_line(metrics), highlight=False)
+    path = write_html(metrics, result.samples, output)
     console.print(f"report written to [bold]{path}[/]")
 
 

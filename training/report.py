@@ -38,6 +38,19 @@ def metrics_table(metrics: dict[str, Any], title: str = "backtest") -> Table:
     return table
 
 
+def statistical_line(metrics: dict[str, Any]) -> str:
+    """One line on the statistical path (products with more history than the launch model)."""
+    stats = metrics.get("statistical") or {}
+    if not stats.get("n_products"):
+        return "statistical models: no established product long enough to score"
+    return (
+        f"statistical models on {stats['n_products']} established products, last "
+        f"{stats['horizon']} periods held out: WAPE {_fmt(stats.get('wape'))} "
+        f"(naive {_fmt(stats.get('naive_wape'))}), 10-90% coverage "
+        f"{_fmt(100 * (stats.get('coverage') or 0))}%, models {stats.get('models')}"
+    )
+
+
 def _methods(metrics: dict[str, Any]) -> list[str]:
     present = metrics.get("methods", {})
     return [m for m in METHOD_ORDER if m in present] + sorted(set(present) - set(METHOD_ORDER))
@@ -126,6 +139,7 @@ The service answers with <b>{html.escape(str(metrics.get("served_method")))}</b>
 <th>10-90% coverage</th></tr>{rows}</table>
 <h2>WAPE per step</h2><img src="data:image/png;base64,{wape_per_step_plot(metrics)}">
 <h2>Warm-up (first periods observed)</h2><p><code>{warmup}</code></p>
+<h2>Established products</h2><p>{html.escape(statistical_line(metrics))}</p>
 <h2>Sample test products</h2>{figures}</body></html>"""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page)
