@@ -25,8 +25,10 @@ from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# How long the degraded path reuses launch curves computed from the database.
+# How long the degraded path reuses launch curves computed from the database. A catalogue with
+# no sales yet is looked at again soon, so the first import is picked up within seconds.
 BASELINE_TTL_SECONDS = 300.0
+EMPTY_BASELINE_TTL_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -121,11 +123,11 @@ class ModelStore:
     def baseline(self) -> CurveBaseline | None:
         """Launch curves from the database (cached a few minutes); None if nothing has sold."""
         cached = self._baseline
-        if cached is not None and time.monotonic() - cached[0] < BASELINE_TTL_SECONDS:
+        if cached is not None and _fresh(cached):
             return cached[1]
         with self._baseline_lock:
             cached = self._baseline
-            if cached is not None and time.monotonic() - cached[0] < BASELINE_TTL_SECONDS:
+            if cached is not None and _fresh(cached):
                 return cached[1]
             fitted = self._fit_baseline()
             self._baseline = (time.monotonic(), fitted)
@@ -138,3 +140,8 @@ class ModelStore:
             return CurveBaseline(self.settings.forecaster_config()).fit(products, sales)
         except EmptyCatalogue:
             return None
+
+
+def _fresh(cached: tuple[float, CurveBaseline | None]) -> bool:
+    ttl = BASELINE_TTL_SECONDS if cached[1] is not None else EMPTY_BASELINE_TTL_SECONDS
+    return time.monotonic() - cached[0] < ttl

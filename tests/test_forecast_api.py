@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 import threading
 import time
@@ -22,19 +23,28 @@ from service.ingest import import_frames
 from service.settings import Settings
 
 CATALOGUE = generate_catalogue(300, seed=5)
-NEW = {"launch_date": "2026-07-06", "attributes": {"category": "tops", "color": "red"}}
+NEW: dict[str, Any] = {
+    "launch_date": "2026-07-06",
+    "attributes": {"category": "tops", "color": "red"},
+}
+
+
+@functools.cache
+def _trained(base: Path) -> dict[str, tuple[Path, str]]:
+    # Cached per process: the lifecycle tests import the fixture below and share these fits.
+    saved = {}
+    for name, seed in (("v1", 0), ("v2", 1)):
+        config = ForecasterConfig(num_boost_round=30, seed=seed, k=10)
+        model = LaunchForecaster(config).fit(*CATALOGUE)
+        folder = base / name
+        saved[name] = (folder, model.save(folder))
+    return saved
 
 
 @pytest.fixture(scope="session")
 def artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
     """Two small trained models (different seeds, so different numbers), saved once."""
-    saved = {}
-    for name, seed in (("v1", 0), ("v2", 1)):
-        config = ForecasterConfig(num_boost_round=30, seed=seed, k=10)
-        model = LaunchForecaster(config).fit(*CATALOGUE)
-        folder = tmp_path_factory.mktemp(name)
-        saved[name] = (folder, model.save(folder))
-    return saved
+    return _trained(tmp_path_factory.getbasetemp() / "trained-models")
 
 
 def register(database_url: str, version: str, folder: Path, checksum: str, active: bool) -> None:

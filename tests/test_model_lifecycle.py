@@ -1,0 +1,107 @@
+"""The served model's lifecycle: start-up, readiness, activation through the API, refusals.
+
+Hot swaps under load, corrupted and missing artifacts with a model already serving, and the
+replica that notices another one's activation are in test_forecast_api.py.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from forecasting.synthetic import generate_catalogue
+from service import model_store
+from service.app import create_app
+from service.db.session import get_sessionmaker
+from service.ingest import import_frames
+from service.settings import Settings
+from tests.test_forecast_api import (  # the trained artifacts are shared, fitted once
+    artifacts,
+    catalogue,
+    forecast_of,
+    post,
+    register,
+)
+
+__all__ = ["artifacts", "catalogue"]  # fixtures used below by name
+
+
+def test_the_active_version_is_loaded_at_start_up(
+    catalogue: None,
+    database_url: str,
+    artifacts: dict[str, tuple[Path, str]],
+    make_settings: Callable[..., Settings],
+) -> None:
+    register(database_url, "v1", *artifacts["v1"], active=True)
+    with TestClient(create_app(make_settings(model_poll_seconds=3600))) as client:
+        assert client.get("/readyz").status_code == 200
+        assert post(client).json()["model_version"] == "v1"
+
+
+def test_activation_through_the_api_switches_this_replica_at_once(
+    catalogue: None,
+    database_url: str,
+    artifacts: dict[str, tuple[Path, str]],
+    make_settings: Callable[..., Settings],
+) -> None:
+    register(database_url, "v1", *artifacts["v1"], active=True)
+    register(database_url, "v2", *artifacts["v2"], active=False)
+    # The poller would take an hour: only the activation hook can explain the switch.
+    with TestClient(create_app(make_settings(model_poll_seconds=3600))) as client:
+        assert post(client).json()["model_version"] == "v1"
+        assert client.post("/v1/models/v2/activate").status_code == 200
+        assert post(client).json()["model_version"] == "v2"
+        assert client.post("/v1/models/v1/activate").status_code == 200  # rollback
+        assert post(client).json()["model_version"] == "v1"
+
+
+def test_a_refused_artifact_with_nothing_loaded_degrades_and_readyz_says_why(
+    catalogue: None,
+    database_url: str,
+    artifacts: dict[str, tuple[Path, str]],
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+) -> None:
+    folder, checksum = artifacts["v1"]
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    victim = next(p for p in sorted(broken.iterdir()) if p.is_file() and p.name != "CHECKSUM")
+    victim.write_bytes(victim.read_bytes() + b"tampered")
+    register(database_url, "v-broken", broken, checksum, active=True)
+    with TestClient(create_app(make_settings(model_poll_seconds=3600))) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert "v-broken refused" in ready.json()["detail"]
+        response = post(client)
+        assert response.json()["model_version"] is None
+        assert forecast_of(response)["method"] in ("attribute_curve", "global_curve")
+
+
+def test_without_any_version_readyz_says_the_registry_is_empty(client: TestClient) -> None:
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert "no active model version" in ready.json()["detail"]
+
+
+def test_the_app_starts_even_when_the_registry_cannot_be_read(tmp_path: Path) -> None:
+    unmigrated = Settings(database_url=f"sqlite:///{tmp_path / 'empty.db'}", frequency="W")
+    with TestClient(create_app(unmigrated)) as client:
+        assert client.get("/healthz").status_code == 200
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert "registry could not be read" in ready.json()["detail"]
+
+
+def test_the_degraded_path_picks_up_a_first_import_without_a_restart(
+    client: TestClient, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(model_store, "EMPTY_BASELINE_TTL_SECONDS", 0.0)
+    assert all(p["forecast"] == 0 for p in forecast_of(post(client))["points"])
+    with get_sessionmaker(database_url)() as session:
+        import_frames(session, *generate_catalogue(80, seed=9))
+        session.commit()
+    assert any(p["forecast"] > 0 for p in forecast_of(post(client))["points"])
