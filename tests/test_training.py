@@ -251,3 +251,9 @@ def test_the_dask_engine_agrees_with_the_local_engine(train_settings: Settings) 
         b = dask.metrics["methods"][method]["wape"]
         assert abs(a - b) <= 0.05 * a, (method, a, b)
     assert dask.metrics["engine"] == "dask"
+    # The statistical models run the same core function on the workers: the same figures.
+    assert local.metrics["statistical"]["n_products"] > 0
+    stats_local, stats_dask = local.metrics["statistical"], dask.metrics["statistical"]
+    assert stats_dask["models"] == stats_local["models"]
+    for key in ("n_products", "wape", "mae", "coverage"):
+        assert stats_dask[key] == pytest.approx(stats_local[key]), key

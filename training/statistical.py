@@ -94,6 +94,9 @@ def evaluate_established(
     """
     # The fitting part must itself be longer than the launch model covers.
     found = established_series(products, sales, freq, launch_steps + horizon + 1)
+    # Discontinued products (nothing sold in the periods before the holdout) are not scored:
+    # nobody plans them, and their all-zero holdouts would only measure the decay to zero.
+    found = {pid: y for pid, y in found.items() if y[-2 * horizon : -horizon].sum() > 0}
     summary: dict[str, Any] = {"n_products": len(found), "horizon": horizon}
     if not found:
         return summary
