@@ -26,6 +26,14 @@ def count_rows(database_url: str, model: type[Product] | type[SalesObservation])
         return session.scalar(select(func.count()).select_from(model)) or 0
 
 
+@pytest.fixture(params=["key-count", "table-count"])
+def sqlite_counting(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite counts inserts by existing keys (small batches) or table rows (large): test both."""
+    if request.param == "table-count":
+        monkeypatch.setattr(catalogue, "SQLITE_KEY_COUNT_ROWS", 100)
+
+
+@pytest.mark.usefixtures("sqlite_counting")
 def test_upserts_larger_than_one_chunk_count_inserted_and_updated_exactly(
     database_url: str,
 ) -> None:
@@ -41,6 +49,22 @@ def test_upserts_larger_than_one_chunk_count_inserted_and_updated_exactly(
     assert (first.inserted, first.updated) == (len(rows[::2]), 0)
     assert (second.inserted, second.updated) == (n - len(rows[::2]), len(rows[::2]))
     assert count_rows(database_url, Product) == n
+
+
+@pytest.mark.usefixtures("sqlite_counting")
+def test_sales_upserts_count_new_dates_as_inserted(database_url: str) -> None:
+    days = [dt.date(2024, 1, 1) + dt.timedelta(days=7 * k) for k in range(300)]
+    with get_sessionmaker(database_url)() as session:
+        catalogue.upsert_products(
+            session, [{"product_id": "A", "launch_date": None, "attributes": {}}]
+        )
+        old = [{"product_id": "A", "date": d, "quantity": 1.0} for d in days[:200]]
+        new = [{"product_id": "A", "date": d, "quantity": 2.0} for d in days[100:]]
+        assert catalogue.upsert_sales(session, old).inserted == 200
+        second = catalogue.upsert_sales(session, new)
+        session.commit()
+    assert (second.inserted, second.updated) == (100, 100)
+    assert count_rows(database_url, SalesObservation) == 300
 
 
 def test_an_upsert_replaces_attributes_and_launch_date(client: TestClient) -> None:

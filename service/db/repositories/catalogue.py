@@ -16,6 +16,8 @@ from service.db.models import Product, SalesObservation
 
 # Rows per statement: stays under SQLite's and PostgreSQL's bound-parameter limits.
 CHUNK_ROWS = 4000
+# SQLite batches above this size count inserts by table row counts (see _upsert).
+SQLITE_KEY_COUNT_ROWS = 20_000
 
 
 @dataclass
@@ -79,23 +81,39 @@ def _upsert(
 ) -> UpsertCount:
     """Run an ON CONFLICT statement in chunks, counting inserted vs updated rows.
 
-    PostgreSQL tells which rows were inserted (xmax = 0 on a fresh row version); SQLite cannot,
-    so there the keys already present are counted first, inside the same transaction.
+    PostgreSQL tells which rows were inserted (xmax = 0 on a fresh row version). SQLite cannot:
+    there, small batches count the keys already present before each chunk, and large ones compare
+    the table's row count before and after (cheaper than a 4,000-key IN per chunk). Both happen
+    in the caller's transaction: SQLite lets no other writer in between (a stale snapshot fails
+    the write instead), and upserts never delete, so the difference is exactly the inserted rows.
+    Statements run on the session's connection as Core executemany: the ORM's bulk bookkeeping
+    per row would cost as much as the database work.
     """
-    count = UpsertCount()
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
-        stmt = stmt.returning(literal_column("(xmax = 0)"))
+    connection = session.connection()
     table = stmt.table
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.returning(literal_column("(xmax = 0)"))
+        fresh = sum(
+            bool(flag)
+            for chunk in chunks(rows)
+            for flag in connection.execute(stmt, list(chunk)).scalars()
+        )
+        return UpsertCount(fresh, len(rows) - fresh)
+    if len(rows) > SQLITE_KEY_COUNT_ROWS:
+        table_rows = select(func.count()).select_from(table)
+        before = connection.execute(table_rows).scalar_one()
+        for chunk in chunks(rows):
+            connection.execute(stmt, list(chunk))
+        fresh = connection.execute(table_rows).scalar_one() - before
+        return UpsertCount(fresh, len(rows) - fresh)
+    count = UpsertCount()
     for chunk in chunks(rows):
-        if postgres:
-            fresh = sum(bool(row[0]) for row in session.execute(stmt, list(chunk)))
-        else:
-            keys = [key_of(row) for row in chunk]
-            existing = session.scalar(select(func.count()).select_from(table).where(key_in(keys)))
-            session.execute(stmt, list(chunk))
-            fresh = len(chunk) - (existing or 0)
-        count += UpsertCount(fresh, len(chunk) - fresh)
+        keys = [key_of(row) for row in chunk]
+        existing = connection.execute(
+            select(func.count()).select_from(table).where(key_in(keys))
+        ).scalar_one()
+        connection.execute(stmt, list(chunk))
+        count += UpsertCount(len(chunk) - existing, existing)
     return count
 
 
