@@ -56,6 +56,8 @@ def train_command(
     holdout_fraction: float | None = typer.Option(None, help="Share of recent launches held out."),
 ) -> None:
     """Train on the catalogue, backtest by launch date, publish a model version through the gate."""
+    if engine not in ("local", "dask"):
+        raise typer.BadParameter(f"'{engine}' is not local or dask", param_hint="--engine")
     settings = get_settings()
     with stage_progress("training") as report:
         outcome = run_training(
