@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from service.db.session import get_sessionmaker
@@ -54,10 +54,13 @@ def import_command(
         raise typer.BadParameter("give --products FILE, --sales FILE or both")
     settings = get_settings()
     with _progress() as progress:
-        task = progress.add_task("reading files", total=4)
+        reading = progress.add_task("reading files", total=None)
         product_rows = _records(read_table(products) if products else None)
         sale_rows = _records(read_table(sales) if sales else None)
-        progress.update(task, advance=1, description="validating and writing")
+        progress.remove_task(reading)
+        # Every row is validated, then written: the bar counts both passes, chunk by chunk.
+        n_rows = len(product_rows) + len(sale_rows)
+        task = progress.add_task("validating, then writing rows", total=2 * n_rows)
         with get_sessionmaker(settings.database_url)() as session:
             summary = import_records(
                 session,
@@ -66,20 +69,25 @@ def import_command(
                 skip_invalid=skip_invalid,
                 product_locator=lambda i, f: f"{products} row {i + 1}: {f}",
                 sale_locator=lambda i, f: f"{sales} row {i + 1}: {f}",
+                on_chunk=lambda n: progress.advance(task, n),
             )
-            progress.update(task, advance=2, description="committing")
             invalid = summary.rejected + summary.rejected_sales
             if invalid and not skip_invalid:
                 session.rollback()
             else:
+                progress.update(task, description="committing")
                 session.commit()
-            progress.update(task, advance=1, description="done")
+            progress.update(task, completed=2 * n_rows, description="done")
     _report(summary, skip_invalid)
 
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(), console=console
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
     )
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from service.db.models import PRODUCT_ID_MAX
 from service.db.repositories import catalogue
-from service.db.repositories.catalogue import UpsertCount
+from service.db.repositories.catalogue import OnChunk, UpsertCount
 
 ProductId = Annotated[
     str,
@@ -176,11 +176,19 @@ class ParsedItems(Generic[T]):
 
 
 def parse_records(
-    records: Sequence[dict[str, Any]], adapter: TypeAdapter[T], locate: Locator
+    records: Sequence[dict[str, Any]],
+    adapter: TypeAdapter[T],
+    locate: Locator,
+    on_chunk: OnChunk | None = None,
 ) -> ParsedItems[T]:
-    """Validate each record; collect every error instead of stopping at the first."""
+    """Validate each record; collect every error instead of stopping at the first.
+
+    `on_chunk` hears the number of records validated every `catalogue.CHUNK_ROWS` records.
+    """
     parsed: ParsedItems[T] = ParsedItems()
     for index, record in enumerate(records):
+        if on_chunk is not None and index and index % catalogue.CHUNK_ROWS == 0:
+            on_chunk(catalogue.CHUNK_ROWS)
         try:
             parsed.valid.append(adapter.validate_python(record))
             parsed.valid_rows.append(index)
@@ -188,6 +196,8 @@ def parse_records(
             for err in exc.errors():
                 loc = [str(part) for part in err["loc"] if not _is_union_branch(part)]
                 parsed.errors.append(ItemError(index, locate(index, ".".join(loc)), err["msg"]))
+    if on_chunk is not None and records:
+        on_chunk(len(records) - (len(records) - 1) // catalogue.CHUNK_ROWS * catalogue.CHUNK_ROWS)
     return parsed
 
 
@@ -269,14 +279,16 @@ def import_records(
     skip_invalid: bool = False,
     product_locator: Locator = lambda i, f: f"products row {i + 1}: {f}",
     sale_locator: Locator = lambda i, f: f"sales row {i + 1}: {f}",
+    on_chunk: OnChunk | None = None,
 ) -> ImportSummary:
     """Validate everything, then write products and sales in the caller's transaction.
 
     Without `skip_invalid`, any error writes nothing: the summary lists the errors and the caller
-    must not commit. With it, the valid rows are written and the rest reported.
+    must not commit. With it, the valid rows are written and the rest reported. `on_chunk` hears
+    the number of rows after each chunk validated and each chunk written (progress reporting).
     """
     summary = ImportSummary()
-    products = parse_records(product_records(product_rows_in), _PRODUCTS, product_locator)
+    products = parse_records(product_records(product_rows_in), _PRODUCTS, product_locator, on_chunk)
     product_errors = products.errors + _to_rows(
         products, check_products(products.valid, _remap(products, product_locator))
     )
@@ -287,7 +299,7 @@ def import_records(
         for p, row in zip(products.valid, products.valid_rows, strict=True)
         if row not in bad_products
     ]
-    sales = parse_records(sale_records(sale_rows_in), _SALES, sale_locator)
+    sales = parse_records(sale_records(sale_rows_in), _SALES, sale_locator, on_chunk)
     batch_launches = {p.product_id: p.launch_date for p in good_products}
     sale_errors = sales.errors + _to_rows(
         sales, check_sales(session, sales.valid, _remap(sales, sale_locator), batch_launches)
@@ -299,8 +311,8 @@ def import_records(
     good_sales = [
         s for s, row in zip(sales.valid, sales.valid_rows, strict=True) if row not in bad_sales
     ]
-    summary.products = catalogue.upsert_products(session, product_rows(good_products))
-    summary.sales = catalogue.upsert_sales(session, sale_rows(good_sales))
+    summary.products = catalogue.upsert_products(session, product_rows(good_products), on_chunk)
+    summary.sales = catalogue.upsert_sales(session, sale_rows(good_sales), on_chunk)
     return summary
 
 

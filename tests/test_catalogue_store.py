@@ -16,7 +16,7 @@ from cli.main import app
 from service.db.models import Product, SalesObservation
 from service.db.repositories import catalogue
 from service.db.session import get_sessionmaker
-from service.ingest import import_frames
+from service.ingest import import_frames, import_records
 from service.settings import get_settings
 from tests.conftest import KEYS
 
@@ -195,3 +195,12 @@ def test_a_read_key_cannot_delete_or_send_sales(auth_client: TestClient) -> None
     assert auth_client.delete("/v1/products/A", headers=read).status_code == 403
     sale = {"observations": [{"product_id": "A", "date": "2024-01-01", "quantity": 1}]}
     assert auth_client.post("/v1/sales", json=sale, headers=read).status_code == 403
+
+
+def test_import_progress_counts_every_row_validated_then_written(database_url: str) -> None:
+    heard: list[int] = []
+    rows = [{"product_id": f"P{i}"} for i in range(catalogue.CHUNK_ROWS + 1)]
+    with get_sessionmaker(database_url)() as session:
+        import_records(session, rows, [], on_chunk=heard.append)
+        session.rollback()
+    assert heard == [catalogue.CHUNK_ROWS, 1, catalogue.CHUNK_ROWS, 1]

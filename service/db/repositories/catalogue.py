@@ -40,14 +40,24 @@ def dialect_insert(session: Session, model: type[Any]) -> Any:
     raise NotImplementedError(f"upserts are implemented for SQLite and PostgreSQL, not {dialect}")
 
 
+# Told the number of rows after each chunk is written (e.g. to advance a progress bar).
+OnChunk = Callable[[int], None]
+
+
 def chunks(
-    rows: Sequence[dict[str, Any]], size: int = CHUNK_ROWS
+    rows: Sequence[dict[str, Any]], size: int = CHUNK_ROWS, on_chunk: OnChunk | None = None
 ) -> Iterable[Sequence[dict[str, Any]]]:
+    """Slices of `rows`; `on_chunk` hears of each once the caller's loop body has run for it."""
     for start in range(0, len(rows), size):
-        yield rows[start : start + size]
+        chunk = rows[start : start + size]
+        yield chunk
+        if on_chunk is not None:
+            on_chunk(len(chunk))
 
 
-def upsert_products(session: Session, rows: Sequence[dict[str, Any]]) -> UpsertCount:
+def upsert_products(
+    session: Session, rows: Sequence[dict[str, Any]], on_chunk: OnChunk | None = None
+) -> UpsertCount:
     """Insert or update products keyed by product_id (attributes and launch date replaced)."""
     stmt = dialect_insert(session, Product)
     stmt = stmt.on_conflict_do_update(
@@ -58,10 +68,12 @@ def upsert_products(session: Session, rows: Sequence[dict[str, Any]]) -> UpsertC
             "updated_at": func.now(),
         },
     )
-    return _upsert(session, stmt, rows, Product.product_id.in_, lambda r: r["product_id"])
+    return _upsert(session, stmt, rows, Product.product_id.in_, lambda r: r["product_id"], on_chunk)
 
 
-def upsert_sales(session: Session, rows: Sequence[dict[str, Any]]) -> UpsertCount:
+def upsert_sales(
+    session: Session, rows: Sequence[dict[str, Any]], on_chunk: OnChunk | None = None
+) -> UpsertCount:
     """Insert or update observations keyed by (product_id, date)."""
     stmt = dialect_insert(session, SalesObservation)
     stmt = stmt.on_conflict_do_update(
@@ -69,7 +81,7 @@ def upsert_sales(session: Session, rows: Sequence[dict[str, Any]]) -> UpsertCoun
         set_={"quantity": stmt.excluded.quantity},
     )
     key = tuple_(SalesObservation.product_id, SalesObservation.date)
-    return _upsert(session, stmt, rows, key.in_, lambda r: (r["product_id"], r["date"]))
+    return _upsert(session, stmt, rows, key.in_, lambda r: (r["product_id"], r["date"]), on_chunk)
 
 
 def _upsert(
@@ -78,6 +90,7 @@ def _upsert(
     rows: Sequence[dict[str, Any]],
     key_in: Callable[[list[Any]], Any],
     key_of: Callable[[dict[str, Any]], Any],
+    on_chunk: OnChunk | None = None,
 ) -> UpsertCount:
     """Run an ON CONFLICT statement in chunks, counting inserted vs updated rows.
 
@@ -95,19 +108,19 @@ def _upsert(
         stmt = stmt.returning(literal_column("(xmax = 0)"))
         fresh = sum(
             bool(flag)
-            for chunk in chunks(rows)
+            for chunk in chunks(rows, on_chunk=on_chunk)
             for flag in connection.execute(stmt, list(chunk)).scalars()
         )
         return UpsertCount(fresh, len(rows) - fresh)
     if len(rows) > SQLITE_KEY_COUNT_ROWS:
         table_rows = select(func.count()).select_from(table)
         before = connection.execute(table_rows).scalar_one()
-        for chunk in chunks(rows):
+        for chunk in chunks(rows, on_chunk=on_chunk):
             connection.execute(stmt, list(chunk))
         fresh = connection.execute(table_rows).scalar_one() - before
         return UpsertCount(fresh, len(rows) - fresh)
     count = UpsertCount()
-    for chunk in chunks(rows):
+    for chunk in chunks(rows, on_chunk=on_chunk):
         keys = [key_of(row) for row in chunk]
         existing = connection.execute(
             select(func.count()).select_from(table).where(key_in(keys))
