@@ -6,13 +6,15 @@ from collections.abc import Callable
 
 import pytest
 from sqlalchemy import delete, func, select
+from typer.testing import CliRunner
 
+from cli.main import app
 from forecasting.synthetic import generate_catalogue
 from service.bulk import DEGRADED_VERSION, forecast_catalogue
 from service.db.models import StoredForecast
 from service.db.session import get_sessionmaker
 from service.ingest import import_frames
-from service.settings import Settings
+from service.settings import Settings, get_settings
 
 
 @pytest.fixture
@@ -62,3 +64,20 @@ def test_force_recomputes_idempotently(settings_with_catalogue: Settings) -> Non
     forced = forecast_catalogue(settings_with_catalogue, horizon=5, force=True)
     assert forced.written == 120
     assert stored_rows(settings_with_catalogue) == 600
+
+
+def test_the_cli_fills_the_table_and_refuses_a_horizon_above_the_maximum(
+    settings_with_catalogue: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAUNCHCAST_DATABASE_URL", settings_with_catalogue.database_url)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        done = runner.invoke(app, ["forecast", "--all", "--horizon", "3"])
+        assert done.exit_code == 0, done.output
+        assert "120 products forecast" in done.output
+        assert stored_rows(settings_with_catalogue) == 120 * 3
+        too_far = runner.invoke(app, ["forecast", "--all", "--horizon", "1000"])
+        assert too_far.exit_code != 0
+    finally:
+        get_settings.cache_clear()
