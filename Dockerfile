@@ -1,10 +1,15 @@
 # launchcast service image: multi-stage, pinned dependencies, non-root, health-checked.
+#
+# The project is installed in editable mode at /app in both stages: service/db/migrations.py and
+# service/settings.py find alembic.ini, alembic/ and configs/ beside the packages (two levels up),
+# which a wheel install into site-packages would lose.
 FROM python:3.11-slim AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
-WORKDIR /src
-RUN python -m venv /opt/venv && /opt/venv/bin/pip install uv
+RUN pip install uv && uv venv /opt/venv
+WORKDIR /app
+# Dependencies first (pinned by the lock): this layer is reused until the lock changes.
 COPY requirements.lock ./
-RUN /opt/venv/bin/uv pip install --python /opt/venv/bin/python -r requirements.lock
+RUN uv pip install --python /opt/venv/bin/python -r requirements.lock
 COPY pyproject.toml README.md alembic.ini ./
 COPY forecasting ./forecasting
 COPY service ./service
@@ -12,22 +17,23 @@ COPY training ./training
 COPY cli ./cli
 COPY alembic ./alembic
 COPY configs ./configs
-RUN /opt/venv/bin/uv pip install --python /opt/venv/bin/python --no-deps .
+RUN uv pip install --python /opt/venv/bin/python --no-deps -e .
 
 FROM python:3.11-slim AS runtime
 # libgomp: LightGBM's OpenMP runtime.
 RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 10001 launchcast
+# Same paths as in the builder: the venv's scripts and the editable install point at them.
 COPY --from=builder /opt/venv /opt/venv
-COPY --from=builder /src/alembic /app/alembic
-COPY --from=builder /src/alembic.ini /src/pyproject.toml /app/
-COPY --from=builder /src/configs /app/configs
+COPY --from=builder /app /app
 WORKDIR /app
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     LAUNCHCAST_ARTIFACT_DIR=/data/artifacts \
     LAUNCHCAST_DATABASE_URL=sqlite:////data/launchcast.db
+# /data holds the embedded SQLite file and the model artifacts; a named volume mounted on
+# /data/artifacts inherits this ownership when first created.
 RUN mkdir -p /data/artifacts && chown -R launchcast /data
 USER launchcast
 EXPOSE 8000
