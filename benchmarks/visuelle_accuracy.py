@@ -19,12 +19,15 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from forecasting.backtest import backtest  # noqa: E402
+from forecasting.curves import build_launch_curves  # noqa: E402
+from forecasting.metrics import wape  # noqa: E402
 from forecasting.model import ForecasterConfig  # noqa: E402
 
 ATTRIBUTES = ("season", "category", "color", "fabric", "extra")
@@ -47,6 +50,27 @@ def load(data: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return products, sales
 
 
+def reference_figures(products: pd.DataFrame, sales: pd.DataFrame) -> dict[str, float]:
+    """The issue's reference baselines, to check the scoring: global mean curve, paper kNN."""
+    launch = pd.to_datetime(products["launch_date"])
+    train, test = products[launch < pd.Timestamp(CUTOFF)], products[launch >= pd.Timestamp(CUTOFF)]
+    tr = build_launch_curves(train, sales[sales["product_id"].isin(train["product_id"])], "W", 12)
+    te = build_launch_curves(test, sales[sales["product_id"].isin(test["product_id"])], "W", 12)
+    global_mean = np.nanmean(tr.values, axis=0)
+    # kNN as in the paper's baseline: the k = 11 training products with the fewest
+    # category/color/fabric mismatches (ties in training order), mean of their curves.
+    names = ("category", "color", "fabric")
+    a = np.array([[attrs[k] for k in names] for attrs in tr.attributes])
+    b = np.array([[attrs[k] for k in names] for attrs in te.attributes])
+    mismatches = (b[:, None, :] != a[None, :, :]).sum(axis=2)
+    nearest = np.argsort(mismatches, axis=1, kind="stable")[:, :11]
+    knn = tr.values[nearest].mean(axis=1)
+    return {
+        "global_mean_curve_wape": wape(te.values, np.tile(global_mean, (len(te), 1))),
+        "paper_knn_k11_wape": wape(te.values, knn),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "visuelle")
@@ -60,6 +84,7 @@ def main() -> int:
     result = backtest(products, sales, config, cutoff=CUTOFF)
     seconds = time.perf_counter() - started
     metrics = result.metrics
+    references = reference_figures(products, sales)
     print(f"VISUELLE, train launches < {CUTOFF}, test launches >= {CUTOFF}")
     print(f"train products {metrics['n_train']}, test products {metrics['n_test']}, {seconds:.1f}s")
     print(f"{'method':<16}{'WAPE':>8}{'MAE':>8}{'bias%':>8}{'pinball':>9}{'cover':>8}")
@@ -68,6 +93,11 @@ def main() -> int:
             f"{name:<16}{s['wape']:>8.1f}{s['mae']:>8.1f}{s['bias']:>8.1f}"
             f"{s['pinball_mean']:>9.2f}{s['coverage']:>8.3f}"
         )
+    print(
+        "reference (issue 3: 87.3 / 85.0): global mean curve "
+        f"{references['global_mean_curve_wape']:.1f}, "
+        f"paper kNN {references['paper_knn_k11_wape']:.1f}"
+    )
     for observed, w in metrics["warmup"].items():
         print(
             f"warm-up {observed} steps observed: WAPE steps {w['scored_steps'][0]}-"
@@ -94,6 +124,7 @@ def main() -> int:
         "seconds": round(seconds, 1),
         "checks": checks,
         "metrics": metrics,
+        "references": references,
         "samples": result.samples,
     }
     args.output.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")

@@ -70,6 +70,8 @@ def feature_names(categorical: list[str], numeric: list[str]) -> list[str]:
             "global_step",
             *CONTEXT_NAMES,
             "observed_mean",
+            "observed_1",
+            "observed_2",
             "observed_last",
             "ratio_to_neighbours",
             "ratio_to_global",
@@ -114,6 +116,7 @@ def build_rows(
         (r, n_features) float64 matrix in `feature_names` order.
     """
     mean, last, ratio_nb, ratio_gl = level_ratios(ctx, global_curve)
+    steps = ctx.observed.shape[1]
     launch = ctx.launch_days[pair].astype("datetime64[D]")
     month = launch.astype("datetime64[M]").astype(np.int64) % 12 + 1
     day_of_year = (launch - launch.astype("datetime64[Y]")).astype(np.int64)
@@ -143,6 +146,8 @@ def build_rows(
                 gl_step,
                 ctx.context[pair],
                 mean[pair],
+                np.where(ctx.n_observed >= 1, ctx.observed[:, 0], np.nan)[pair],
+                np.where(ctx.n_observed >= 2, ctx.observed[:, min(1, steps - 1)], np.nan)[pair],
                 last[pair],
                 ratio_nb[pair],
                 ratio_gl[pair],

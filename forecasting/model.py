@@ -79,6 +79,8 @@ class ForecasterConfig:
         attribute_weights: Weight of each attribute in the similarity (default 1).
         similarity_power: Neighbour weight = similarity ** power.
         neighbour_statistic: "median" or "mean" of neighbour curves.
+        neighbour_level_shrink: 0 keeps the neighbours' level, 1 replaces it by the global
+            curve's level (the neighbour forecast keeps their shape either way).
         curve_statistic: "median" or "mean" for global/attribute curves.
         warmup_max_observed: K: the model learns from 0..K observed steps.
         objective: LightGBM objective ("l1", "tweedie", "poisson", "regression", ...).
@@ -99,6 +101,7 @@ class ForecasterConfig:
     attribute_weights: dict[str, float] = field(default_factory=dict)
     similarity_power: float = 2.0
     neighbour_statistic: str = "median"
+    neighbour_level_shrink: float = 0.5
     curve_statistic: str = "median"
     warmup_max_observed: int = 4
     objective: str = "l1"
@@ -372,6 +375,13 @@ class LaunchForecaster:
         s = ctx.n_observed.astype(float)
         shrunk = np.power(np.where(np.isfinite(ratio_nb), ratio_nb, 1.0), s / (s + 2.0))
         scale = np.clip(shrunk, 0.1, 10.0)
+        # Attributes say little about a launch's level, so the neighbours' level is pulled
+        # towards the global curve's (their shape is kept): (global / neighbour level) ** shrink.
+        L = self.config.launch_steps
+        nb_total = np.nansum(ctx.neighbour_curve[:, :L], axis=1)
+        gl_total = float(np.sum(self.global_curve_[:L]))
+        level = np.power((gl_total + 1e-9) / (nb_total + 1e-9), self.config.neighbour_level_shrink)
+        scale = scale * np.clip(level, 0.1, 10.0)
         return np.maximum(ctx.neighbour_curve[pair, step - 1] * scale[pair], 0.0)
 
     def _row_scale(self, X: np.ndarray) -> np.ndarray:

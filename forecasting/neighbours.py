@@ -232,7 +232,9 @@ class NeighbourIndex:
                 invalid[rows, exclude[start:stop][rows]] = True
             if launched_before is not None:
                 invalid |= self.launch_days[None, :] >= launched_before[start:stop, None]
-            sims = np.where(invalid, -np.inf, sims)
+            # Rounding makes equal similarities tie exactly (float32 sums differ in the last
+            # bit), so ties go to the lower index on every platform.
+            sims = np.where(invalid, -np.inf, np.round(sims, 5))
             top = (
                 np.argpartition(-sims, k - 1, axis=1)[:, :k]
                 if k < sims.shape[1]
