@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     promotion_tolerance: float = Field(0.02, ge=0)
     retrain_cron: str = "0 3 * * 1"
     gbm_rounds: int = Field(400, ge=1)
+    statistical_backtest_series: int = Field(400, ge=0)
     neighbours_k: int = Field(20, ge=1)
     training_timeout_hours: float = Field(6.0, gt=0)
 

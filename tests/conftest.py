@@ -90,6 +90,9 @@ def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
             "database_url": database_url,
             "artifact_dir": tmp_path / "artifacts",
             "frequency": "W",
+            # Small models: the tests check behaviour, benchmarks/ measures accuracy.
+            "gbm_rounds": 30,
+            "statistical_backtest_series": 25,
         }
         values.update(overrides)
         return Settings(**values)

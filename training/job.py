@@ -159,6 +159,7 @@ def _train_and_publish(
             config.launch_steps,
             horizon=config.launch_steps,
             client=client,
+            max_series=settings.statistical_backtest_series,
         )
         report("refit on every product", 0.6)
         model = LaunchForecaster(config).fit(data.products, data.sales, dask_client=client)

@@ -29,7 +29,11 @@ INTERVAL = (0.1, 0.9)
 
 
 def established_series(
-    products: pd.DataFrame, sales: pd.DataFrame, freq: Frequency, min_length: int
+    products: pd.DataFrame,
+    sales: pd.DataFrame,
+    freq: Frequency,
+    min_length: int,
+    max_series: int = MAX_SERIES,
 ) -> dict[str, np.ndarray]:
     """Step-total series (negative totals as 0) of products with at least `min_length` steps."""
     if sales.empty:
@@ -40,8 +44,8 @@ def established_series(
     curves = build_launch_curves(products, sales, freq, span)
     reached = np.isfinite(curves.values).sum(axis=1)
     rows = np.flatnonzero(reached >= min_length)
-    if len(rows) > MAX_SERIES:
-        rows = rows[np.linspace(0, len(rows) - 1, MAX_SERIES).astype(int)]
+    if len(rows) > max_series:
+        rows = rows[np.linspace(0, len(rows) - 1, max_series).astype(int)]
     return {str(curves.product_ids[i]): curves.values[i, : reached[i]].astype(float) for i in rows}
 
 
@@ -81,6 +85,7 @@ def evaluate_established(
     launch_steps: int,
     horizon: int,
     client: Any = None,
+    max_series: int = MAX_SERIES,
 ) -> dict[str, Any]:
     """Scores of the statistical path on established products (empty scores when there are none).
 
@@ -91,9 +96,12 @@ def evaluate_established(
         launch_steps: Steps the launch model covers; the statistical path answers after them.
         horizon: Periods held out at the end of each series.
         client: A dask.distributed Client, or None to run here.
+        max_series: Score at most this many products (0: skip the stage).
     """
+    if max_series <= 0:
+        return {"n_products": 0, "horizon": horizon, "skipped": "statistical_backtest_series = 0"}
     # The fitting part must itself be longer than the launch model covers.
-    found = established_series(products, sales, freq, launch_steps + horizon + 1)
+    found = established_series(products, sales, freq, launch_steps + horizon + 1, max_series)
     # Discontinued products (nothing sold in the periods before the holdout) are not scored:
     # nobody plans them, and their all-zero holdouts would only measure the decay to zero.
     found = {pid: y for pid, y in found.items() if y[-2 * horizon : -horizon].sum() > 0}
