@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from forecasting.errors import ForecastingError
@@ -124,6 +125,17 @@ def install_error_handlers(app: FastAPI) -> None:
             title.get(exc.status_code, "Error"),
             str(exc.detail),
             headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(_: Request, exc: OperationalError) -> JSONResponse:
+        # The database is unreachable or refusing: a retryable outage, not a bug of the request.
+        log.error("database unavailable: %s", type(exc.orig).__name__ if exc.orig else exc)
+        return problem_response(
+            503,
+            "Service unavailable",
+            "the database is unavailable; retry shortly",
+            headers={"Retry-After": "5"},
         )
 
     @app.exception_handler(Exception)

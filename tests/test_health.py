@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.settings import Settings
 
 
 def test_health_endpoints_need_no_key(auth_client: TestClient) -> None:
@@ -22,3 +27,14 @@ def test_unknown_path_answers_problem_details(client: TestClient) -> None:
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["status"] == 404
+
+
+def test_an_unreachable_database_answers_503_not_500(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-dir" / "launchcast.db"
+    settings = Settings(database_url=f"sqlite:///{missing}", artifact_dir=tmp_path)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        response = client.get("/v1/products")
+        assert response.status_code == 503
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert client.get("/readyz").status_code == 503
+        assert client.get("/healthz").status_code == 200
