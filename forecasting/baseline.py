@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.curves import AttributeCurves, attribute_curves, build_launch_curves
-from forecasting.model import ForecasterConfig, LaunchForecaster
+from forecasting.model import ForecasterConfig, LaunchForecaster, check_request
 from forecasting.neighbours import AttributeEncoder
 from forecasting.periods import Frequency, step_start
 from forecasting.types import ForecastQuery, ProductForecast
@@ -64,10 +64,7 @@ class CurveBaseline:
         explain: bool = False,
     ) -> list[ProductForecast]:
         """Forecast steps s+1..s+horizon per query from curves (see LaunchForecaster.predict)."""
-        if horizon < 1:
-            raise ValueError("horizon must be at least 1")
-        if any(not 0 < q < 1 for q in quantiles):
-            raise ValueError("quantiles must be strictly between 0 and 1")
+        check_request(horizon, quantiles)
         helper = self._helper
         parsed = helper._parse(queries)
         n_curve = len(self.curves_.global_)

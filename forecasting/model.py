@@ -518,10 +518,7 @@ class LaunchForecaster:
             InvalidHistory: history before launch or not finite.
             ValueError: horizon < 1 or a quantile outside (0, 1).
         """
-        if horizon < 1:
-            raise ValueError("horizon must be at least 1")
-        if any(not 0 < q < 1 for q in quantiles):
-            raise ValueError("quantiles must be strictly between 0 and 1")
+        check_request(horizon, quantiles)
         self._check_fitted()
         parsed = self._parse(queries)
         L = self.config.launch_steps
@@ -930,6 +927,14 @@ class LaunchForecaster:
         self.validation_ = dict(meta.get("validation", {}))
         self._build_index()
         return self
+
+
+def check_request(horizon: int, quantiles: Sequence[float]) -> None:
+    """Refuse a horizon below 1 or a quantile level outside (0, 1) (every predict checks this)."""
+    if horizon < 1:
+        raise ValueError("horizon must be at least 1")
+    if any(not 0 < q < 1 for q in quantiles):
+        raise ValueError("quantiles must be strictly between 0 and 1")
 
 
 def artifact_checksum(directory: Path) -> str:

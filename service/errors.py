@@ -87,12 +87,13 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
             error = err.get("ctx", {}).get("error", "invalid JSON")
             merged.setdefault("body", []).append(f"malformed JSON at character {position}: {error}")
             continue
-        loc = [p for p in err.get("loc", ()) if not _is_union_branch(p)]
+        loc = [p for p in err.get("loc", ()) if not is_union_branch(p)]
         merged.setdefault(field_path(loc), []).append(str(err.get("msg", "invalid value")))
     return [{"field": f, "message": " or ".join(dict.fromkeys(m))} for f, m in merged.items()]
 
 
-def _is_union_branch(part: Any) -> bool:
+def is_union_branch(part: Any) -> bool:
+    """pydantic names the union member it tried ('str', 'function-after[...]') in locations."""
     # pydantic adds the union member's type name ("str", "float", ...) to the location
     return isinstance(part, str) and (part in _UNION_MEMBERS or "[" in part)
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from service.db.models import PRODUCT_ID_MAX
 from service.db.repositories import catalogue
 from service.db.repositories.catalogue import OnChunk, UpsertCount
+from service.errors import is_union_branch
 
 ProductId = Annotated[
     str,
@@ -194,16 +195,11 @@ def parse_records(
             parsed.valid_rows.append(index)
         except ValidationError as exc:
             for err in exc.errors():
-                loc = [str(part) for part in err["loc"] if not _is_union_branch(part)]
+                loc = [str(part) for part in err["loc"] if not is_union_branch(part)]
                 parsed.errors.append(ItemError(index, locate(index, ".".join(loc)), err["msg"]))
     if on_chunk is not None and records:
         on_chunk(len(records) - (len(records) - 1) // catalogue.CHUNK_ROWS * catalogue.CHUNK_ROWS)
     return parsed
-
-
-def _is_union_branch(part: Any) -> bool:
-    # pydantic names the union member tried ("str", "function-after[...]") inside the location
-    return isinstance(part, str) and (part in {"str", "bool", "float", "int"} or "[" in part)
 
 
 def product_records(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

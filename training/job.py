@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from forecasting.backtest import BacktestResult, backtest
 from forecasting.model import ForecasterConfig, LaunchForecaster
 from service.db import registry
-from service.db.models import ModelVersion, TrainingRun, utcnow
+from service.db.models import TrainingRun, utcnow
 from service.db.session import get_sessionmaker
 from service.settings import Settings
 from training.data import TrainingData, load_training_data
@@ -266,8 +266,3 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]
-
-
-def active_metrics(session: Session) -> dict[str, Any] | None:
-    row: ModelVersion | None = registry.active_version(session)
-    return row.metrics if row else None
