@@ -9,7 +9,7 @@ so calling them on training products alone keeps test products out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,6 +180,19 @@ class AttributeCurves:
         if not curves:
             return None
         return np.mean(curves, axis=0)
+
+    def shrunk_table(self, name: str, levels: Sequence[str]) -> np.ndarray:
+        """(len(levels), steps) the shrunk curve of each level of `name` (as in `curve_for`);
+        NaN rows for levels without a curve. Lets a batch look curves up by level code."""
+        table = np.full((len(levels), len(self.global_)), np.nan)
+        for i, level in enumerate(levels):
+            entry = self.by_value.get(name, {}).get(level)
+            if entry is not None:
+                curve, count = entry
+                table[i] = (count * curve + self.shrinkage * self.global_) / (
+                    count + self.shrinkage
+                )
+        return table
 
 
 def category_key(value: Any) -> str:

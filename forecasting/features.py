@@ -8,6 +8,7 @@ each pair expands into rows for the steps after the observed ones.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -81,28 +82,43 @@ def feature_names(categorical: list[str], numeric: list[str]) -> list[str]:
     )
 
 
-def level_ratios(
-    ctx: PairContext, global_curve: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per pair: observed mean, last observed value, ratio of observed to neighbour / global."""
+class LevelRatios(NamedTuple):
+    """Per pair: observed mean, last observed value, ratio of observed to neighbour / global
+    (NaN where nothing was observed)."""
+
+    mean: np.ndarray
+    last: np.ndarray
+    to_neighbours: np.ndarray
+    to_global: np.ndarray
+
+
+def level_ratios(ctx: PairContext, global_curve: np.ndarray) -> LevelRatios:
+    """How the observed steps of each pair compare with its neighbours and the global curve."""
     steps = ctx.observed.shape[1]
     mask = np.arange(steps)[None, :] < ctx.n_observed[:, None]
-    observed = np.where(mask, np.nan_to_num(ctx.observed), 0.0)
+    # np.where over isfinite, not np.nan_to_num: same values here (inputs are finite or NaN)
+    # at a fraction of the cost, which matters on the one-product serving path.
+    observed = np.where(mask & np.isfinite(ctx.observed), ctx.observed, 0.0)
     total = observed.sum(axis=1)
     count = ctx.n_observed.astype(float)
     has = count > 0
     mean = np.where(has, total / np.maximum(count, 1), np.nan)
     last_index = np.maximum(ctx.n_observed - 1, 0)
     last = np.where(has, observed[np.arange(len(observed)), last_index], np.nan)
-    nb_total = np.where(mask, np.nan_to_num(ctx.neighbour_curve), 0.0).sum(axis=1)
+    neighbour = ctx.neighbour_curve
+    nb_total = np.where(mask & np.isfinite(neighbour), neighbour, 0.0).sum(axis=1)
     gl_total = np.where(mask, global_curve[None, :steps], 0.0).sum(axis=1)
     ratio_nb = np.where(has, (total + RATIO_PRIOR) / (nb_total + RATIO_PRIOR), np.nan)
     ratio_gl = np.where(has, (total + RATIO_PRIOR) / (gl_total + RATIO_PRIOR), np.nan)
-    return mean, last, ratio_nb, ratio_gl
+    return LevelRatios(mean, last, ratio_nb, ratio_gl)
 
 
 def build_rows(
-    ctx: PairContext, pair: np.ndarray, step: np.ndarray, global_curve: np.ndarray
+    ctx: PairContext,
+    pair: np.ndarray,
+    step: np.ndarray,
+    global_curve: np.ndarray,
+    ratios: LevelRatios | None = None,
 ) -> np.ndarray:
     """Feature matrix for rows (pair index, 1-based target step).
 
@@ -111,11 +127,14 @@ def build_rows(
         pair: (r,) pair index per row.
         step: (r,) target step per row (1-based, <= L).
         global_curve: (>= L,) global launch curve.
+        ratios: `level_ratios(ctx, global_curve)` when the caller already has them.
 
     Returns:
         (r, n_features) float64 matrix in `feature_names` order.
     """
-    mean, last, ratio_nb, ratio_gl = level_ratios(ctx, global_curve)
+    mean, last, ratio_nb, ratio_gl = (
+        ratios if ratios is not None else level_ratios(ctx, global_curve)
+    )
     steps = ctx.observed.shape[1]
     launch = ctx.launch_days[pair].astype("datetime64[D]")
     month = launch.astype("datetime64[M]").astype(np.int64) % 12 + 1

@@ -42,6 +42,7 @@ from forecasting.curves import (
 from forecasting.errors import ArtifactError, InvalidHistory
 from forecasting.features import (
     CohortLevel,
+    LevelRatios,
     MarketLevel,
     PairContext,
     build_rows,
@@ -56,7 +57,7 @@ from forecasting.neighbours import (
     neighbour_curves,
     neighbour_weights,
 )
-from forecasting.periods import Frequency, step_start, steps_of
+from forecasting.periods import Frequency, step_starts, steps_of
 from forecasting.statistical import forecast_series
 from forecasting.types import ForecastQuery, Neighbour, ProductForecast
 
@@ -307,8 +308,30 @@ class LaunchForecaster:
         self.market_ = _market(sales)
 
     def _build_index(self) -> None:
+        """Lookup structures derived from the fitted state (rebuilt on load, never saved)."""
         self.index_ = NeighbourIndex(self.vectors_, self.launch_days_, self.config.faiss_threshold)
         self._row_of = {pid: i for i, pid in enumerate(self.product_ids_)}
+        self._attribute_tables = [
+            self.attribute_curves_.shrunk_table(name, levels)
+            for name, levels in self.encoder_.categorical.items()
+        ]
+
+    def _attribute_curve(self, codes: np.ndarray) -> np.ndarray:
+        """(m, L) attribute curve per query: the mean of the shrunk curves of its known
+        categorical values (`AttributeCurves.curve_for`, by level code); NaN rows where no
+        value is known."""
+        L = self.config.launch_steps
+        total = np.zeros((len(codes), L))
+        count = np.zeros(len(codes))
+        for j, table in enumerate(self._attribute_tables):
+            rows = np.flatnonzero(codes[:, j] >= 0)
+            curves = table[codes[rows, j], :L]
+            has_curve = np.isfinite(curves).all(axis=1)
+            total[rows[has_curve]] += curves[has_curve]
+            count[rows[has_curve]] += 1
+        return np.divide(
+            total, count[:, None], out=np.full((len(codes), L), np.nan), where=count[:, None] > 0
+        )
 
     def _training_context(self) -> PairContext:
         """Neighbour features of every training product, from earlier launches only."""
@@ -365,13 +388,19 @@ class LaunchForecaster:
         keep = (step > observed[pair]) & np.isfinite(target)
         return pair[keep], step[keep], target[keep], product
 
-    def _neighbour_point(self, ctx: PairContext, pair: np.ndarray, step: np.ndarray) -> np.ndarray:
+    def _neighbour_point(
+        self,
+        ctx: PairContext,
+        pair: np.ndarray,
+        step: np.ndarray,
+        ratios: LevelRatios | None = None,
+    ) -> np.ndarray:
         """The neighbour forecast per row, rescaled towards the observed level when warm.
 
         One or two observed periods are noisy (a launch week is often partial), so the level
         ratio is shrunk towards 1 in log space: ratio ** (s / (s + 2)) after s observed steps.
         """
-        _, _, ratio_nb, _ = level_ratios(ctx, self.global_curve_)
+        ratio_nb = (ratios or level_ratios(ctx, self.global_curve_)).to_neighbours
         s = ctx.n_observed.astype(float)
         shrunk = np.power(np.where(np.isfinite(ratio_nb), ratio_nb, 1.0), s / (s + 2.0))
         scale = np.clip(shrunk, 0.1, 10.0)
@@ -393,7 +422,8 @@ class LaunchForecaster:
         """
         column = self.feature_names_.index("global_step_rescaled")
         floor = 0.05 * float(np.mean(self.global_curve_[: self.config.launch_steps])) + 1e-6
-        return np.maximum(np.nan_to_num(X[:, column]), floor)
+        scale = X[:, column]
+        return np.maximum(np.where(np.isfinite(scale), scale, 0.0), floor)
 
     def _gbm_predict(
         self, booster: lgb.Booster, X: np.ndarray, num_iteration: int | None = None
@@ -644,23 +674,20 @@ class LaunchForecaster:
         pair = np.repeat(np.arange(m), L)
         step = np.tile(np.arange(1, L + 1), m)
         curves: dict[str, np.ndarray] = {}
-        _, _, _, ratio_gl = level_ratios(ctx, self.global_curve_)
+        ratios = level_ratios(ctx, self.global_curve_)
+        ratio_gl = ratios.to_global
         gl_scale = np.where(np.isfinite(ratio_gl), np.clip(ratio_gl, 0.05, 20.0), 1.0)
         curves["global_curve"] = self.global_curve_[None, :L] * gl_scale[:, None]
-        attribute = np.full((m, L), np.nan)
-        for j, i in enumerate(rows):
-            curve = self.attribute_curves_.curve_for(parsed.attributes[i])
-            if curve is not None:
-                attribute[j] = curve[:L]
-        attr_ctx = dataclasses.replace(ctx, neighbour_curve=np.nan_to_num(attribute))
-        _, _, ratio_attr, _ = level_ratios(attr_ctx, self.global_curve_)
+        attribute = self._attribute_curve(codes)
+        attr_ctx = dataclasses.replace(ctx, neighbour_curve=attribute)
+        ratio_attr = level_ratios(attr_ctx, self.global_curve_).to_neighbours
         attr_scale = np.where(np.isfinite(ratio_attr), np.clip(ratio_attr, 0.05, 20.0), 1.0)
         curves["attribute_curve"] = attribute * attr_scale[:, None]
-        nb_point = self._neighbour_point(ctx, pair, step).reshape(m, L)
+        nb_point = self._neighbour_point(ctx, pair, step, ratios).reshape(m, L)
         curves["neighbours"] = nb_point
         curves["blend"] = nb_point
         if self.booster_ is not None and m:
-            X = build_rows(ctx, pair, step, self.global_curve_)
+            X = build_rows(ctx, pair, step, self.global_curve_, ratios)
             gbm = self._gbm_predict(self.booster_, X).reshape(m, L)
             weights = self.blend_weights_
             w = np.where(n_obs > 0, weights["warm"], weights["cold"])[:, None]
@@ -680,54 +707,54 @@ class LaunchForecaster:
     ) -> list[ProductForecast]:
         cfg = self.config
         parts = self._components(queries, parsed, rows)
-        weights = neighbour_weights(parts.sims, parts.idx, cfg.similarity_power)
+        weights = (
+            neighbour_weights(parts.sims, parts.idx, cfg.similarity_power) if explain else None
+        )
+        # The fallback chain: blend -> neighbours (no GBM) -> global curve (nothing known).
+        main = "blend" if self.booster_ is not None else "neighbours"
+        launch_curves = np.where(
+            parts.known[:, None], parts.curves[main], parts.curves["global_curve"]
+        )
+        first_steps = parts.n_observed + 1
+        points = self._extend(launch_curves, first_steps, horizon)
+        bands = self._quantile_bands(points, quantiles, parts.n_observed > 0)
         out: list[ProductForecast] = []
         for j, i in enumerate(rows):
-            s = int(parts.n_observed[j])
-            steps = np.arange(s + 1, s + horizon + 1)
+            steps = np.arange(first_steps[j], first_steps[j] + horizon)
             warnings = list(parsed.warnings[i])
-            # The fallback chain: blend -> neighbours (no GBM) -> global curve (nothing known).
-            if parts.known[j]:
-                method = "blend" if self.booster_ is not None else "neighbours"
-            else:
-                method = "global_curve"
+            if not parts.known[j]:
                 warnings.append("no known attribute: answered with the global launch curve")
-            point = self._extend(parts.curves[method][j], steps)
-            qs = self._quantiles(point, quantiles, s > 0)
             neighbours = (
                 _neighbours(self.product_ids_, parts.idx[j], parts.sims[j], weights[j])
-                if explain and parts.known[j]
+                if weights is not None and parts.known[j]
                 else []
             )
             out.append(
                 ProductForecast(
                     product_id=queries[i].product_id,
-                    method=method,
+                    method=main if parts.known[j] else "global_curve",
                     steps=steps,
-                    start_dates=[
-                        step_start(queries[i].launch_date, int(t), cfg.freq) for t in steps
-                    ],
-                    point=point,
-                    quantiles=qs,
+                    start_dates=step_starts(queries[i].launch_date, steps, cfg.freq),
+                    point=points[j],
+                    quantiles={q: band[j] for q, band in bands.items()},
                     neighbours=neighbours,
                     warnings=warnings,
                 )
             )
         return out
 
-    def _extend(self, launch_curve: np.ndarray, steps: np.ndarray) -> np.ndarray:
-        """Point per requested step; past launch_steps the global curve's shape continues."""
+    def _extend(
+        self, launch_curves: np.ndarray, first_steps: np.ndarray, horizon: int
+    ) -> np.ndarray:
+        """(m, horizon) points for steps first..first+horizon-1 of each launch curve; past
+        launch_steps the global curve's shape continues from the curve's last step."""
         L = self.config.launch_steps
         g = self.global_curve_
-        anchor = max(g[L - 1], 1e-9)
-        point = np.empty(len(steps))
-        for j, t in enumerate(steps):
-            if t <= L:
-                point[j] = launch_curve[t - 1]
-            else:
-                shape = g[min(t, len(g)) - 1] / anchor
-                point[j] = launch_curve[L - 1] * shape
-        return np.maximum(np.nan_to_num(point), 0.0)
+        steps = first_steps[:, None] + np.arange(horizon)[None, :]
+        inside = np.take_along_axis(launch_curves, np.minimum(steps, L) - 1, axis=1)
+        shape = g[np.minimum(steps, len(g)) - 1] / max(g[L - 1], 1e-9)
+        point = np.where(steps <= L, inside, launch_curves[:, L - 1 : L] * shape)
+        return np.where(np.isfinite(point), np.maximum(point, 0.0), 0.0)
 
     def quantiles_for(
         self, point: np.ndarray, levels: Sequence[float], warm: bool
@@ -743,12 +770,24 @@ class LaunchForecaster:
     def _quantiles(
         self, point: np.ndarray, levels: Sequence[float], warm: bool
     ) -> dict[float, np.ndarray]:
-        if not levels:
+        bands = self._quantile_bands(point[None, :], levels, np.array([warm]))
+        return {q: band[0] for q, band in bands.items()}
+
+    def _quantile_bands(
+        self, points: np.ndarray, levels: Sequence[float], warm: np.ndarray
+    ) -> dict[float, np.ndarray]:
+        """{level: (m, h)} calibrated quantiles of (m, h) points: the point times the level's
+        calibrated ratio (warm or cold), sorted across levels so they never cross, >= 0."""
+        if not len(levels):
             return {}
-        ratios = np.asarray(self.calibration_["warm" if warm else "cold"])
-        factors = np.interp(sorted(levels), CALIBRATION_LEVELS, ratios)
-        stacked = np.sort(np.maximum(point[:, None] * factors[None, :], 0.0), axis=1)
-        return {q: stacked[:, j] for j, q in enumerate(sorted(levels))}
+        ordered = sorted(levels)
+        factors = {
+            name: np.interp(ordered, CALIBRATION_LEVELS, np.asarray(ratios))
+            for name, ratios in self.calibration_.items()
+        }
+        per_row = np.where(warm[:, None], factors["warm"][None, :], factors["cold"][None, :])
+        stacked = np.sort(np.maximum(points[:, :, None] * per_row[:, None, :], 0.0), axis=2)
+        return {q: stacked[:, :, j] for j, q in enumerate(ordered)}
 
     def _statistical(
         self,
@@ -766,7 +805,7 @@ class LaunchForecaster:
             product_id=query.product_id,
             method=f"statistical:{result.model}",
             steps=steps,
-            start_dates=[step_start(query.launch_date, int(t), self.config.freq) for t in steps],
+            start_dates=step_starts(query.launch_date, steps, self.config.freq),
             point=result.point,
             quantiles=result.quantiles,
             warnings=list(result.warnings),

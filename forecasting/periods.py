@@ -27,6 +27,18 @@ def step_start(launch: dt.date, step: int, freq: Frequency) -> dt.date:
     return (pd.Timestamp(launch) + pd.DateOffset(months=step - 1)).date()
 
 
+def step_starts(launch: dt.date, steps: np.ndarray, freq: Frequency) -> list[dt.date]:
+    """`step_start` of several steps of one launch (one NumPy call for D and W)."""
+    steps = np.asarray(steps, dtype=np.int64)
+    if (steps < 1).any():
+        raise ValueError("steps start at 1")
+    if freq == "M":
+        return [step_start(launch, int(step), freq) for step in steps]
+    days = (steps - 1) * (7 if freq == "W" else 1)
+    starts: list[dt.date] = (np.datetime64(launch, "D") + days).tolist()
+    return starts
+
+
 def step_of(launch: dt.date, day: dt.date, freq: Frequency) -> int:
     """The step that `day` falls in (1-based; days before launch give values below 1)."""
     if freq == "D":

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from service.api.routes import forecasts, health, models, products, sales, training_runs
+from service.batching import ForecastBatcher
 from service.errors import install_error_handlers
 from service.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from service.model_store import ModelStore
@@ -47,6 +48,9 @@ def install_model_store(app: FastAPI, settings: Settings) -> None:
     app.state.model_store = store
     app.state.model_readiness = store.readiness
     app.state.on_model_activated = store.refresh
+    app.state.forecast_batcher = ForecastBatcher(
+        store, settings.forecast_batch_products, app.state.metrics
+    )
     app.state.on_startup.append(lambda _: store.start())
     app.state.on_shutdown.append(lambda _: store.stop())
 
@@ -63,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=_operation_id,
     )
     app.state.settings = settings
-    app.state.metrics = Metrics()
+    app.state.metrics = Metrics()  # before install_model_store: the batcher counts into it
     app.state.on_startup = []
     app.state.on_shutdown = []
     install_model_store(app, settings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Security
@@ -36,10 +36,11 @@ def role_of(key: str, keys: dict[str, Role]) -> Role | None:
     return found
 
 
-def require(role: Role) -> Callable[..., None]:
+def require(role: Role) -> Callable[..., Awaitable[None]]:
     """A dependency that admits requests whose key carries `role` or a higher one."""
 
-    def check(
+    # async: hashing a key is microseconds of CPU, not worth a thread-pool round trip.
+    async def check(
         settings: SettingsDep,
         key: Annotated[str | None, Security(api_key_header)] = None,
     ) -> None:

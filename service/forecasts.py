@@ -41,16 +41,27 @@ class Answer:
     forecasts: list[ProductForecast] = field(default_factory=list)
 
 
-def resolve_queries(session: Session, products: Sequence[RequestedProduct]) -> list[ForecastQuery]:
-    """Core queries for the request, filling catalogue products from the database."""
-    # Only products the request leaves incomplete need the catalogue (cold-start requests
-    # that say everything never touch the database).
-    ids = [
+def catalogue_ids(products: Sequence[RequestedProduct]) -> list[str]:
+    """The products the request leaves incomplete: only these are read from the catalogue
+    (cold-start requests that say everything never touch the database)."""
+    return [
         p.product_id
         for p in products
         if p.product_id and (p.attributes is None or p.launch_date is None)
     ]
-    stored = _stored_products(session, ids)
+
+
+def resolve_queries(
+    session: Session | None, products: Sequence[RequestedProduct]
+) -> list[ForecastQuery]:
+    """Core queries for the request, filling catalogue products from the database.
+
+    `session` may be None when `catalogue_ids(products)` is empty.
+    """
+    ids = catalogue_ids(products)
+    if ids and session is None:
+        raise ValueError("these products need the catalogue: pass a session")
+    stored = _stored_products(session, ids) if session is not None else {}
     errors: list[dict[str, str]] = []
     queries = []
     for index, product in enumerate(products):
@@ -154,13 +165,19 @@ def forecast(
 
 def sanitise(result: ProductForecast) -> ProductForecast:
     """Finite, non-negative numbers and quantiles monotone in their level, whatever the model."""
-    result.point = np.maximum(np.nan_to_num(result.point, nan=0.0, posinf=0.0, neginf=0.0), 0.0)
+    result.point = _finite_non_negative(result.point)
     if result.quantiles:
         levels = sorted(result.quantiles)
-        stacked = np.column_stack([result.quantiles[q] for q in levels])
-        stacked = np.sort(np.maximum(np.nan_to_num(stacked, nan=0.0, posinf=0.0), 0.0), axis=1)
+        stacked = _finite_non_negative(np.column_stack([result.quantiles[q] for q in levels]))
+        stacked.sort(axis=1)
         result.quantiles = {q: stacked[:, j] for j, q in enumerate(levels)}
     return result
+
+
+def _finite_non_negative(values: np.ndarray) -> np.ndarray:
+    """NaN, infinities and negatives become 0 (np.where: cheaper than nan_to_num per product)."""
+    values = np.asarray(values, dtype=float)
+    return np.where(np.isfinite(values) & (values > 0), values, 0.0)
 
 
 def _zero(

@@ -28,6 +28,13 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        self.batched_requests = Histogram(
+            "launchcast_forecast_requests_per_predict",
+            "Forecast requests answered by one predict call (>1: requests arriving together "
+            "shared it).",
+            registry=self.registry,
+            buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64),
+        )
 
 
 class MetricsMiddleware:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.periods import Frequency, step_of, step_start, steps_of
+from forecasting.periods import Frequency, step_of, step_start, step_starts, steps_of
 
 LAUNCH = dt.date(2024, 1, 31)
 
@@ -38,3 +39,10 @@ def test_an_observation_counts_toward_the_step_it_falls_in(
 def test_each_step_starts_inside_itself(freq: Frequency) -> None:
     for step in range(1, 30):
         assert step_of(LAUNCH, step_start(LAUNCH, step, freq), freq) == step
+
+
+@pytest.mark.parametrize("freq", ["D", "W", "M"])
+def test_step_starts_of_many_steps_equal_step_start_of_each(freq: Frequency) -> None:
+    steps = np.arange(1, 40)
+    assert step_starts(LAUNCH, steps, freq) == [step_start(LAUNCH, int(s), freq) for s in steps]
+    assert all(type(day) is dt.date for day in step_starts(LAUNCH, steps, freq))

@@ -12,8 +12,12 @@ from service.db.session import get_sessionmaker
 from service.settings import Settings
 
 
-def get_app_settings(request: Request) -> Settings:
-    """The settings the app was built with (tests build apps with settings of their own)."""
+async def get_app_settings(request: Request) -> Settings:
+    """The settings the app was built with (tests build apps with settings of their own).
+
+    `async` because it only reads memory: a sync dependency would cost a thread-pool round
+    trip on every request.
+    """
     settings: Settings = request.app.state.settings
     return settings
 

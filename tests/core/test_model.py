@@ -235,3 +235,23 @@ def test_curve_baseline_answers_with_attribute_or_global_curve_and_warns(
     assert all(any("no trained model" in w for w in f.warnings) for f in (attr, glob))
     assert (attr.quantiles[0.1] <= attr.quantiles[0.9]).all() and (attr.quantiles[0.1] >= 0).all()
     assert len(attr.point) == 10
+
+
+def test_attribute_curves_by_level_code_equal_the_per_product_lookup(
+    fitted: LaunchForecaster, catalogue: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    attributes = [
+        *catalogue[0]["attributes"][:20],
+        {"category": "never-seen"},
+        {},
+        {"color": "red", "unknown": 1},
+    ]
+    codes = fitted.encoder_.codes(attributes)
+    batch = fitted._attribute_curve(codes)
+    L = fitted.config.launch_steps
+    for row, attrs in zip(batch, attributes, strict=True):
+        single = fitted.attribute_curves_.curve_for(attrs)
+        if single is None:
+            assert np.isnan(row).all()
+        else:
+            np.testing.assert_allclose(row, single[:L], rtol=1e-12)

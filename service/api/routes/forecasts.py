@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import math
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from service.api.deps import SessionDep, SettingsDep
+from forecasting.types import ProductForecast
+from service.api.deps import SettingsDep
 from service.api.routes.products import check_batch_size
 from service.api.schemas import AUTH_ERRORS, VALIDATION_ERROR, problem
 from service.auth import ReadAccess
-from service.db.models import Product
+from service.batching import ForecastBatcher
+from service.db.session import get_sessionmaker
 from service.errors import InvalidItems, NotFound
-from service.forecasts import Answer, RequestedProduct, forecast, resolve_queries
+from service.forecasts import (
+    Answer,
+    RequestedProduct,
+    catalogue_ids,
+    forecast,
+    resolve_queries,
+)
 from service.ingest import AttributeValue, FiniteFloat, ProductId
 from service.model_store import ModelStore
 from service.settings import Settings
@@ -132,9 +143,14 @@ class ForecastResponse(BaseModel):
     forecasts: list[ProductForecastOut]
 
 
-def get_store(request: Request) -> ModelStore:
+async def get_store(request: Request) -> ModelStore:
     store: ModelStore = request.app.state.model_store
     return store
+
+
+async def get_batcher(request: Request) -> ForecastBatcher:
+    batcher: ForecastBatcher = request.app.state.forecast_batcher
+    return batcher
 
 
 def check_horizon(settings: Settings, horizon: int) -> None:
@@ -145,55 +161,120 @@ def check_horizon(settings: Settings, horizon: int) -> None:
         )
 
 
-def render(answer: Answer, settings: Settings, explain: bool) -> Response:
-    """Plain dicts straight to JSON: the schema above documents them, building models would cost."""
+def render(answer: Answer, settings: Settings, explain: bool) -> bytes:
+    """Plain dicts straight to JSON: the schema above documents them, building models would cost.
+
+    Every number of the answer is rounded and turned into a Python float in one NumPy call: a
+    batch of a thousand products has tens of thousands of them.
+    """
+    tables = _rounded_tables(answer.forecasts)
     body = {
         "model_version": answer.model_version,
         "frequency": settings.frequency,
         "forecasts": [
-            {
-                "product_id": result.product_id,
-                "method": result.method,
-                "points": [
-                    {
-                        "step": int(step),
-                        "start_date": start.isoformat(),
-                        "forecast": round(float(result.point[i]), 4),
-                        **(
-                            {
-                                "quantiles": {
-                                    f"{level:g}": round(float(values[i]), 4)
-                                    for level, values in result.quantiles.items()
-                                }
-                            }
-                            if result.quantiles
-                            else {}
-                        ),
-                    }
-                    for i, (step, start) in enumerate(
-                        zip(result.steps, result.start_dates, strict=True)
-                    )
-                ],
-                **(
-                    {
-                        "neighbours": [
-                            {
-                                "product_id": n.product_id,
-                                "similarity": round(float(n.similarity), 4),
-                                "weight": round(float(n.weight), 4),
-                            }
-                            for n in result.neighbours
-                        ]
-                    }
-                    if explain
-                    else {}
-                ),
-                "warnings": list(result.warnings),
-            }
-            for result in answer.forecasts
+            _product(result, table, explain)
+            for result, table in zip(answer.forecasts, tables, strict=True)
         ],
     }
-    return Response(json.dumps(body, allow_nan=False), media_type="application/json")
+    return json.dumps(body, allow_nan=False).encode()
+
+
+def _rounded_tables(results: list[ProductForecast]) -> list[list[list[float]]]:
+    """Per product, rows of [forecast, *quantiles] rounded to four decimals."""
+    if not results:
+        return []
+    blocks = [np.column_stack([r.point, *r.quantiles.values()]) for r in results]
+    widths = {block.shape[1] for block in blocks}
+    if len(widths) > 1:  # not one request's shape: round product by product
+        return [np.round(block, 4).tolist() for block in blocks]
+    rows: list[list[float]] = np.round(np.concatenate(blocks), 4).tolist()
+    bounds = np.cumsum([0] + [len(block) for block in blocks]).tolist()
+    return [rows[start:stop] for start, stop in itertools.pairwise(bounds)]
+
+
+def _product(result: ProductForecast, table: list[list[float]], explain: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "product_id": result.product_id,
+        "method": result.method,
+        "points": _points(result, table),
+    }
+    if explain:
+        out["neighbours"] = [
+            {
+                "product_id": n.product_id,
+                "similarity": round(float(n.similarity), 4),
+                "weight": round(float(n.weight), 4),
+            }
+            for n in result.neighbours
+        ]
+    out["warnings"] = list(result.warnings)
+    return out
+
+
+def _points(result: ProductForecast, table: list[list[float]]) -> list[dict[str, Any]]:
+    steps = result.steps.tolist()
+    dates = [start.isoformat() for start in result.start_dates]
+    if not result.quantiles:
+        return [
+            {"step": step, "start_date": date, "forecast": row[0]}
+            for step, date, row in zip(steps, dates, table, strict=True)
+        ]
+    names = [f"{level:g}" for level in result.quantiles]
+    return [
+        {
+            "step": step,
+            "start_date": date,
+            "forecast": row[0],
+            "quantiles": dict(zip(names, row[1:], strict=True)),
+        }
+        for step, date, row in zip(steps, dates, table, strict=True)
+    ]
+
+
+def answer_request(
+    settings: Settings,
+    store: ModelStore,
+    requested: list[RequestedProduct],
+    horizon: int,
+    quantiles: list[float],
+    explain: bool,
+) -> bytes:
+    """Resolve, predict and render in one worker-thread call (the blocking, CPU-bound part).
+
+    The session only connects when a product must be read from the catalogue, and is closed
+    before predicting so no connection is held during the CPU-bound part.
+    """
+    with get_sessionmaker(settings.database_url)() as session:
+        queries = resolve_queries(session, requested)
+    answer = forecast(store, queries, horizon, quantiles, explain)
+    return render(answer, settings, explain)
+
+
+async def answer_off_loop(
+    settings: Settings,
+    store: ModelStore,
+    batcher: ForecastBatcher,
+    requested: list[RequestedProduct],
+    horizon: int,
+    quantiles: list[float],
+    explain: bool,
+) -> Response:
+    """Answer with everything blocking off the event loop, in one thread-pool hop.
+
+    The routes are async so that their cheap dependencies and validation run on the loop.
+    Small requests that need nothing from the database share predict calls with the requests
+    arriving at the same time (see service.batching); the others run alone.
+    """
+    if batcher.accepts(len(requested)) and not catalogue_ids(requested):
+        queries = resolve_queries(None, requested)  # complete products: no I/O, microseconds
+        body = await batcher.submit(
+            queries, horizon, quantiles, explain, lambda answer: render(answer, settings, explain)
+        )
+    else:
+        body = await run_in_threadpool(
+            answer_request, settings, store, requested, horizon, quantiles, explain
+        )
+    return Response(body, media_type="application/json")
 
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -205,6 +286,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 StoreDep = Annotated[ModelStore, Depends(get_store)]
+BatcherDep = Annotated[ForecastBatcher, Depends(get_batcher)]
 
 
 @router.post(
@@ -214,8 +296,8 @@ StoreDep = Annotated[ModelStore, Depends(get_store)]
     dependencies=[ReadAccess],
     responses=RESPONSES,
 )
-def create_forecasts(
-    body: ForecastRequest, session: SessionDep, settings: SettingsDep, store: StoreDep
+async def create_forecasts(
+    body: ForecastRequest, settings: SettingsDep, store: StoreDep, batcher: BatcherDep
 ) -> Response:
     """Forecasts with quantiles, the neighbours borrowed from and the method that spoke.
 
@@ -234,10 +316,9 @@ def create_forecasts(
         )
         for p in body.products
     ]
-    queries = resolve_queries(session, requested)
-    session.close()  # release the connection before the CPU-bound part
-    answer = forecast(store, queries, body.horizon, body.quantiles, body.explain)
-    return render(answer, settings, body.explain)
+    return await answer_off_loop(
+        settings, store, batcher, requested, body.horizon, body.quantiles, body.explain
+    )
 
 
 @router.get(
@@ -247,11 +328,11 @@ def create_forecasts(
     dependencies=[ReadAccess],
     responses={**RESPONSES, 404: problem("Not found", 404, "no product 'SKU-1001'")},
 )
-def product_forecast(
+async def product_forecast(
     product_id: str,
-    session: SessionDep,
     settings: SettingsDep,
     store: StoreDep,
+    batcher: BatcherDep,
     horizon: int = Query(12, ge=1, description="Steps to forecast."),
     quantiles: list[float] = Query(
         [], description="Quantile levels, e.g. ?quantiles=0.1&quantiles=0.9"
@@ -264,9 +345,12 @@ def product_forecast(
         check_quantiles(quantiles)
     except ValueError as exc:
         raise InvalidItems(str(exc), [{"field": "quantiles", "message": str(exc)}]) from None
-    if session.get(Product, product_id) is None:
-        raise NotFound(f"no product '{product_id}'")
-    queries = resolve_queries(session, [RequestedProduct(product_id, None, None, None)])
-    session.close()
-    answer = forecast(store, queries, horizon, quantiles, explain)
-    return render(answer, settings, explain)
+    requested = [RequestedProduct(product_id, None, None, None)]
+    try:
+        return await answer_off_loop(
+            settings, store, batcher, requested, horizon, quantiles, explain
+        )
+    except InvalidItems as exc:
+        if [e["field"] for e in exc.errors] == ["products[0].product_id"]:
+            raise NotFound(f"no product '{product_id}'") from None
+        raise
