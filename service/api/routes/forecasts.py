@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import json
 import math
 from typing import Annotated, Any
 
 import numpy as np
+import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -176,7 +176,9 @@ def render(answer: Answer, settings: Settings, explain: bool) -> bytes:
             for result, table in zip(answer.forecasts, tables, strict=True)
         ],
     }
-    return json.dumps(body, allow_nan=False).encode()
+    # orjson: a thousand products are ~1.5 MB of JSON, ~10x faster than the json module. It
+    # would write NaN as null; `sanitise` has made every number finite before this point.
+    return orjson.dumps(body)
 
 
 def _rounded_tables(results: list[ProductForecast]) -> list[list[list[float]]]:
