@@ -45,7 +45,7 @@ def test_faiss_backend_agrees_with_exact_search() -> None:
     days = rng.integers(0, 1000, size=600)
     exact = NeighbourIndex(vectors, days, faiss_threshold=10_000)
     approx = NeighbourIndex(vectors, days, faiss_threshold=100)
-    assert approx.backend == "faiss-hnsw" and exact.backend == "exact"
+    assert approx.backend == "faiss-ivf" and exact.backend == "exact"
     queries, before = vectors[:50], days[:50]
     e_idx, _ = exact.query(queries, 5, exclude=np.arange(50), launched_before=before)
     a_idx, _ = approx.query(queries, 5, exclude=np.arange(50), launched_before=before)
@@ -59,6 +59,48 @@ def test_faiss_backend_agrees_with_exact_search() -> None:
     valid = a_idx >= 0
     assert (days[np.where(valid, a_idx, 0)] < before[:, None])[valid].all()
     assert not (a_idx == np.arange(50)[:, None]).any()
+
+
+def _tied_catalogue(n: int, seed: int) -> np.ndarray:
+    """One-hot vectors with few levels: masses of exact duplicates and tied similarities."""
+    rng = np.random.default_rng(seed)
+    levels = {"category": 3, "color": 4, "material": 3, "channel": 2}
+    attributes = [
+        {name: f"{name}{rng.integers(count)}" for name, count in levels.items()} for _ in range(n)
+    ]
+    return AttributeEncoder.fit(attributes).vectors(attributes)
+
+
+def test_index_finds_the_exact_top_k_similarities_among_many_ties() -> None:
+    vectors = _tied_catalogue(3000, seed=0)
+    queries = _tied_catalogue(100, seed=1)
+    days = np.zeros(len(vectors), dtype=np.int64)
+    exact = NeighbourIndex(vectors, days, faiss_threshold=10_000)
+    approx = NeighbourIndex(vectors, days, faiss_threshold=100)
+    assert approx.backend == "faiss-ivf"
+    _, e_sims = exact.query(queries, 20)
+    a_idx, a_sims = approx.query(queries, 20)
+    # Tied neighbours are interchangeable, so the similarities (rounded alike) must match.
+    np.testing.assert_array_equal(a_sims, e_sims)
+    assert (a_idx >= 0).all()
+    assert all(len(set(row)) == len(row) for row in a_idx)
+    # Equal similarities come in index order, as in exact search.
+    tied = a_sims[:, 1:] == a_sims[:, :-1]
+    assert (a_idx[:, 1:] > a_idx[:, :-1])[tied].all()
+
+
+def test_index_is_rebuilt_identically() -> None:
+    vectors = _tied_catalogue(3000, seed=0)
+    days = np.arange(len(vectors)) // 10
+    queries, before = vectors[:200], days[:200] + 50
+    first = NeighbourIndex(vectors, days, faiss_threshold=100)
+    second = NeighbourIndex(vectors, days, faiss_threshold=100)
+    for a, b in zip(
+        first.query(queries, 10, exclude=np.arange(200), launched_before=before),
+        second.query(queries, 10, exclude=np.arange(200), launched_before=before),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_weighted_median_of_neighbour_curves_skips_unreached_steps() -> None:
