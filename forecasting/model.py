@@ -19,8 +19,10 @@ no product was observed that long), scaled from the forecast at `launch_steps`.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import json
+import math
 import platform
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -1068,16 +1070,17 @@ def _neighbours(
     ]
 
 
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
 def _day(value: Any) -> int:
-    return int(
-        (np.datetime64(pd.Timestamp(value).date(), "D") - np.datetime64("1970-01-01", "D")).astype(
-            np.int64
-        )
-    )
+    """Days since 1970-01-01 of a date (or anything pandas reads as one)."""
+    day = value if type(value) is dt.date else pd.Timestamp(value).date()
+    return day.toordinal() - _EPOCH_ORDINAL
 
 
 def _is_finite_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _data_hash(curves: LaunchCurves) -> str:
