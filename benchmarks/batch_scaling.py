@@ -4,7 +4,7 @@ A model is fitted on a synthetic catalogue of 100,000 products (the neighbour in
 100k products and uses faiss), served by the real app in-process; both request shapes go
 through the same HTTP stack (ASGI test client), alternately, in one run.
 
-    python -m benchmarks.batch_scaling [--catalogue 100000] [--batch 1000]
+    python -m benchmarks.batch_scaling [--catalogue 100000] [--batch 1000] [--model DIR]
 """
 
 from __future__ import annotations
@@ -40,13 +40,19 @@ def new_products(n: int, seed: int) -> list[dict[str, Any]]:
     ]
 
 
-def serve_model(folder: Path, n_catalogue: int) -> Settings:
-    console.print(f"fitting a model on {n_catalogue:,} products (once)...")
-    started = time.perf_counter()
-    model = LaunchForecaster(ForecasterConfig(num_boost_round=100)).fit(
-        *generate_catalogue(n_catalogue, seed=3)
-    )
-    console.print(f"fitted in {time.perf_counter() - started:.0f} s")
+def serve_model(folder: Path, n_catalogue: int, saved: Path | None) -> Settings:
+    if (
+        saved is not None
+    ):  # a model this script fitted and saved before (a LaunchForecaster artifact directory)
+        model = LaunchForecaster.load(saved)
+        console.print(f"loaded {saved}: {len(model.product_ids_):,} catalogue products")
+    else:
+        console.print(f"fitting a model on {n_catalogue:,} products (once)...")
+        started = time.perf_counter()
+        model = LaunchForecaster(ForecasterConfig(num_boost_round=100)).fit(
+            *generate_catalogue(n_catalogue, seed=3)
+        )
+        console.print(f"fitted in {time.perf_counter() - started:.0f} s")
     checksum = model.save(folder / "model")
     url = f"sqlite:///{folder / 'bench.db'}"
     upgrade(url)
@@ -73,10 +79,13 @@ def main() -> None:
     parser.add_argument("--catalogue", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--singles", type=int, default=200)
+    parser.add_argument(
+        "--model", type=Path, default=None, help="serve this saved model instead of fitting one"
+    )
     args = parser.parse_args()
     batch = new_products(args.batch, seed=99)
     with tempfile.TemporaryDirectory() as tmp:
-        settings = serve_model(Path(tmp), args.catalogue)
+        settings = serve_model(Path(tmp), args.catalogue, args.model)
         with TestClient(create_app(settings)) as client:
             body = {"horizon": 12, "quantiles": [0.1, 0.5, 0.9]}
             client.post("/v1/forecasts", json={**body, "products": batch[:5]}).raise_for_status()

@@ -720,9 +720,14 @@ class LaunchForecaster:
         first_steps = parts.n_observed + 1
         points = self._extend(launch_curves, first_steps, horizon)
         bands = self._quantile_bands(points, quantiles, parts.n_observed > 0)
+        # A batch's products often share a launch date: compute each calendar once.
+        calendars: dict[tuple[dt.date, int], list[dt.date]] = {}
         out: list[ProductForecast] = []
         for j, i in enumerate(rows):
             steps = np.arange(first_steps[j], first_steps[j] + horizon)
+            key = (queries[i].launch_date, int(first_steps[j]))
+            if key not in calendars:
+                calendars[key] = step_starts(queries[i].launch_date, steps, cfg.freq)
             warnings = list(parsed.warnings[i])
             if not parts.known[j]:
                 warnings.append("no known attribute: answered with the global launch curve")
@@ -736,7 +741,7 @@ class LaunchForecaster:
                     product_id=queries[i].product_id,
                     method=main if parts.known[j] else "global_curve",
                     steps=steps,
-                    start_dates=step_starts(queries[i].launch_date, steps, cfg.freq),
+                    start_dates=calendars[key],
                     point=points[j],
                     quantiles={q: band[j] for q, band in bands.items()},
                     neighbours=neighbours,

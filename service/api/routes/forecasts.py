@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import math
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import numpy as np
@@ -168,11 +170,12 @@ def render(answer: Answer, settings: Settings, explain: bool) -> bytes:
     batch of a thousand products has tens of thousands of them.
     """
     tables = _rounded_tables(answer.forecasts)
+    isoformat = functools.cache(dt.date.isoformat)  # products of a batch share launch dates
     body = {
         "model_version": answer.model_version,
         "frequency": settings.frequency,
         "forecasts": [
-            _product(result, table, explain)
+            _product(result, table, explain, isoformat)
             for result, table in zip(answer.forecasts, tables, strict=True)
         ],
     }
@@ -194,11 +197,16 @@ def _rounded_tables(results: list[ProductForecast]) -> list[list[list[float]]]:
     return [rows[start:stop] for start, stop in itertools.pairwise(bounds)]
 
 
-def _product(result: ProductForecast, table: list[list[float]], explain: bool) -> dict[str, Any]:
+def _product(
+    result: ProductForecast,
+    table: list[list[float]],
+    explain: bool,
+    isoformat: Callable[[dt.date], str],
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "product_id": result.product_id,
         "method": result.method,
-        "points": _points(result, table),
+        "points": _points(result, table, isoformat),
     }
     if explain:
         out["neighbours"] = [
@@ -213,9 +221,11 @@ def _product(result: ProductForecast, table: list[list[float]], explain: bool) -
     return out
 
 
-def _points(result: ProductForecast, table: list[list[float]]) -> list[dict[str, Any]]:
+def _points(
+    result: ProductForecast, table: list[list[float]], isoformat: Callable[[dt.date], str]
+) -> list[dict[str, Any]]:
     steps = result.steps.tolist()
-    dates = [start.isoformat() for start in result.start_dates]
+    dates = [isoformat(start) for start in result.start_dates]
     if not result.quantiles:
         return [
             {"step": step, "start_date": date, "forecast": row[0]}
