@@ -101,7 +101,8 @@ async def measure(total: int, concurrency: int) -> dict[str, dict[str, float]]:
             results["forecast"].append(
                 await drive(client, "POST", "/v1/forecasts", BODY, total // 2, concurrency)
             )
-    summary = {}
+        metrics = (await client.get("/metrics")).text
+    summary: dict[str, dict[str, float]] = {"batching": requests_per_predict(metrics)}
     for name, runs in results.items():
         seconds = sum(r[0] for r in runs)
         latencies = np.concatenate([r[1] for r in runs])
@@ -111,6 +112,17 @@ async def measure(total: int, concurrency: int) -> dict[str, dict[str, float]]:
             "p99_ms": float(np.percentile(latencies, 99) * 1000),
         }
     return summary
+
+
+def requests_per_predict(metrics: str) -> dict[str, float]:
+    """Predict calls and the forecast requests they answered, from the server's /metrics."""
+    values = {}
+    for line in metrics.splitlines():
+        for suffix in ("count", "sum"):
+            if line.startswith(f"launchcast_forecast_requests_per_predict_{suffix} "):
+                values[suffix] = float(line.split()[-1])
+    calls, answered = values.get("count", 0.0), values.get("sum", 0.0)
+    return {"predict_calls": calls, "mean_requests_per_call": answered / calls if calls else 0.0}
 
 
 def wait_until_ready(process: subprocess.Popen[bytes]) -> None:
@@ -182,6 +194,10 @@ def main() -> None:
                 f"{ratio:.2f}" if key == "forecast" else "",
             )
     console.print(table)
+    for name, summary in runs.items():
+        mean = summary["batching"]["mean_requests_per_call"]
+        shared = f"{mean:.2f} requests per predict call" if mean else "one request per call"
+        console.print(f"{name.replace('_', ' ')}: {shared}")
     console.print("target: forecast / trivial throughput >= 0.5 (the default server: batching on)")
     write_result("http_throughput", {**runs, **vars(args)})
 

@@ -77,7 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.on_shutdown = []
     install_model_store(app, settings)
     install_error_handlers(app)
-    for module in (health, products, sales, forecasts, training_runs, models):
+    # Routes are matched in order: the hot one (forecasts) first, then the rest.
+    for module in (forecasts, health, products, sales, training_runs, models):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

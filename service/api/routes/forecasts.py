@@ -7,6 +7,7 @@ import functools
 import itertools
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import numpy as np
@@ -16,7 +17,6 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from forecasting.types import ProductForecast
-from service.api.deps import SettingsDep
 from service.api.routes.products import check_batch_size
 from service.api.schemas import AUTH_ERRORS, VALIDATION_ERROR, problem
 from service.auth import ReadAccess
@@ -145,14 +145,18 @@ class ForecastResponse(BaseModel):
     forecasts: list[ProductForecastOut]
 
 
-async def get_store(request: Request) -> ModelStore:
-    store: ModelStore = request.app.state.model_store
-    return store
+@dataclass(frozen=True)
+class Forecasting:
+    """What a forecast route needs from the app, as one dependency (each costs per request)."""
+
+    settings: Settings
+    store: ModelStore
+    batcher: ForecastBatcher
 
 
-async def get_batcher(request: Request) -> ForecastBatcher:
-    batcher: ForecastBatcher = request.app.state.forecast_batcher
-    return batcher
+async def get_forecasting(request: Request) -> Forecasting:
+    state = request.app.state
+    return Forecasting(state.settings, state.model_store, state.forecast_batcher)
 
 
 def check_horizon(settings: Settings, horizon: int) -> None:
@@ -263,9 +267,7 @@ def answer_request(
 
 
 async def answer_off_loop(
-    settings: Settings,
-    store: ModelStore,
-    batcher: ForecastBatcher,
+    app: Forecasting,
     requested: list[RequestedProduct],
     horizon: int,
     quantiles: list[float],
@@ -277,14 +279,15 @@ async def answer_off_loop(
     Small requests that need nothing from the database share predict calls with the requests
     arriving at the same time (see service.batching); the others run alone.
     """
-    if batcher.accepts(len(requested)) and not catalogue_ids(requested):
+    settings = app.settings
+    if app.batcher.accepts(len(requested)) and not catalogue_ids(requested):
         queries = resolve_queries(None, requested)  # complete products: no I/O, microseconds
-        body = await batcher.submit(
+        body = await app.batcher.submit(
             queries, horizon, quantiles, explain, lambda answer: render(answer, settings, explain)
         )
     else:
         body = await run_in_threadpool(
-            answer_request, settings, store, requested, horizon, quantiles, explain
+            answer_request, settings, app.store, requested, horizon, quantiles, explain
         )
     return Response(body, media_type="application/json")
 
@@ -297,8 +300,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-StoreDep = Annotated[ModelStore, Depends(get_store)]
-BatcherDep = Annotated[ForecastBatcher, Depends(get_batcher)]
+ForecastingDep = Annotated[Forecasting, Depends(get_forecasting)]
 
 
 @router.post(
@@ -308,17 +310,15 @@ BatcherDep = Annotated[ForecastBatcher, Depends(get_batcher)]
     dependencies=[ReadAccess],
     responses=RESPONSES,
 )
-async def create_forecasts(
-    body: ForecastRequest, settings: SettingsDep, store: StoreDep, batcher: BatcherDep
-) -> Response:
+async def create_forecasts(body: ForecastRequest, app: ForecastingDep) -> Response:
     """Forecasts with quantiles, the neighbours borrowed from and the method that spoke.
 
     With no history a product is forecast for steps 1..horizon; with history up to step s, for
     steps s+1..s+horizon using the observed sales. A `product_id` from the catalogue given
     without attributes and launch date uses the stored ones and the stored sales.
     """
-    check_horizon(settings, body.horizon)
-    check_batch_size(settings, len(body.products), "products")
+    check_horizon(app.settings, body.horizon)
+    check_batch_size(app.settings, len(body.products), "products")
     requested = [
         RequestedProduct(
             product_id=p.product_id,
@@ -328,9 +328,7 @@ async def create_forecasts(
         )
         for p in body.products
     ]
-    return await answer_off_loop(
-        settings, store, batcher, requested, body.horizon, body.quantiles, body.explain
-    )
+    return await answer_off_loop(app, requested, body.horizon, body.quantiles, body.explain)
 
 
 @router.get(
@@ -342,9 +340,7 @@ async def create_forecasts(
 )
 async def product_forecast(
     product_id: str,
-    settings: SettingsDep,
-    store: StoreDep,
-    batcher: BatcherDep,
+    app: ForecastingDep,
     horizon: int = Query(12, ge=1, description="Steps to forecast."),
     quantiles: list[float] = Query(
         [], description="Quantile levels, e.g. ?quantiles=0.1&quantiles=0.9"
@@ -352,16 +348,14 @@ async def product_forecast(
     explain: bool = Query(False, description="Include the neighbours borrowed from."),
 ) -> Response:
     """The forecast of a catalogue product from its stored attributes, launch date and sales."""
-    check_horizon(settings, horizon)
+    check_horizon(app.settings, horizon)
     try:
         check_quantiles(quantiles)
     except ValueError as exc:
         raise InvalidItems(str(exc), [{"field": "quantiles", "message": str(exc)}]) from None
     requested = [RequestedProduct(product_id, None, None, None)]
     try:
-        return await answer_off_loop(
-            settings, store, batcher, requested, horizon, quantiles, explain
-        )
+        return await answer_off_loop(app, requested, horizon, quantiles, explain)
     except InvalidItems as exc:
         if [e["field"] for e in exc.errors] == ["products[0].product_id"]:
             raise NotFound(f"no product '{product_id}'") from None
