@@ -313,27 +313,27 @@ class LaunchForecaster:
         """Lookup structures derived from the fitted state (rebuilt on load, never saved)."""
         self.index_ = NeighbourIndex(self.vectors_, self.launch_days_, self.config.faiss_threshold)
         self._row_of = {pid: i for i, pid in enumerate(self.product_ids_)}
-        self._attribute_tables = [
-            self.attribute_curves_.shrunk_table(name, levels)
+        # Every attribute value's shrunk curve in one table (a NaN row last, for unknown
+        # values), so a batch's attribute curves are one gather whatever its size.
+        L = self.config.launch_steps
+        tables = [
+            self.attribute_curves_.shrunk_table(name, levels)[:, :L]
             for name, levels in self.encoder_.categorical.items()
         ]
+        self._attribute_rows = np.concatenate([*tables, np.full((1, L), np.nan)])
+        self._attribute_offsets = np.cumsum([0] + [len(t) for t in tables])[:-1]
 
     def _attribute_curve(self, codes: np.ndarray) -> np.ndarray:
         """(m, L) attribute curve per query: the mean of the shrunk curves of its known
         categorical values (`AttributeCurves.curve_for`, by level code); NaN rows where no
         value is known."""
-        L = self.config.launch_steps
-        total = np.zeros((len(codes), L))
-        count = np.zeros(len(codes))
-        for j, table in enumerate(self._attribute_tables):
-            rows = np.flatnonzero(codes[:, j] >= 0)
-            curves = table[codes[rows, j], :L]
-            has_curve = np.isfinite(curves).all(axis=1)
-            total[rows[has_curve]] += curves[has_curve]
-            count[rows[has_curve]] += 1
-        return np.divide(
-            total, count[:, None], out=np.full((len(codes), L), np.nan), where=count[:, None] > 0
-        )
+        unknown_row = len(self._attribute_rows) - 1
+        index = np.where(codes >= 0, codes + self._attribute_offsets[None, :], unknown_row)
+        gathered = self._attribute_rows[index]  # (m, n_categorical, L)
+        usable = np.isfinite(gathered).all(axis=2)
+        total = np.where(usable[:, :, None], gathered, 0.0).sum(axis=1)
+        count = usable.sum(axis=1)[:, None]
+        return np.divide(total, count, out=np.full(total.shape, np.nan), where=count > 0)
 
     def _training_context(self) -> PairContext:
         """Neighbour features of every training product, from earlier launches only."""

@@ -41,6 +41,9 @@ class AttributeEncoder:
     categorical: dict[str, list[str]] = field(default_factory=dict)
     numeric: dict[str, tuple[float, float]] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)
+    _layout_cache: tuple[np.ndarray, ...] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def fit(
@@ -104,21 +107,38 @@ class AttributeEncoder:
         return self.vectors_from(self.codes(attributes), self.numerics(attributes))
 
     def vectors_from(self, codes: np.ndarray, numerics: np.ndarray) -> np.ndarray:
-        """Similarity vectors from precomputed codes and numerics."""
+        """Similarity vectors from precomputed codes and numerics (a few NumPy calls whatever
+        the number of attributes: this runs on every forecast)."""
+        offsets, categorical_scale, means, stds, numeric_scale = self._layout()
         n = codes.shape[0]
         out = np.zeros((n, self.dimension), dtype=np.float64)
-        offset = 0
-        rows = np.arange(n)
-        for j, (name, levels) in enumerate(self.categorical.items()):
-            known = codes[:, j] >= 0
-            out[rows[known], offset + codes[known, j]] = math.sqrt(self.weight(name))
-            offset += len(levels)
-        for j, (name, (mean, std)) in enumerate(self.numeric.items()):
-            z = (numerics[:, j] - mean) / std
-            out[:, offset] = np.nan_to_num(np.clip(z, -3, 3)) * math.sqrt(self.weight(name))
-            offset += 1
+        rows, attribute = np.nonzero(codes >= 0)
+        out[rows, offsets[attribute] + codes[rows, attribute]] = categorical_scale[attribute]
+        if len(means):
+            z = (numerics - means[None, :]) / stds[None, :]
+            z = np.clip(z, -3, 3)
+            out[:, self.dimension - len(means) :] = (
+                np.where(np.isfinite(z), z, 0.0) * numeric_scale[None, :]
+            )
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return (out / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
+    def _layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per categorical attribute: block offset and sqrt(weight); per numeric one: mean,
+        std and sqrt(weight). Cached: the encoder does not change after fitting."""
+        cached = self._layout_cache
+        if cached is None:
+            sizes = [len(levels) for levels in self.categorical.values()]
+            cached = (
+                np.cumsum([0, *sizes])[:-1].astype(np.int64),
+                np.array([math.sqrt(self.weight(name)) for name in self.categorical]),
+                np.array([mean for mean, _ in self.numeric.values()], dtype=float),
+                np.array([std for _, std in self.numeric.values()], dtype=float),
+                np.array([math.sqrt(self.weight(name)) for name in self.numeric]),
+            )
+            self._layout_cache = cached
+        offsets, categorical_scale, means, stds, numeric_scale = cached
+        return offsets, categorical_scale, means, stds, numeric_scale
 
     def to_json(self) -> dict[str, Any]:
         """JSON-serialisable state."""
