@@ -21,7 +21,7 @@ from service.db.models import ModelVersion, TrainingRun
 from service.db.session import get_sessionmaker
 from service.ingest import import_frames
 from service.settings import Settings, get_settings
-from training.job import RunInProgress, queue_run, run_training
+from training.job import RunAbandoned, RunInProgress, execute_run, queue_run, run_training
 
 FAST = {"gbm_rounds": 30, "statistical_backtest_series": 25}
 
@@ -155,6 +155,29 @@ def test_a_run_left_behind_by_a_dead_process_does_not_block_training(
         assert (
             dead is not None and dead.status == "failed" and "presumed dead" in (dead.error or "")
         )
+
+
+def test_a_run_presumed_dead_while_training_does_not_publish_or_overwrite_its_failure(
+    train_settings: Settings,
+) -> None:
+    good = run_training(train_settings)
+    with get_sessionmaker(train_settings.database_url)() as session:
+        slow_id = queue_run(session, "test", timeout_hours=6).run_id
+
+    def another_process_gives_up_on_it(stage: str, done: float) -> None:
+        if stage == "writing the artifact":  # late in training, before publishing
+            with get_sessionmaker(train_settings.database_url)() as session:
+                queue_run(session, "test", timeout_hours=1e-9)  # presumes slow_id dead
+
+    with pytest.raises(RunAbandoned, match="not published"):
+        execute_run(train_settings, slow_id, progress=another_process_gives_up_on_it)
+    with get_sessionmaker(train_settings.database_url)() as session:
+        dead = session.get(TrainingRun, slow_id)
+        assert dead is not None and dead.status == "failed" and dead.model_version is None
+        assert "presumed dead" in (dead.error or "")
+        assert session.query(ModelVersion).count() == 1  # only the good run's model
+    current = active(train_settings)
+    assert current is not None and current.version == good.version
 
 
 def wait_for(client: TestClient, run_id: str, timeout: float = 120) -> dict[str, Any]:

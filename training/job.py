@@ -36,6 +36,11 @@ Progress = Callable[[str, float], None]
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 
 
+class RunAbandoned(Exception):
+    """The run was presumed dead (and marked failed) while it was still training: it must not
+    publish, since a newer run may already hold the training slot."""
+
+
 class RunInProgress(Exception):
     """Another training run is queued or running: one at a time."""
 
@@ -110,6 +115,9 @@ def execute_run(
         outcome = _train_and_publish(
             settings, run_id, staging, engine, dask_address, cutoff, holdout_fraction, report
         )
+    except RunAbandoned:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise  # its row already says failed, and why: leave it as it is
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
         with sessions() as session:
@@ -180,6 +188,7 @@ def _train_and_publish(
     report("publishing", 0.95)
     try:
         with get_sessionmaker(settings.database_url)() as session:
+            _check_still_running(session, run_id)
             row, decision = registry.publish(
                 session,
                 version=version,
@@ -239,6 +248,19 @@ def dask_client(engine: str, address: str | None) -> Iterator[Any]:
         Client(cluster) as client,
     ):
         yield client
+
+
+def _check_still_running(session: Session, run_id: str) -> None:
+    """Refuse to publish for a run that another process has meanwhile presumed dead.
+
+    The row is locked (PostgreSQL) so the check and the publication commit together.
+    """
+    run = session.get(TrainingRun, run_id, with_for_update=True)
+    if run is None or run.status != RUNNING:
+        status = run.status if run else "gone"
+        raise RunAbandoned(
+            f"run {run_id} was marked {status} while it trained; its model is not published"
+        )
 
 
 def _get_run(session: Session, run_id: str) -> TrainingRun:
