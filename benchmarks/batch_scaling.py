@@ -25,7 +25,6 @@ from forecasting.synthetic import generate_catalogue
 from service.app import create_app
 from service.db import registry
 from service.db.migrations import upgrade
-from service.db.models import ModelVersion
 from service.db.session import get_sessionmaker
 from service.settings import Settings
 
@@ -57,18 +56,13 @@ def serve_model(folder: Path, n_catalogue: int, saved: Path | None) -> Settings:
     url = f"sqlite:///{folder / 'bench.db'}"
     upgrade(url)
     with get_sessionmaker(url)() as session:
-        session.add(
-            ModelVersion(
-                version="bench",
-                status="candidate",
-                artifact_path=str(folder / "model"),
-                checksum=checksum,
-                frequency="W",
-                metrics={},
-                data_summary={},
-            )
+        registry.register(
+            session,
+            version="bench",
+            artifact_path=str(folder / "model"),
+            checksum=checksum,
+            frequency="W",
         )
-        session.flush()
         registry.activate(session, "bench")
         session.commit()
     return Settings(database_url=url, artifact_dir=folder, max_batch_items=10_000)

@@ -18,7 +18,6 @@ from forecasting.model import ForecasterConfig, LaunchForecaster
 from forecasting.synthetic import generate_catalogue
 from service.app import create_app
 from service.db import registry
-from service.db.models import ModelVersion
 from service.db.session import get_sessionmaker
 from service.ingest import import_frames
 from service.settings import Settings
@@ -50,18 +49,9 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path,
 
 def register(database_url: str, version: str, folder: Path, checksum: str, active: bool) -> None:
     with get_sessionmaker(database_url)() as session:
-        session.add(
-            ModelVersion(
-                version=version,
-                status="candidate",
-                artifact_path=str(folder),
-                checksum=checksum,
-                frequency="W",
-                metrics={},
-                data_summary={},
-            )
+        registry.register(
+            session, version=version, artifact_path=str(folder), checksum=checksum, frequency="W"
         )
-        session.flush()
         if active:
             registry.activate(session, version)
         session.commit()

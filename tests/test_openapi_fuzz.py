@@ -24,7 +24,6 @@ from forecasting.model import ForecasterConfig, LaunchForecaster
 from forecasting.synthetic import generate_catalogue
 from service.app import create_app
 from service.db import migrations, registry
-from service.db.models import ModelVersion
 from service.db.session import get_sessionmaker
 from service.ingest import import_frames
 from service.settings import Settings
@@ -44,16 +43,13 @@ def fuzzed_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]
     checksum = model.save(folder / "model")
     with get_sessionmaker(url)() as session:
         import_frames(session, *catalogue)
-        session.add(
-            ModelVersion(
-                version="fuzz-1",
-                status="candidate",
-                artifact_path=str(folder / "model"),
-                checksum=checksum,
-                frequency="W",
-            )
+        registry.register(
+            session,
+            version="fuzz-1",
+            artifact_path=str(folder / "model"),
+            checksum=checksum,
+            frequency="W",
         )
-        session.flush()
         registry.activate(session, "fuzz-1")
         session.commit()
     app_settings = Settings(database_url=url, artifact_dir=folder / "artifacts", frequency="W")

@@ -111,9 +111,9 @@ def publish(
     _serialise_activation(session)
     current = active_version(session)
     decision = decide_promotion(metrics, current.metrics if current else None, tolerance)
-    row = ModelVersion(
+    row = register(
+        session,
         version=version,
-        status=CANDIDATE,
         artifact_path=artifact_path,
         checksum=checksum,
         frequency=frequency,
@@ -121,13 +121,38 @@ def publish(
         data_summary=data_summary,
         reason=decision.reason,
     )
-    session.add(row)
-    session.flush()
     if decision.promote:
         activate(session, version)
     else:
         row.status = decision.status
     return row, decision
+
+
+def register(
+    session: Session,
+    *,
+    version: str,
+    artifact_path: str,
+    checksum: str,
+    frequency: str,
+    metrics: dict[str, Any] | None = None,
+    data_summary: dict[str, Any] | None = None,
+    reason: str | None = None,
+) -> ModelVersion:
+    """Add a version as a candidate, without the gate (`publish` gates; `activate` serves)."""
+    row = ModelVersion(
+        version=version,
+        status=CANDIDATE,
+        artifact_path=artifact_path,
+        checksum=checksum,
+        frequency=frequency,
+        metrics=metrics or {},
+        data_summary=data_summary or {},
+        reason=reason,
+    )
+    session.add(row)
+    session.flush()
+    return row
 
 
 def activate(session: Session, version: str) -> ModelVersion | None:
