@@ -100,6 +100,8 @@ class ForecastBatcher:
                 for job in batch + self._pending:
                     job.future.cancel()
                 raise
+            except Exception as exc:  # the thread pool itself failed: no waiter may hang
+                outcomes = [exc] * len(batch)
             for job, outcome in zip(batch, outcomes, strict=True):
                 if job.future.done():  # the client went away
                     continue
