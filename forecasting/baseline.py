@@ -8,16 +8,20 @@ Quantiles come from the spread of training curves around the curve they are comp
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from forecasting.curves import AttributeCurves, attribute_curves, build_launch_curves
-from forecasting.model import ForecasterConfig, LaunchForecaster, check_request
+from forecasting.model import (
+    CALIBRATION_LEVELS,
+    ForecasterConfig,
+    LaunchForecaster,
+    check_request,
+)
 from forecasting.neighbours import AttributeEncoder
-from forecasting.periods import Frequency, step_start
+from forecasting.periods import step_starts
 from forecasting.types import ForecastQuery, ProductForecast
 
 DEGRADED_WARNING = "no trained model is loaded: answered from launch curves only"
@@ -46,9 +50,7 @@ class CurveBaseline:
         )
         ratios = curves.values / np.maximum(self.curves_.global_[None, :], 1e-9)
         with np.errstate(all="ignore"):
-            self.spread_ = np.nanquantile(
-                ratios[:, : cfg.launch_steps], np.linspace(0.01, 0.99, 99)
-            )
+            self.spread_ = np.nanquantile(ratios[:, : cfg.launch_steps], CALIBRATION_LEVELS)
         # The forecast reuses the launch forecaster's history parsing, warnings and tail.
         self._helper = LaunchForecaster(cfg)
         self._helper.encoder_ = self.encoder_
@@ -85,7 +87,7 @@ class CurveBaseline:
             levels = sorted(quantiles)
             qs: dict[float, np.ndarray] = {}
             if levels:
-                factors = np.interp(levels, np.linspace(0.01, 0.99, 99), self.spread_)
+                factors = np.interp(levels, CALIBRATION_LEVELS, self.spread_)
                 stacked = np.sort(np.maximum(point[:, None] * factors[None, :], 0.0), axis=1)
                 qs = {q: stacked[:, j] for j, q in enumerate(levels)}
             out.append(
@@ -93,14 +95,10 @@ class CurveBaseline:
                     product_id=query.product_id,
                     method=method,
                     steps=steps,
-                    start_dates=[_start(query, int(t), self.config.freq) for t in steps],
+                    start_dates=step_starts(query.launch_date, steps, self.config.freq),
                     point=np.nan_to_num(point),
                     quantiles=qs,
                     warnings=warnings,
                 )
             )
         return out
-
-
-def _start(query: ForecastQuery, step: int, freq: Frequency) -> dt.date:
-    return step_start(query.launch_date, step, freq)

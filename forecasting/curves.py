@@ -173,10 +173,7 @@ class AttributeCurves:
         for name, value in attributes.items():
             entry = self.by_value.get(name, {}).get(category_key(value))
             if entry is not None:
-                curve, count = entry
-                curves.append(
-                    (count * curve + self.shrinkage * self.global_) / (count + self.shrinkage)
-                )
+                curves.append(self._shrunk(*entry))
         if not curves:
             return None
         return np.mean(curves, axis=0)
@@ -188,11 +185,12 @@ class AttributeCurves:
         for i, level in enumerate(levels):
             entry = self.by_value.get(name, {}).get(level)
             if entry is not None:
-                curve, count = entry
-                table[i] = (count * curve + self.shrinkage * self.global_) / (
-                    count + self.shrinkage
-                )
+                table[i] = self._shrunk(*entry)
         return table
+
+    def _shrunk(self, curve: np.ndarray, count: int) -> np.ndarray:
+        """A value's curve pulled towards the global curve, the less so the more products."""
+        return (count * curve + self.shrinkage * self.global_) / (count + self.shrinkage)
 
 
 def category_key(value: Any) -> str:

@@ -265,18 +265,7 @@ class LaunchForecaster:
         self.attribute_curves_ = attribute_curves(
             curves, list(self.encoder_.categorical), cfg.curve_statistic
         )
-        last_day = int(
-            to_days(np.array([pd.to_datetime(sales["date"]).max()], dtype="datetime64[ns]"))[0]
-        )
-        self.cohort_ = CohortLevel.fit(
-            self.launch_days_,
-            curves.values,
-            cfg.cohort_early_steps,
-            cfg.cohort_lag_days,
-            cfg.cohort_window_days,
-            last_day,
-        )
-        self.market_ = _market(sales)
+        self._fit_context(self.launch_days_, curves.values, sales)
         self._build_index()
 
     def _context(self, launch_days: np.ndarray) -> np.ndarray:
@@ -296,12 +285,19 @@ class LaunchForecaster:
         """
         cfg = self.config
         curves = build_launch_curves(products, sales, cfg.freq, cfg.cohort_early_steps)
+        self._fit_context(to_days(curves.launch_dates), curves.values, sales)
+
+    def _fit_context(
+        self, launch_days: np.ndarray, curves: np.ndarray, sales: pd.DataFrame
+    ) -> None:
+        """The recent-cohort and market levels behind the launch-time context features."""
+        cfg = self.config
         last_day = int(
             to_days(np.array([pd.to_datetime(sales["date"]).max()], dtype="datetime64[ns]"))[0]
         )
         self.cohort_ = CohortLevel.fit(
-            to_days(curves.launch_dates),
-            curves.values,
+            launch_days,
+            curves,
             cfg.cohort_early_steps,
             cfg.cohort_lag_days,
             cfg.cohort_window_days,
