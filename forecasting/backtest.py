@@ -123,12 +123,7 @@ def backtest(
     ]
     components = model.predict_components(queries)
     levels = sorted({INTERVAL[0], 0.5, INTERVAL[1]})
-    # Products with no known attribute fall back to the global curve, as the service does.
     served = _served(model, queries, components)
-    components = {
-        **components,
-        "attribute_curve": _fill(components["attribute_curve"], components["global_curve"]),
-    }
     methods: dict[str, Any] = {}
     per_step: dict[str, Any] = {}
     for name, curve in {**components, "served": served}.items():
@@ -144,7 +139,7 @@ def backtest(
         "n_test": len(queries),
         "frequency": config.freq,
         "launch_steps": L,
-        "served_method": SERVED_METHOD if model.booster_ is not None else "neighbours",
+        "served_method": SERVED_METHOD if model.boosters_ else "neighbours",
         "interval": list(INTERVAL),
         "methods": methods,
         "per_step": per_step,
@@ -157,10 +152,6 @@ def backtest(
     samples = _samples(model, queries, actual, n_samples)
     report("backtest: done", 1.0)
     return BacktestResult(metrics=_jsonable(metrics), samples=samples, model=model)
-
-
-def _fill(curves: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-    return np.where(np.isfinite(curves), curves, fallback)
 
 
 def _served(

@@ -1,4 +1,4 @@
-"""The launch forecaster: neighbours + a global LightGBM model, blended, with fallbacks.
+"""The launch forecaster: neighbours + global LightGBM models, blended, with fallbacks.
 
 Fitting:
 1. launch curves of the known products (forecasting/curves.py), global and attribute curves;
@@ -7,8 +7,12 @@ Fitting:
 3. rows (product, observed steps 0..K, target step) with attribute, calendar, neighbour, cohort
    and warm-up features (forecasting/features.py);
 4. an inner split by launch date (the most recent training launches) picks the number of
-   boosting rounds, the blend weight of GBM vs neighbours, and calibrates the quantiles
-   (conformal, multiplicative on the blended point); then the GBM is refitted on every row.
+   boosting rounds of each LightGBM model (one per objective: the median-seeking L1 and the
+   mean-seeking Tweedie err in opposite directions); then each is refitted on every row;
+5. a rolling-origin backtest inside the training data (forecasting/blend.py) picks the blend
+   weights of the LightGBM models, the neighbour forecast and the attribute curve, and
+   calibrates the quantiles (conformal, multiplicative on the blended point) on its
+   out-of-sample forecasts.
 
 Predicting: the fallback chain blend -> neighbours -> attribute_curve -> global_curve, and
 statsforecast for products with more history than `launch_steps` (forecasting/statistical.py).
@@ -33,6 +37,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from forecasting.blend import Weights, best_weights, blend, fold_cuts
 from forecasting.curves import (
     AttributeCurves,
     LaunchCurves,
@@ -64,7 +69,7 @@ from forecasting.statistical import forecast_series
 from forecasting.types import ForecastQuery, Neighbour, ProductForecast
 
 Progress = Callable[[str, float], None]
-ARTIFACT_FORMAT = 1
+ARTIFACT_FORMAT = 2  # 2: several LightGBM models and per-component blend weights
 MIN_GBM_PRODUCTS = 30
 CALIBRATION_LEVELS = np.round(np.linspace(0.01, 0.99, 99), 2)
 
@@ -86,11 +91,18 @@ class ForecasterConfig:
             curve's level (the neighbour forecast keeps their shape either way).
         curve_statistic: "median" or "mean" for global/attribute curves.
         warmup_max_observed: K: the model learns from 0..K observed steps.
-        objective: LightGBM objective ("l1", "tweedie", "poisson", "regression", ...).
+        objective: Objective of the main LightGBM model, reported as "gbm" ("l1", "tweedie",
+            "poisson", "regression", ...).
+        extra_objectives: One more LightGBM model per objective, reported as "gbm_<objective>"
+            and offered to the blend.
         lgbm_params: Extra LightGBM parameters (override defaults).
         num_boost_round: Maximum boosting rounds (early-stopped on the inner split).
-        validation_fraction: Share of the most recent training launches used as inner split.
-        blend_weights: Candidate GBM weights in the blend, chosen on the inner split.
+        validation_fraction: Share of the most recent training launches used as inner split
+            (early stopping).
+        blend_folds: Folds of the rolling-origin backtest that chooses the blend weights and
+            calibrates the quantiles (0: the main GBM alone, calibrated on the inner split).
+        blend_window: Share of the most recent training launches those folds forecast.
+        blend_step: Grid step of the blend weights.
         cohort_lag_days / cohort_window_days / cohort_early_steps: the recent-launch level.
         num_threads: LightGBM threads (fixed for determinism).
         seed: Random seed.
@@ -108,10 +120,13 @@ class ForecasterConfig:
     curve_statistic: str = "median"
     warmup_max_observed: int = 4
     objective: str = "l1"
+    extra_objectives: tuple[str, ...] = ("tweedie",)
     lgbm_params: dict[str, Any] = field(default_factory=dict)
     num_boost_round: int = 400
     validation_fraction: float = 0.2
-    blend_weights: tuple[float, ...] = (0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    blend_folds: int = 4
+    blend_window: float = 0.5
+    blend_step: float = 0.1
     cohort_lag_days: int = 14
     cohort_window_days: int = 91
     cohort_early_steps: int = 2
@@ -122,7 +137,7 @@ class ForecasterConfig:
     def to_json(self) -> dict[str, Any]:
         """JSON-serialisable form."""
         data = dataclasses.asdict(self)
-        data["blend_weights"] = list(self.blend_weights)
+        data["extra_objectives"] = list(self.extra_objectives)
         return data
 
     @classmethod
@@ -130,14 +145,19 @@ class ForecasterConfig:
         """Inverse of `to_json` (unknown keys are ignored)."""
         names = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in names}
-        if "blend_weights" in values:
-            values["blend_weights"] = tuple(values["blend_weights"])
+        if "extra_objectives" in values:
+            values["extra_objectives"] = tuple(values["extra_objectives"])
         return cls(**values)
 
-    def lgbm_parameters(self) -> dict[str, Any]:
+    def gbm_objectives(self) -> dict[str, str]:
+        """{component name: objective} of every LightGBM model, the main one first."""
+        extra = {f"gbm_{o}": o for o in self.extra_objectives if o != self.objective}
+        return {"gbm": self.objective, **extra}
+
+    def lgbm_parameters(self, objective: str | None = None) -> dict[str, Any]:
         """LightGBM parameters: deterministic defaults, then the configured overrides."""
         params: dict[str, Any] = {
-            "objective": self.objective,
+            "objective": objective or self.objective,
             "learning_rate": 0.05,
             "num_leaves": 31,
             "min_data_in_leaf": 40,
@@ -188,8 +208,8 @@ class LaunchForecaster:
     def __init__(self, config: ForecasterConfig | None = None) -> None:
         """Create an unfitted forecaster."""
         self.config = config or ForecasterConfig()
-        self.booster_: lgb.Booster | None = None
-        self.blend_weights_: dict[str, float] = {"cold": 0.0, "warm": 0.0}
+        self.boosters_: dict[str, lgb.Booster] = {}
+        self.blend_weights_: dict[str, Weights] = _only("neighbours")
         self.calibration_: dict[str, list[float]] = {}
         self.metadata_: dict[str, Any] = {}
 
@@ -200,6 +220,7 @@ class LaunchForecaster:
         sales: pd.DataFrame,
         progress: Progress | None = None,
         dask_client: Any = None,
+        boosting_rounds: Mapping[str, int] | None = None,
     ) -> LaunchForecaster:
         """Learn from known products and their sales.
 
@@ -208,6 +229,9 @@ class LaunchForecaster:
             sales: Frame with product_id, date, quantity.
             progress: Optional callback(stage, fraction done).
             dask_client: A dask.distributed Client: the GBM is trained with DaskLGBMRegressor.
+            boosting_rounds: Rounds per LightGBM model, skipping the inner split (the blend
+                folds reuse the rounds their parent chose; quantiles are then calibrated on
+                the neighbour forecast only).
 
         Returns:
             self.
@@ -231,13 +255,25 @@ class LaunchForecaster:
             list(self.encoder_.categorical), list(self.encoder_.numeric)
         )
         nb_point = self._neighbour_point(ctx, pair, step)
-        self.booster_ = None
-        self.blend_weights_ = {"cold": 0.0, "warm": 0.0}
+        self.boosters_ = {}
+        self.blend_weights_ = _only("neighbours")
+        self.validation_: dict[str, Any] = {}
         if n >= MIN_GBM_PRODUCTS and len(y) > 0:
-            report("inner validation", 0.45)
-            rounds = self._inner_validation(X, y, nb_point, pair, ctx, pair_product, dask_client)
-            report("gbm", 0.75)
-            self.booster_ = self._train(X, y, rounds, dask_client)
+            if boosting_rounds is None:
+                report("inner validation", 0.4)
+                best = self._inner_validation(X, y, nb_point, pair, ctx, pair_product)
+                # Refit on all rows with a few more rounds since there is more data.
+                rounds = {k: round(v / (1 - cfg.validation_fraction)) for k, v in best.items()}
+            else:
+                best = rounds = dict(boosting_rounds)
+                self._calibrate(y, nb_point, ctx.n_observed[pair])
+            report("gbm", 0.55)
+            self.boosters_ = {
+                name: self._train(X, y, objective, rounds[name], dask_client)
+                for name, objective in cfg.gbm_objectives().items()
+            }
+            self.blend_weights_ = _only("gbm")
+            self._choose_blend(products, sales, curves, best, report, dask_client)
         else:
             self._calibrate(y, nb_point, ctx.n_observed[pair])
         self.metadata_ = {
@@ -439,17 +475,18 @@ class LaunchForecaster:
         pair: np.ndarray,
         ctx: PairContext,
         pair_product: np.ndarray,
-        dask_client: Any,
-    ) -> int:
-        """Fit on older launches, score the most recent: rounds, blend weight, calibration."""
+    ) -> dict[str, int]:
+        """Fit on older launches, score the most recent: the best boosting rounds of each
+        LightGBM model, and a first calibration on the main model (replaced by the blend
+        folds')."""
         cfg = self.config
+        objectives = cfg.gbm_objectives()
         days = self.launch_days_[pair_product[pair]]
         cut = np.quantile(self.launch_days_, 1 - cfg.validation_fraction)
         train, valid = days < cut, days >= cut
         if train.sum() == 0 or valid.sum() == 0:
             self._calibrate(y, nb_point, ctx.n_observed[pair])
-            return cfg.num_boost_round
-        params = self.config.lgbm_parameters()
+            return dict.fromkeys(objectives, cfg.num_boost_round)
         scale = self._row_scale(X)
         train_set = lgb.Dataset(
             X[train],
@@ -461,45 +498,162 @@ class LaunchForecaster:
         valid_set = lgb.Dataset(
             X[valid], y[valid] / scale[valid], weight=scale[valid], reference=train_set
         )
-        booster = lgb.train(
-            {**params, "metric": "l1"},
-            train_set,
-            num_boost_round=cfg.num_boost_round,
-            valid_sets=[valid_set],
-            callbacks=[lgb.early_stopping(50, verbose=False)],
-        )
-        rounds = max(int(booster.best_iteration or cfg.num_boost_round), 20)
-        gbm = self._gbm_predict(booster, X[valid], num_iteration=rounds)
-        warm = ctx.n_observed[pair][valid] > 0
-        nb = nb_point[valid]
-        self.blend_weights_ = {
-            "cold": self._best_weight(y[valid][~warm], gbm[~warm], nb[~warm]),
-            "warm": self._best_weight(y[valid][warm], gbm[warm], nb[warm]),
+        rounds: dict[str, int] = {}
+        predictions: dict[str, np.ndarray] = {}
+        for name, objective in objectives.items():
+            booster = lgb.train(
+                {**cfg.lgbm_parameters(objective), "metric": "l1"},
+                train_set,
+                num_boost_round=cfg.num_boost_round,
+                valid_sets=[valid_set],
+                callbacks=[lgb.early_stopping(50, verbose=False)],
+            )
+            rounds[name] = max(int(booster.best_iteration or cfg.num_boost_round), 20)
+            predictions[name] = self._gbm_predict(booster, X[valid], num_iteration=rounds[name])
+        predictions["neighbours"] = nb_point[valid]
+        self.validation_ = {
+            "rounds": rounds,
+            **{f"{name}_wape": _wape(y[valid], v) for name, v in predictions.items()},
         }
-        w = np.where(warm, self.blend_weights_["warm"], self.blend_weights_["cold"])
-        blend = w * gbm + (1 - w) * nb
-        self.validation_ = {"rounds": rounds, "blend_weights": self.blend_weights_}
-        for name, rows in (("cold", ~warm), ("warm", warm)):
-            for method, values in (("gbm", gbm), ("neighbours", nb), ("blend", blend)):
-                self.validation_[f"{name}_{method}_wape"] = _wape(y[valid][rows], values[rows])
-        self._calibrate(y[valid], blend, ctx.n_observed[pair][valid])
-        # Refit on all rows with a few more rounds since there is more data.
-        return round(rounds / (1 - cfg.validation_fraction))
+        self._calibrate(y[valid], predictions["gbm"], ctx.n_observed[pair][valid])
+        return rounds
 
-    def _best_weight(self, y: np.ndarray, gbm: np.ndarray, nb: np.ndarray) -> float:
-        """The GBM share in the blend with the smallest absolute error (1 when no rows)."""
-        best_w, best_err = 1.0, np.inf
-        for w in self.config.blend_weights:
-            err = float(np.abs(y - (w * gbm + (1 - w) * nb)).sum())
-            if err < best_err - 1e-9:
-                best_w, best_err = float(w), err
-        return best_w
+    def _choose_blend(
+        self,
+        products: pd.DataFrame,
+        sales: pd.DataFrame,
+        curves: LaunchCurves,
+        rounds: Mapping[str, int],
+        report: Progress,
+        dask_client: Any,
+    ) -> None:
+        """Blend weights (cold and warm) and quantile calibration from a rolling-origin
+        backtest inside the training data (see forecasting/blend.py)."""
+        folds = self._fold_forecasts(products, sales, curves, rounds, report, dask_client)
+        if folds is None:
+            return
+        actual, components, n_observed = folds
+        step = self.config.blend_step
+        warm = n_observed > 0
+        self.blend_weights_ = {
+            name: best_weights(actual[rows], {c: v[rows] for c, v in components.items()}, step)
+            for name, rows in (("cold", ~warm), ("warm", warm))
+            if rows.any()
+        }
+        self.blend_weights_.setdefault("warm", self.blend_weights_["cold"])
+        point = np.where(
+            warm,
+            blend(components, self.blend_weights_["warm"]),
+            blend(components, self.blend_weights_["cold"]),
+        )
+        self._calibrate(actual, point, n_observed)
+        scores = {**components, "blend": point}
+        self.validation_["blend_folds"] = {
+            "weights": self.blend_weights_,
+            "rows": len(actual),
+            **{
+                f"{name}_{method}_wape": _wape(actual[rows], values[rows])
+                for name, rows in (("cold", ~warm), ("warm", warm))
+                for method, values in scores.items()
+            },
+        }
+
+    def _fold_forecasts(
+        self,
+        products: pd.DataFrame,
+        sales: pd.DataFrame,
+        curves: LaunchCurves,
+        rounds: Mapping[str, int],
+        report: Progress,
+        dask_client: Any,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray] | None:
+        """Out-of-sample component forecasts of the most recent training launches.
+
+        Each fold fits a forecaster (without folds of its own, with the boosting rounds the
+        inner split chose) on the launches before its window and forecasts the window's
+        products cold, and warm with 1..K steps observed (K = warmup_max_observed, cycling
+        over the products).
+
+        Returns:
+            (actual, {component: forecast}, observed steps), one entry per scored
+            (product, step) row, or None when no fold has enough earlier launches.
+        """
+        cfg = self.config
+        L = cfg.launch_steps
+        K = max(1, min(cfg.warmup_max_observed, L - 1))
+        fold_config = dataclasses.replace(cfg, blend_folds=0)
+        cuts = fold_cuts(self.launch_days_, cfg.blend_folds, cfg.blend_window)
+        parts: list[tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]] = []
+        for number, (start, end) in enumerate(cuts):
+            report(f"blend fold {number + 1}/{len(cuts)}", 0.6 + 0.4 * number / len(cuts))
+            earlier = self.launch_days_ < start
+            window = np.flatnonzero((self.launch_days_ >= start) & (self.launch_days_ < end))
+            if earlier.sum() < MIN_GBM_PRODUCTS or len(window) == 0:
+                continue
+            known = set(self.product_ids_[earlier])
+            model = LaunchForecaster(fold_config).fit(
+                products[products["product_id"].astype(str).isin(known)],
+                sales[sales["product_id"].astype(str).isin(known)],
+                dask_client=dask_client,
+                boosting_rounds=rounds,
+            )
+            if not model.boosters_:
+                continue
+            observed = 1 + np.arange(len(window)) % K
+            parts.append(self._window_forecasts(model, curves, window, np.zeros_like(observed)))
+            # Warm: only products whose observed steps were all reached.
+            given = np.arange(K)[None, :] < observed[:, None]
+            reached = (np.isfinite(self.curves_[window, :K]) | ~given).all(axis=1)
+            parts.append(self._window_forecasts(model, curves, window[reached], observed[reached]))
+        parts = [p for p in parts if len(p[0])]
+        if not parts:
+            return None
+        names = list(parts[0][1])
+        return (
+            np.concatenate([p[0] for p in parts]),
+            {name: np.concatenate([p[1][name] for p in parts]) for name in names},
+            np.concatenate([p[2] for p in parts]),
+        )
+
+    def _window_forecasts(
+        self,
+        model: LaunchForecaster,
+        curves: LaunchCurves,
+        rows: np.ndarray,
+        observed: np.ndarray,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+        """A fold model's component forecasts of training products `rows`, each with its
+        first `observed` steps given as history, on the steps after those (flat arrays)."""
+        L = self.config.launch_steps
+        if len(rows) == 0:
+            return np.zeros(0), {}, np.zeros(0, dtype=np.int64)
+        actual = self.curves_[rows, :L]
+        queries = [
+            ForecastQuery(
+                launch_date=pd.Timestamp(curves.launch_dates[r]).date(),
+                attributes=curves.attributes[r],
+                history=_history(
+                    pd.Timestamp(curves.launch_dates[r]).date(), actual[j, :s], self.config.freq
+                ),
+            )
+            for j, (r, s) in enumerate(zip(rows, observed, strict=True))
+        ]
+        forecasts = model.predict_components(queries)
+        scored = (np.arange(1, L + 1)[None, :] > observed[:, None]) & np.isfinite(actual)
+        names = [*model.boosters_, "neighbours", "attribute_curve"]
+        return (
+            actual[scored],
+            {name: forecasts[name][scored] for name in names},
+            np.broadcast_to(observed[:, None], actual.shape)[scored],
+        )
 
     def _categorical_columns(self) -> list[int]:
         return list(range(len(self.encoder_.categorical)))
 
-    def _train(self, X: np.ndarray, y: np.ndarray, rounds: int, dask_client: Any) -> lgb.Booster:
-        params = self.config.lgbm_parameters()
+    def _train(
+        self, X: np.ndarray, y: np.ndarray, objective: str, rounds: int, dask_client: Any
+    ) -> lgb.Booster:
+        params = self.config.lgbm_parameters(objective)
         scale = self._row_scale(X)
         target = y / scale
         if dask_client is not None:
@@ -637,18 +791,25 @@ class LaunchForecaster:
 
         Returns:
             {method: (len(queries), launch_steps) array} for "global_curve", "attribute_curve"
-            (NaN rows where no categorical value is known), "neighbours", "gbm" (absent without a
-            GBM) and "blend"; warm queries are rescaled to their observed level.
+            (the global curve where no categorical value is known), "neighbours", each LightGBM
+            model ("gbm", "gbm_<objective>"; absent without them) and "blend"; warm queries are
+            rescaled to their observed level.
         """
         self._check_fitted()
         parsed = self._parse(queries)
         if (parsed.n_observed > self.config.launch_steps).any():
             raise ValueError("predict_components takes launch queries only")
-        return self._components(queries, parsed, np.arange(len(queries))).curves
+        return self._components(queries, parsed, np.arange(len(queries)), every_model=True).curves
 
     def _components(
-        self, queries: Sequence[ForecastQuery], parsed: _Queries, rows: np.ndarray
+        self,
+        queries: Sequence[ForecastQuery],
+        parsed: _Queries,
+        rows: np.ndarray,
+        every_model: bool = False,
     ) -> _Components:
+        """Per-method curves of queries `rows`; only the LightGBM models the blend weighs
+        unless `every_model` (a model with no weight costs serving time for nothing)."""
         cfg = self.config
         L = cfg.launch_steps
         m = len(rows)
@@ -680,19 +841,29 @@ class LaunchForecaster:
         attr_ctx = dataclasses.replace(ctx, neighbour_curve=attribute)
         ratio_attr = level_ratios(attr_ctx, self.global_curve_).to_neighbours
         attr_scale = np.where(np.isfinite(ratio_attr), np.clip(ratio_attr, 0.05, 20.0), 1.0)
-        curves["attribute_curve"] = attribute * attr_scale[:, None]
+        # Where no attribute value is known the attribute curve is the global one (also in
+        # the blend, which may weigh it).
+        curves["attribute_curve"] = np.where(
+            np.isfinite(attribute), attribute * attr_scale[:, None], curves["global_curve"]
+        )
         nb_point = self._neighbour_point(ctx, pair, step, ratios).reshape(m, L)
         curves["neighbours"] = nb_point
-        curves["blend"] = nb_point
-        if self.booster_ is not None and m:
+        if self.boosters_ and m:
             X = build_rows(ctx, pair, step, self.global_curve_, ratios)
-            gbm = self._gbm_predict(self.booster_, X).reshape(m, L)
-            weights = self.blend_weights_
-            w = np.where(n_obs > 0, weights["warm"], weights["cold"])[:, None]
-            curves["gbm"] = gbm
-            curves["blend"] = w * gbm + (1 - w) * nb_point
+            weighed = set(self.blend_weights_["cold"]) | set(self.blend_weights_["warm"])
+            for name, booster in self.boosters_.items():
+                if every_model or name in weighed:
+                    curves[name] = self._gbm_predict(booster, X).reshape(m, L)
+        curves["blend"] = self._blend(curves, n_obs) if m else nb_point
         known = parsed.known[rows]
         return _Components(curves, idx, sims, known, n_obs)
+
+    def _blend(self, curves: Mapping[str, np.ndarray], n_observed: np.ndarray) -> np.ndarray:
+        """The blend of each query's curves with the cold or the warm weights."""
+        cold, warm = self.blend_weights_["cold"], self.blend_weights_["warm"]
+        if cold == warm:
+            return blend(curves, cold)
+        return np.where((n_observed > 0)[:, None], blend(curves, warm), blend(curves, cold))
 
     def _launch_forecasts(
         self,
@@ -709,7 +880,7 @@ class LaunchForecaster:
             neighbour_weights(parts.sims, parts.idx, cfg.similarity_power) if explain else None
         )
         # The fallback chain: blend -> neighbours (no GBM) -> global curve (nothing known).
-        main = "blend" if self.booster_ is not None else "neighbours"
+        main = "blend" if self.boosters_ else "neighbours"
         launch_curves = np.where(
             parts.known[:, None], parts.curves[main], parts.curves["global_curve"]
         )
@@ -843,8 +1014,8 @@ class LaunchForecaster:
         }
         for name, array in arrays.items():
             np.save(directory / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
-        if self.booster_ is not None:
-            (directory / "gbm.txt").write_text(self.booster_.model_to_string())
+        for name, booster in self.boosters_.items():
+            (directory / f"{name}.txt").write_text(booster.model_to_string())
         meta = {
             "format": ARTIFACT_FORMAT,
             "config": self.config.to_json(),
@@ -868,7 +1039,7 @@ class LaunchForecaster:
                 "last_day": self.cohort_.last_day,
                 "market_last_day": self.market_.last_day,
             },
-            "has_gbm": self.booster_ is not None,
+            "gbm_models": list(self.boosters_),
             "training": self.metadata_,
             "validation": getattr(self, "validation_", {}),
             "versions": _versions(),
@@ -934,7 +1105,10 @@ class LaunchForecaster:
         self.encoder_ = AttributeEncoder.from_json(meta["encoder"])
         self.vectors_ = self.encoder_.vectors_from(self.codes_, self.numerics_)
         self.feature_names_ = list(meta["feature_names"])
-        self.blend_weights_ = {k: float(v) for k, v in meta["blend_weights"].items()}
+        self.blend_weights_ = {
+            kind: {name: float(w) for name, w in weights.items()}
+            for kind, weights in meta["blend_weights"].items()
+        }
         self.calibration_ = {k: list(v) for k, v in meta["calibration"].items()}
         self.attribute_curves_ = AttributeCurves(
             global_=self.global_curve_,
@@ -962,9 +1136,10 @@ class LaunchForecaster:
             array("market_count"),
             int(array("market_days")[-1]),
         )
-        self.booster_ = (
-            lgb.Booster(model_str=(directory / "gbm.txt").read_text()) if meta["has_gbm"] else None
-        )
+        self.boosters_ = {
+            name: lgb.Booster(model_str=(directory / f"{name}.txt").read_text())
+            for name in meta["gbm_models"]
+        }
         self.metadata_ = dict(meta["training"])
         self.validation_ = dict(meta.get("validation", {}))
         self._build_index()
@@ -1041,6 +1216,19 @@ def _train_text(
 ) -> str:
     data = lgb.Dataset(X, y, weight=weight, categorical_feature=categorical)
     return str(lgb.train(params, data, num_boost_round=rounds).model_to_string())
+
+
+def _only(component: str) -> dict[str, Weights]:
+    """Blend weights that give one component all the weight, cold and warm."""
+    return {"cold": {component: 1.0}, "warm": {component: 1.0}}
+
+
+def _history(
+    launch: dt.date, values: np.ndarray, freq: Frequency
+) -> tuple[tuple[dt.date, float], ...]:
+    """Step totals 1..len(values) as a query history dated on each step's first day."""
+    starts = step_starts(launch, np.arange(1, len(values) + 1), freq)
+    return tuple((day, float(v)) for day, v in zip(starts, values, strict=True))
 
 
 def _market(sales: pd.DataFrame) -> MarketLevel:

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     promotion_tolerance: float = Field(0.02, ge=0)
     retrain_cron: str = "0 3 * * 1"
     gbm_rounds: int = Field(400, ge=1)
+    gbm_extra_objectives: tuple[str, ...] = ("tweedie",)
+    blend_folds: int = Field(4, ge=0)
     statistical_backtest_series: int = Field(400, ge=0)
     neighbours_k: int = Field(20, ge=1)
     training_timeout_hours: float = Field(6.0, gt=0)
@@ -95,6 +97,8 @@ class Settings(BaseSettings):
             launch_steps=self.launch_steps,
             warmup_max_observed=self.warmup_max_observed,
             num_boost_round=self.gbm_rounds,
+            extra_objectives=self.gbm_extra_objectives,
+            blend_folds=self.blend_folds,
             k=self.neighbours_k,
             seed=self.seed,
         )

@@ -23,6 +23,7 @@ def fresh_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
     monkeypatch.setenv("LAUNCHCAST_DATABASE_URL", url)
     monkeypatch.setenv("LAUNCHCAST_ARTIFACT_DIR", str(tmp_path / "artifacts"))
     monkeypatch.setenv("LAUNCHCAST_GBM_ROUNDS", "30")
+    monkeypatch.setenv("LAUNCHCAST_BLEND_FOLDS", "2")
     monkeypatch.setenv("LAUNCHCAST_STATISTICAL_BACKTEST_SERIES", "25")
     get_settings.cache_clear()
     yield url
@@ -55,6 +56,7 @@ def test_evaluate_writes_an_html_report_with_plots_and_publishes_nothing(
     monkeypatch.setenv("LAUNCHCAST_DATABASE_URL", database_url)
     monkeypatch.setenv("LAUNCHCAST_ARTIFACT_DIR", str(tmp_path / "artifacts"))
     monkeypatch.setenv("LAUNCHCAST_GBM_ROUNDS", "30")
+    monkeypatch.setenv("LAUNCHCAST_BLEND_FOLDS", "2")
     monkeypatch.setenv("LAUNCHCAST_STATISTICAL_BACKTEST_SERIES", "25")
     get_settings.cache_clear()
     output = tmp_path / "reports" / "backtest.html"

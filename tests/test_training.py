@@ -23,7 +23,7 @@ from service.ingest import import_frames
 from service.settings import Settings, get_settings
 from training.job import RunAbandoned, RunInProgress, execute_run, queue_run, run_training
 
-FAST = {"gbm_rounds": 30, "statistical_backtest_series": 25}
+FAST = {"gbm_rounds": 30, "statistical_backtest_series": 25, "blend_folds": 2}
 
 
 def load_catalogue(database_url: str, n_products: int = 300, seed: int = 1) -> None:
@@ -44,6 +44,7 @@ def env(train_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[S
     monkeypatch.setenv("LAUNCHCAST_DATABASE_URL", train_settings.database_url)
     monkeypatch.setenv("LAUNCHCAST_ARTIFACT_DIR", str(train_settings.artifact_dir))
     monkeypatch.setenv("LAUNCHCAST_GBM_ROUNDS", str(FAST["gbm_rounds"]))
+    monkeypatch.setenv("LAUNCHCAST_BLEND_FOLDS", str(FAST["blend_folds"]))
     monkeypatch.setenv("LAUNCHCAST_STATISTICAL_BACKTEST_SERIES", "25")
     get_settings.cache_clear()
     yield train_settings

@@ -57,7 +57,12 @@ def test_artifact_holds_no_pickles_and_records_its_schema(
     assert meta["feature_names"] and meta["encoder"]["categorical"]
     assert {"lightgbm", "numpy", "statsforecast"} <= set(meta["versions"])
     assert meta["training"]["training_data_sha256"].startswith("sha256:")
-    assert (tmp_path / "gbm.txt").read_text().startswith("tree")
+    # One LightGBM text model per objective, and the blend weights chosen on the folds.
+    assert meta["gbm_models"] == ["gbm", "gbm_tweedie"]
+    for name in meta["gbm_models"]:
+        assert (tmp_path / f"{name}.txt").read_text().startswith("tree")
+    for kind in ("cold", "warm"):
+        assert sum(meta["blend_weights"][kind].values()) == pytest.approx(1.0)
 
 
 def test_load_refuses_a_flipped_byte(fitted: LaunchForecaster, tmp_path: Path) -> None:
