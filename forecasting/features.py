@@ -15,6 +15,11 @@ import numpy as np
 # Seconds are not needed: launch dates travel as int64 days since 1970-01-01.
 EPOCH = np.datetime64("1970-01-01", "D")
 RATIO_PRIOR = 1.0  # pseudo-units that keep level ratios finite when little was observed
+# A few observed steps are a noisy measure of a launch's level (the launch week is often
+# partial), so a level ratio is shrunk towards 1 in log space: ratio ** (s / (s + this)) after
+# s observed steps. On VISUELLE's 2018 launches (weeks 3-12 after 2 observed) the full ratio
+# scales the global curve to a WAPE of 79.5, the square root (s = 2) to 58.9, cold is 65.8.
+LEVEL_PRIOR_STEPS = 2.0
 MARKET_WINDOWS = (7, 28)
 YEAR_DAYS = 364
 CONTEXT_NAMES = (
@@ -113,6 +118,14 @@ def level_ratios(ctx: PairContext, global_curve: np.ndarray) -> LevelRatios:
     return LevelRatios(mean, last, ratio_nb, ratio_gl)
 
 
+def shrunk_scale(ratio: np.ndarray, n_observed: np.ndarray) -> np.ndarray:
+    """The factor that moves a curve towards the observed level: the level ratio shrunk
+    towards 1 (see `LEVEL_PRIOR_STEPS`), 1 where nothing was observed, clipped to [0.1, 10]."""
+    s = n_observed.astype(float)
+    shrunk = np.power(np.where(np.isfinite(ratio), ratio, 1.0), s / (s + LEVEL_PRIOR_STEPS))
+    return np.clip(shrunk, 0.1, 10.0)
+
+
 def build_rows(
     ctx: PairContext,
     pair: np.ndarray,
@@ -148,8 +161,8 @@ def build_rows(
         else np.zeros(len(ctx.launch_days))
     )
     gl_step = global_curve[step - 1]
-    rescale_nb = np.where(np.isfinite(ratio_nb[pair]), ratio_nb[pair], 1.0)
-    rescale_gl = np.where(np.isfinite(ratio_gl[pair]), ratio_gl[pair], 1.0)
+    rescale_nb = shrunk_scale(ratio_nb, ctx.n_observed)[pair]
+    rescale_gl = shrunk_scale(ratio_gl, ctx.n_observed)[pair]
     columns = [
         codes,
         ctx.numerics[pair],

@@ -55,6 +55,7 @@ from forecasting.features import (
     build_rows,
     feature_names,
     level_ratios,
+    shrunk_scale,
     to_days,
 )
 from forecasting.neighbours import (
@@ -69,7 +70,7 @@ from forecasting.statistical import forecast_series
 from forecasting.types import ForecastQuery, Neighbour, ProductForecast
 
 Progress = Callable[[str, float], None]
-ARTIFACT_FORMAT = 2  # 2: several LightGBM models and per-component blend weights
+ARTIFACT_FORMAT = 3  # 2: several LightGBM models, blend weights; 3: shrunk level features
 MIN_GBM_PRODUCTS = 30
 CALIBRATION_LEVELS = np.round(np.linspace(0.01, 0.99, 99), 2)
 
@@ -118,7 +119,7 @@ class ForecasterConfig:
     neighbour_statistic: str = "median"
     neighbour_level_shrink: float = 0.5
     curve_statistic: str = "median"
-    warmup_max_observed: int = 4
+    warmup_max_observed: int = 6
     objective: str = "l1"
     extra_objectives: tuple[str, ...] = ("tweedie",)
     lgbm_params: dict[str, Any] = field(default_factory=dict)
@@ -429,15 +430,10 @@ class LaunchForecaster:
         step: np.ndarray,
         ratios: LevelRatios | None = None,
     ) -> np.ndarray:
-        """The neighbour forecast per row, rescaled towards the observed level when warm.
-
-        One or two observed periods are noisy (a launch week is often partial), so the level
-        ratio is shrunk towards 1 in log space: ratio ** (s / (s + 2)) after s observed steps.
-        """
+        """The neighbour forecast per row, moved towards the observed level when warm
+        (`shrunk_scale`)."""
         ratio_nb = (ratios or level_ratios(ctx, self.global_curve_)).to_neighbours
-        s = ctx.n_observed.astype(float)
-        shrunk = np.power(np.where(np.isfinite(ratio_nb), ratio_nb, 1.0), s / (s + 2.0))
-        scale = np.clip(shrunk, 0.1, 10.0)
+        scale = shrunk_scale(ratio_nb, ctx.n_observed)
         # Attributes say little about a launch's level, so the neighbours' level is pulled
         # towards the global curve's (their shape is kept): (global / neighbour level) ** shrink.
         L = self.config.launch_steps
@@ -834,13 +830,11 @@ class LaunchForecaster:
         step = np.tile(np.arange(1, L + 1), m)
         curves: dict[str, np.ndarray] = {}
         ratios = level_ratios(ctx, self.global_curve_)
-        ratio_gl = ratios.to_global
-        gl_scale = np.where(np.isfinite(ratio_gl), np.clip(ratio_gl, 0.05, 20.0), 1.0)
+        gl_scale = shrunk_scale(ratios.to_global, n_obs)
         curves["global_curve"] = self.global_curve_[None, :L] * gl_scale[:, None]
         attribute = self._attribute_curve(codes)
         attr_ctx = dataclasses.replace(ctx, neighbour_curve=attribute)
-        ratio_attr = level_ratios(attr_ctx, self.global_curve_).to_neighbours
-        attr_scale = np.where(np.isfinite(ratio_attr), np.clip(ratio_attr, 0.05, 20.0), 1.0)
+        attr_scale = shrunk_scale(level_ratios(attr_ctx, self.global_curve_).to_neighbours, n_obs)
         # Where no attribute value is known the attribute curve is the global one (also in
         # the blend, which may weigh it).
         curves["attribute_curve"] = np.where(

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     seed: int = 42
     backtest_holdout_fraction: float = Field(0.2, gt=0, lt=1)
     launch_steps: int = Field(12, ge=1, le=1000)
-    warmup_max_observed: int = Field(4, ge=0)
+    warmup_max_observed: int = Field(6, ge=0)
     promotion_tolerance: float = Field(0.02, ge=0)
     retrain_cron: str = "0 3 * * 1"
     gbm_rounds: int = Field(400, ge=1)

@@ -10,6 +10,7 @@ import pytest
 
 from forecasting.baseline import CurveBaseline
 from forecasting.errors import EmptyCatalogue, InvalidHistory
+from forecasting.features import RATIO_PRIOR
 from forecasting.model import LaunchForecaster
 from forecasting.types import ForecastQuery
 from tests.core.conftest import small_config
@@ -58,6 +59,19 @@ def test_warm_up_level_follows_the_observed_sales(fitted: LaunchForecaster) -> N
         for v in (1.0, 200.0)
     )
     assert high.point.sum() > 3 * low.point.sum()
+
+
+def test_warm_global_curve_moves_half_way_to_the_observed_level(
+    fitted: LaunchForecaster,
+) -> None:
+    # Observed at 4x the global curve over two steps (RATIO_PRIOR aside): the curve is scaled
+    # by about 2, the shrunk ratio, not by 4.
+    g = fitted.global_curve_
+    history = weekly(LAUNCH, [4 * g[0] + 3 * RATIO_PRIOR / 2, 4 * g[1] + 3 * RATIO_PRIOR / 2])
+    warm = fitted.predict_components(
+        [ForecastQuery(launch_date=LAUNCH, attributes=DRESS, history=history)]
+    )
+    np.testing.assert_allclose(warm["global_curve"][0], 2.0 * g[: len(warm["global_curve"][0])])
 
 
 def test_unseen_attribute_value_warns_and_still_answers(fitted: LaunchForecaster) -> None:
