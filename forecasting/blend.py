@@ -79,3 +79,17 @@ def blend(components: Mapping[str, np.ndarray], weights: Mapping[str, float]) ->
     if total is None:
         raise ValueError("a blend needs at least one weight")
     return total
+
+
+def blend_cold_warm(
+    components: Mapping[str, np.ndarray], weights: Mapping[str, Weights], warm: np.ndarray
+) -> np.ndarray:
+    """The blend with the "warm" weights where `warm` (one flag per leading-axis entry: a row
+    of flat arrays or a product of (m, L) curves) and the "cold" weights elsewhere."""
+    cold_weights, warm_weights = weights["cold"], weights["warm"]
+    if cold_weights == warm_weights:
+        return blend(components, cold_weights)
+    shape = (-1,) + (1,) * (np.ndim(next(iter(components.values()))) - 1)
+    return np.where(
+        np.reshape(warm, shape), blend(components, warm_weights), blend(components, cold_weights)
+    )

@@ -37,7 +37,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from forecasting.blend import Weights, best_weights, blend, fold_cuts
+from forecasting.blend import Weights, best_weights, blend_cold_warm, fold_cuts
 from forecasting.curves import (
     AttributeCurves,
     LaunchCurves,
@@ -67,7 +67,7 @@ from forecasting.neighbours import (
 )
 from forecasting.periods import Frequency, step_starts, steps_of
 from forecasting.statistical import forecast_series
-from forecasting.types import ForecastQuery, Neighbour, ProductForecast
+from forecasting.types import GBM_OBJECTIVES, ForecastQuery, Neighbour, ProductForecast
 
 Progress = Callable[[str, float], None]
 ARTIFACT_FORMAT = 3  # 2: several LightGBM models, blend weights; 3: shrunk level features
@@ -134,6 +134,16 @@ class ForecasterConfig:
     num_threads: int = 2
     seed: int = 0
     faiss_threshold: int = FAISS_THRESHOLD
+
+    def __post_init__(self) -> None:
+        # Caught here, before a training run spends minutes and fails in LightGBM's words.
+        for objective in (self.objective, *self.extra_objectives):
+            if objective not in GBM_OBJECTIVES:
+                raise ValueError(
+                    f"unknown LightGBM objective {objective!r}; one of {', '.join(GBM_OBJECTIVES)}"
+                )
+        if not (0 < self.blend_step <= 1 and _divides_one(self.blend_step)):
+            raise ValueError(f"blend_step must divide 1 (0.1, 0.25, ...), got {self.blend_step}")
 
     def to_json(self) -> dict[str, Any]:
         """JSON-serialisable form."""
@@ -537,11 +547,7 @@ class LaunchForecaster:
             if rows.any()
         }
         self.blend_weights_.setdefault("warm", self.blend_weights_["cold"])
-        point = np.where(
-            warm,
-            blend(components, self.blend_weights_["warm"]),
-            blend(components, self.blend_weights_["cold"]),
-        )
+        point = blend_cold_warm(components, self.blend_weights_, warm)
         self._calibrate(actual, point, n_observed)
         scores = {**components, "blend": point}
         self.validation_["blend_folds"] = {
@@ -848,16 +854,9 @@ class LaunchForecaster:
             for name, booster in self.boosters_.items():
                 if every_model or name in weighed:
                     curves[name] = self._gbm_predict(booster, X).reshape(m, L)
-        curves["blend"] = self._blend(curves, n_obs) if m else nb_point
+        curves["blend"] = blend_cold_warm(curves, self.blend_weights_, n_obs > 0) if m else nb_point
         known = parsed.known[rows]
         return _Components(curves, idx, sims, known, n_obs)
-
-    def _blend(self, curves: Mapping[str, np.ndarray], n_observed: np.ndarray) -> np.ndarray:
-        """The blend of each query's curves with the cold or the warm weights."""
-        cold, warm = self.blend_weights_["cold"], self.blend_weights_["warm"]
-        if cold == warm:
-            return blend(curves, cold)
-        return np.where((n_observed > 0)[:, None], blend(curves, warm), blend(curves, cold))
 
     def _launch_forecasts(
         self,
@@ -1210,6 +1209,11 @@ def _train_text(
 ) -> str:
     data = lgb.Dataset(X, y, weight=weight, categorical_feature=categorical)
     return str(lgb.train(params, data, num_boost_round=rounds).model_to_string())
+
+
+def _divides_one(step: float) -> bool:
+    units = 1 / step
+    return abs(units - round(units)) < 1e-9
 
 
 def _only(component: str) -> dict[str, Weights]:

@@ -22,6 +22,20 @@ SALES_COLUMNS = ("product_id", "date", "quantity")
 
 # The names `method` may take in an answer (plus "statistical:<model>").
 METHODS = ("blend", "gbm", "neighbours", "attribute_curve", "global_curve")
+# LightGBM regression objectives a model may be trained with (names as LightGBM spells them;
+# "quantile" is left out: it needs an alpha, and quantiles come from calibration).
+GBM_OBJECTIVES = (
+    "l1",
+    "regression_l1",
+    "l2",
+    "regression",
+    "huber",
+    "fair",
+    "poisson",
+    "gamma",
+    "tweedie",
+    "mape",
+)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from forecasting.types import GBM_OBJECTIVES
+
 if TYPE_CHECKING:
     from forecasting.model import ForecasterConfig
 
@@ -63,6 +65,16 @@ class Settings(BaseSettings):
     statistical_backtest_series: int = Field(400, ge=0)
     neighbours_k: int = Field(20, ge=1)
     training_timeout_hours: float = Field(6.0, gt=0)
+
+    @field_validator("gbm_extra_objectives")
+    @classmethod
+    def _known_objectives(cls, objectives: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [o for o in objectives if o not in GBM_OBJECTIVES]
+        if unknown:
+            raise ValueError(
+                f"unknown LightGBM objective {unknown[0]!r}; one of {', '.join(GBM_OBJECTIVES)}"
+            )
+        return objectives
 
     @field_validator("api_keys")
     @classmethod

@@ -25,6 +25,15 @@ def test_an_invalid_frequency_is_refused(monkeypatch: pytest.MonkeyPatch) -> Non
         Settings()
 
 
+def test_an_unknown_extra_objective_is_refused_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LAUNCHCAST_GBM_EXTRA_OBJECTIVES", '["tweedie", "tweedy"]')
+    with pytest.raises(ValidationError, match="gbm_extra_objectives") as error:
+        Settings()
+    assert "tweedy" in str(error.value)
+
+
 def test_api_keys_must_be_stored_as_digests() -> None:
     with pytest.raises(ValidationError, match="sha256"):
         Settings(api_keys={"plain-text-key": Role.admin})

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.blend import best_weights, blend, fold_cuts, simplex_grid
-from forecasting.model import LaunchForecaster
+from forecasting.blend import best_weights, blend, blend_cold_warm, fold_cuts, simplex_grid
+from forecasting.model import ForecasterConfig, LaunchForecaster
 from forecasting.types import ForecastQuery
 from tests.core.conftest import small_config
 
@@ -56,6 +56,26 @@ def test_blend_is_the_weighted_sum_and_needs_a_weight() -> None:
     assert blend(parts, {"a": 0.25, "b": 0.75}).tolist() == [2.5, 4.25]
     with pytest.raises(ValueError, match="at least one weight"):
         blend(parts, {})
+
+
+def test_cold_and_warm_rows_get_their_own_weights_for_flat_rows_and_curves() -> None:
+    weights = {"cold": {"a": 1.0}, "warm": {"b": 1.0}}
+    flat = {"a": np.array([1.0, 2.0]), "b": np.array([10.0, 20.0])}
+    assert blend_cold_warm(flat, weights, np.array([False, True])).tolist() == [1.0, 20.0]
+    curves = {"a": np.ones((2, 3)), "b": np.full((2, 3), 7.0)}
+    mixed = blend_cold_warm(curves, weights, np.array([True, False]))
+    assert mixed.tolist() == [[7.0] * 3, [1.0] * 3]
+
+
+@pytest.mark.parametrize("step", [0.0, -0.1, 0.3, 1.5])
+def test_a_blend_step_that_does_not_divide_one_is_refused(step: float) -> None:
+    with pytest.raises(ValueError, match="blend_step"):
+        ForecasterConfig(blend_step=step)
+
+
+def test_an_unknown_objective_is_refused_before_any_training() -> None:
+    with pytest.raises(ValueError, match="unknown LightGBM objective 'quantile'"):
+        ForecasterConfig(extra_objectives=("quantile",))
 
 
 def test_each_blend_fold_trains_only_on_launches_before_its_window(
