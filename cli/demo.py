@@ -7,7 +7,7 @@ from rich.console import Console
 from sqlalchemy import func, select
 
 from cli.serve import serve_command
-from cli.train import stage_progress
+from cli.train import print_backtest, stage_progress
 from forecasting.synthetic import generate_catalogue
 from service.db import migrations, registry
 from service.db.models import Product
@@ -15,7 +15,6 @@ from service.db.session import get_sessionmaker
 from service.ingest import import_frames
 from service.settings import get_settings
 from training.job import run_training
-from training.report import metrics_table
 
 console = Console()
 
@@ -50,7 +49,7 @@ def demo_command(
     if active is None or retrain:
         with stage_progress("training") as report:
             outcome = run_training(settings, trigger="demo", progress=report)
-        console.print(metrics_table(outcome.metrics))
+        print_backtest(outcome.metrics)
         console.print(f"model [bold]{outcome.version}[/] is {outcome.status}: {outcome.reason}")
     else:
         console.print(f"model {active.version} is already active (--retrain to train again)")

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -17,7 +18,7 @@ from service.db.session import get_sessionmaker
 from service.settings import get_settings
 from training.data import load_training_data
 from training.job import run_training
-from training.report import metrics_table, statistical_line, write_html
+from training.report import blend_line, metrics_table, statistical_line, warmup_lines, write_html
 from training.statistical import evaluate_established
 
 console = Console()
@@ -69,12 +70,18 @@ def train_command(
             holdout_fraction=holdout_fraction,
             progress=report,
         )
-    console.print(metrics_table(outcome.metrics))
-    console.print(statistical_line(outcome.metrics), highlight=False)
+    print_backtest(outcome.metrics)
     console.print(
         f"model [bold]{outcome.version}[/] is [bold]{outcome.status}[/]: {outcome.reason}",
         highlight=False,
     )
+
+
+def print_backtest(metrics: dict[str, Any]) -> None:
+    """The backtest table, then one line each on the blend, warm-up and established products."""
+    console.print(metrics_table(metrics))
+    for line in (blend_line(metrics), *warmup_lines(metrics), statistical_line(metrics)):
+        console.print(line, highlight=False)
 
 
 def evaluate_command(
@@ -105,8 +112,7 @@ def evaluate_command(
                 data.products, data.sales, config.freq, config.launch_steps, config.launch_steps
             ),
         }
-    console.print(metrics_table(metrics))
-    console.print(statistical_line(metrics), highlight=False)
+    print_backtest(metrics)
     path = write_html(metrics, result.samples, output)
     console.print(f"report written to [bold]{path}[/]")
 

@@ -70,6 +70,8 @@ def test_evaluate_writes_an_html_report_with_plots_and_publishes_nothing(
     page = output.read_text()
     assert page.count("data:image/png;base64,") == 1 + 3  # WAPE per step + the sample products
     assert "blend" in page and "WAPE" in page
+    assert "blend weights cold:" in page
+    assert "with periods 1-2 observed, WAPE on weeks 3-" in page
     with get_sessionmaker(database_url)() as session:
         assert registry.list_versions(session) == []
     assert not (tmp_path / "artifacts").exists()

@@ -65,7 +65,10 @@ def test_cli_train_publishes_an_active_version_with_metrics(env: Settings) -> No
     assert row.checksum.startswith("sha256:")
     methods = row.metrics["methods"]
     assert {"global_curve", "attribute_curve", "neighbours", "gbm", "blend"} <= set(methods)
+    assert set(row.metrics["blend_weights"]) == {"cold", "warm"}
+    assert row.metrics["warmup"]["2"]["ratio"] > 0
     assert row.data_summary["n_products"] == 300
+    assert "weeks 3-12" in result.output and "blend weights" in result.output
     assert not list(Path(env.artifact_dir).glob(".staging-*"))
 
 

@@ -279,7 +279,7 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
         "served_method",
         "methods",
         "warmup",
-        "blend_weight",
+        "blend_weights",
         "statistical",
     )
     return {key: metrics[key] for key in keep if key in metrics}

@@ -51,9 +51,50 @@ def statistical_line(metrics: dict[str, Any]) -> str:
     )
 
 
+def warmup_lines(metrics: dict[str, Any]) -> list[str]:
+    """One sentence per warm-up evaluation: how much a few observed periods help."""
+    lines = []
+    for observed, w in sorted(metrics.get("warmup", {}).items(), key=lambda kv: int(kv[0])):
+        first, last = w["scored_steps"]
+        warm = w.get("warm") or {}
+        lines.append(
+            f"with periods 1-{observed} observed, WAPE on {_period_word(metrics)} {first}-{last} "
+            f"is {_fmt(warm.get('wape'))} against {_fmt(w.get('cold_wape'))} cold "
+            f"(ratio {_ratio(w.get('ratio'))}), 10-90% coverage "
+            f"{_fmt(100 * (warm.get('coverage') or 0))}%"
+        )
+    return lines
+
+
+def blend_line(metrics: dict[str, Any]) -> str:
+    """The blend weights the folds chose, cold and warm."""
+    weights = metrics.get("blend_weights") or {}
+    parts = [
+        f"{kind}: " + " + ".join(f"{w:g} {name}" for name, w in sorted(weights[kind].items()))
+        for kind in ("cold", "warm")
+        if kind in weights
+    ]
+    return "blend weights " + ("; ".join(parts) if parts else "not chosen (no LightGBM model)")
+
+
+def _period_word(metrics: dict[str, Any]) -> str:
+    return {"D": "days", "W": "weeks", "M": "months"}.get(str(metrics.get("frequency")), "periods")
+
+
+def _ratio(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.3f}"
+
+
 def _methods(metrics: dict[str, Any]) -> list[str]:
-    present = metrics.get("methods", {})
-    return [m for m in METHOD_ORDER if m in present] + sorted(set(present) - set(METHOD_ORDER))
+    """The methods present, in METHOD_ORDER, each extra LightGBM model ("gbm_<objective>")
+    right after the main one."""
+    present = set(metrics.get("methods", {}))
+
+    def rank(name: str) -> tuple[int, str]:
+        base = "gbm" if name.startswith("gbm_") else name
+        return (METHOD_ORDER.index(base) if base in METHOD_ORDER else len(METHOD_ORDER), name)
+
+    return sorted(present, key=rank)
 
 
 def _fmt(value: Any) -> str:
@@ -123,7 +164,7 @@ def write_html(metrics: dict[str, Any], samples: list[dict[str, Any]], path: Pat
         f"<figcaption>{html.escape(str(s.get('attributes')))}</figcaption></figure>"
         for s in samples
     )
-    warmup = html.escape(str(metrics.get("warmup", {})))
+    warmup = "".join(f"<li>{html.escape(line)}</li>" for line in warmup_lines(metrics))
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>launchcast backtest</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}
@@ -138,7 +179,8 @@ The service answers with <b>{html.escape(str(metrics.get("served_method")))}</b>
 <table><tr><th>method</th><th>WAPE</th><th>MAE</th><th>bias</th><th>pinball</th>
 <th>10-90% coverage</th></tr>{rows}</table>
 <h2>WAPE per step</h2><img src="data:image/png;base64,{wape_per_step_plot(metrics)}">
-<h2>Warm-up (first periods observed)</h2><p><code>{warmup}</code></p>
+<p>{html.escape(blend_line(metrics))}.</p>
+<h2>Warm-up (first periods observed)</h2><ul>{warmup or "<li>not evaluated</li>"}</ul>
 <h2>Established products</h2><p>{html.escape(statistical_line(metrics))}</p>
 <h2>Sample test products</h2>{figures}</body></html>"""
     path.parent.mkdir(parents=True, exist_ok=True)
