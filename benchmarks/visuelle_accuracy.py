@@ -95,6 +95,11 @@ def main() -> int:
     parser.add_argument(
         "--dev", action="store_true", help="leave 2019 out: train < 2018-07-01, score 2018 H2"
     )
+    parser.add_argument(
+        "--tune-attributes",
+        action="store_true",
+        help="tune the neighbour search's attribute weights (grid 0, 0.5, 1, 2; off by default)",
+    )
     args = parser.parse_args()
     products, sales = load(args.data)
     cutoff = CUTOFF
@@ -103,7 +108,8 @@ def main() -> int:
         cutoff = DEV_CUTOFF
         if args.output == DEFAULT_OUTPUT:
             args.output = args.output.with_name("visuelle_accuracy_dev.json")
-    config = ForecasterConfig(freq="W", launch_steps=12, seed=args.seed)
+    grid = (0.0, 0.5, 1.0, 2.0) if args.tune_attributes else ()
+    config = ForecasterConfig(freq="W", launch_steps=12, seed=args.seed, attribute_weight_grid=grid)
     started = time.perf_counter()
     result = backtest(products, sales, config, cutoff=cutoff)
     seconds = time.perf_counter() - started
@@ -141,7 +147,9 @@ def main() -> int:
         print(f"{'PASS' if ok else 'FAIL'} {name}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     payload = {
-        "command": "python benchmarks/visuelle_accuracy.py" + (" --dev" if args.dev else ""),
+        "command": "python benchmarks/visuelle_accuracy.py"
+        + (" --dev" if args.dev else "")
+        + (" --tune-attributes" if args.tune_attributes else ""),
         "seed": args.seed,
         "seconds": round(seconds, 1),
         "checks": checks,

@@ -146,6 +146,7 @@ def backtest(
         "warmup": warmup,
         "blend_weights": model.blend_weights_,
         "inner_validation": getattr(model, "validation_", {}),
+        "attribute_tuning": model.attribute_tuning_,
         "n_clipped": model.metadata_.get("n_clipped", 0),
         "launch_context": launch_context,
     }

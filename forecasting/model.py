@@ -72,6 +72,7 @@ from forecasting.types import GBM_OBJECTIVES, ForecastQuery, Neighbour, ProductF
 Progress = Callable[[str, float], None]
 ARTIFACT_FORMAT = 3  # 2: several LightGBM models, blend weights; 3: shrunk level features
 MIN_GBM_PRODUCTS = 30
+TUNING_MAX_PRODUCTS = 20_000  # the attribute weights are tuned on the newest launches only
 CALIBRATION_LEVELS = np.round(np.linspace(0.01, 0.99, 99), 2)
 
 
@@ -85,7 +86,12 @@ class ForecasterConfig:
             statsforecast).
         curve_steps: Steps the global/attribute curves are kept for (tail beyond launch_steps).
         k: Neighbours per product.
-        attribute_weights: Weight of each attribute in the similarity (default 1).
+        attribute_weights: Weight of each attribute in the similarity (default 1): the starting
+            point of the tuning.
+        attribute_weight_grid: Weights each attribute may try when the neighbour search is
+            tuned on the most recent training launches (see `_tune_attribute_weights`; empty,
+            the default: no tuning, `attribute_weights` as given). On VISUELLE the tuning
+            helps the neighbour forecast but not the blend, hence off by default.
         similarity_power: Neighbour weight = similarity ** power.
         neighbour_statistic: "median" or "mean" of neighbour curves.
         neighbour_level_shrink: 0 keeps the neighbours' level, 1 replaces it by the global
@@ -115,6 +121,7 @@ class ForecasterConfig:
     curve_steps: int = 52
     k: int = 20
     attribute_weights: dict[str, float] = field(default_factory=dict)
+    attribute_weight_grid: tuple[float, ...] = ()
     similarity_power: float = 2.0
     neighbour_statistic: str = "median"
     neighbour_level_shrink: float = 0.5
@@ -142,6 +149,8 @@ class ForecasterConfig:
                 raise ValueError(
                     f"unknown LightGBM objective {objective!r}; one of {', '.join(GBM_OBJECTIVES)}"
                 )
+        if any(not (math.isfinite(w) and w >= 0) for w in self.attribute_weight_grid):
+            raise ValueError("attribute_weight_grid holds finite weights >= 0 only")
         if not (0 < self.blend_step <= 1 and _divides_one(self.blend_step)):
             raise ValueError(f"blend_step must divide 1 (0.1, 0.25, ...), got {self.blend_step}")
 
@@ -149,6 +158,7 @@ class ForecasterConfig:
         """JSON-serialisable form."""
         data = dataclasses.asdict(self)
         data["extra_objectives"] = list(self.extra_objectives)
+        data["attribute_weight_grid"] = list(self.attribute_weight_grid)
         return data
 
     @classmethod
@@ -156,8 +166,9 @@ class ForecasterConfig:
         """Inverse of `to_json` (unknown keys are ignored)."""
         names = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in names}
-        if "extra_objectives" in values:
-            values["extra_objectives"] = tuple(values["extra_objectives"])
+        for name in ("extra_objectives", "attribute_weight_grid"):
+            if name in values:
+                values[name] = tuple(values[name])
         return cls(**values)
 
     def gbm_objectives(self) -> dict[str, str]:
@@ -223,6 +234,7 @@ class LaunchForecaster:
         self.blend_weights_: dict[str, Weights] = _only("neighbours")
         self.calibration_: dict[str, list[float]] = {}
         self.metadata_: dict[str, Any] = {}
+        self.attribute_tuning_: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -288,6 +300,7 @@ class LaunchForecaster:
         else:
             self._calibrate(y, nb_point, ctx.n_observed[pair])
         self.metadata_ = {
+            "attribute_tuning": self.attribute_tuning_,
             "n_products": int(n),
             "n_rows": len(y),
             "n_clipped": int(curves.n_clipped),
@@ -307,13 +320,77 @@ class LaunchForecaster:
         self.encoder_ = AttributeEncoder.fit(curves.attributes, cfg.attribute_weights)
         self.codes_ = self.encoder_.codes(curves.attributes)
         self.numerics_ = self.encoder_.numerics(curves.attributes)
-        self.vectors_ = self.encoder_.vectors_from(self.codes_, self.numerics_)
         self.global_curve_ = global_curve(curves.values, cfg.curve_statistic)
+        self._tune_attribute_weights()
+        self.vectors_ = self.encoder_.vectors_from(self.codes_, self.numerics_)
         self.attribute_curves_ = attribute_curves(
             curves, list(self.encoder_.categorical), cfg.curve_statistic
         )
         self._fit_context(self.launch_days_, curves.values, sales)
         self._build_index()
+
+    def _tune_attribute_weights(self) -> None:
+        """Weights of the neighbour search's attributes, tuned like a backtest.
+
+        The most recent training launches (`validation_fraction`) are forecast by their
+        neighbours among products launched before each, as served (level pulled towards the
+        global curve), and scored by WAPE. The older half of them tunes the weights (one pass of
+        coordinate descent, each attribute trying `attribute_weight_grid`); the newer half
+        confirms: the tuned weights are kept only if they beat the starting ones there too, so
+        noise fitted on one half is not shipped. Sets `encoder_` and `attribute_tuning_`.
+        """
+        cfg = self.config
+        names = self.encoder_.names
+        weights = {name: self.encoder_.weight(name) for name in names}
+        self.attribute_tuning_ = {"weights": weights, "kept": False}
+        rows = np.argsort(self.launch_days_, kind="stable")[-TUNING_MAX_PRODUCTS:]
+        days = self.launch_days_[rows]
+        recent = np.flatnonzero(days >= np.quantile(days, 1 - cfg.validation_fraction))
+        tune, confirm = recent[: len(recent) // 2], recent[len(recent) // 2 :]
+        if not cfg.attribute_weight_grid or not names or min(len(tune), len(confirm)) < 10:
+            return
+        best = self._neighbour_wape(weights, rows, tune)
+        tuned = weights
+        for name in names:
+            for value in cfg.attribute_weight_grid:
+                trial = {**tuned, name: float(value)}
+                if trial == tuned or not any(trial.values()):
+                    continue
+                error = self._neighbour_wape(trial, rows, tune)
+                # Strictly better only: ties keep the earlier weights (deterministic).
+                if error < best * (1 - 1e-9):
+                    best, tuned = error, trial
+        before = self._neighbour_wape(weights, rows, confirm)
+        after = self._neighbour_wape(tuned, rows, confirm) if tuned != weights else before
+        kept = after < before * (1 - 1e-9)
+        chosen = tuned if kept else weights
+        self.attribute_tuning_ = {
+            "weights": chosen,
+            "tuned": tuned,
+            "kept": kept,
+            "confirm_wape_before": before,
+            "confirm_wape_after": after,
+        }
+        self.encoder_ = dataclasses.replace(self.encoder_, weights=chosen)
+
+    def _neighbour_wape(
+        self, weights: Mapping[str, float], rows: np.ndarray, valid: np.ndarray
+    ) -> float:
+        """WAPE of the neighbour curve of products rows[valid] under these attribute weights,
+        neighbours from rows launched before each (never the product itself)."""
+        L = self.config.launch_steps
+        encoder = dataclasses.replace(self.encoder_, weights=dict(weights))
+        vectors = encoder.vectors_from(self.codes_[rows], self.numerics_[rows])
+        days = self.launch_days_[rows]
+        index = NeighbourIndex(vectors, days, faiss_threshold=len(rows) + 1)
+        idx, sims = index.query(vectors[valid], self.config.k, valid, days[valid])
+        curve = self._neighbour_curve(np.where(idx >= 0, rows[idx], -1), sims)
+        # Scored as served: the neighbours' level pulled towards the global curve's.
+        level = (float(np.sum(self.global_curve_[:L])) + 1e-9) / (curve.sum(axis=1) + 1e-9)
+        curve = curve * np.clip(level**self.config.neighbour_level_shrink, 0.1, 10.0)[:, None]
+        actual = self.curves_[rows[valid], :L]
+        seen = np.isfinite(actual)
+        return _wape(actual[seen], curve[seen])
 
     def _context(self, launch_days: np.ndarray) -> np.ndarray:
         """Launch-time context features (CONTEXT_NAMES) per launch day."""

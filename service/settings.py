@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, NonNegativeFloat, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     blend_folds: int = Field(4, ge=0)
     statistical_backtest_series: int = Field(400, ge=0)
     neighbours_k: int = Field(20, ge=1)
+    attribute_weight_grid: tuple[NonNegativeFloat, ...] = ()
     training_timeout_hours: float = Field(6.0, gt=0)
 
     @field_validator("gbm_extra_objectives")
@@ -112,6 +113,7 @@ class Settings(BaseSettings):
             extra_objectives=self.gbm_extra_objectives,
             blend_folds=self.blend_folds,
             k=self.neighbours_k,
+            attribute_weight_grid=self.attribute_weight_grid,
             seed=self.seed,
         )
 
