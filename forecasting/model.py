@@ -385,9 +385,7 @@ class LaunchForecaster:
         index = NeighbourIndex(vectors, days, faiss_threshold=len(rows) + 1)
         idx, sims = index.query(vectors[valid], self.config.k, valid, days[valid])
         curve = self._neighbour_curve(np.where(idx >= 0, rows[idx], -1), sims)
-        # Scored as served: the neighbours' level pulled towards the global curve's.
-        level = (float(np.sum(self.global_curve_[:L])) + 1e-9) / (curve.sum(axis=1) + 1e-9)
-        curve = curve * np.clip(level**self.config.neighbour_level_shrink, 0.1, 10.0)[:, None]
+        curve = curve * self._level_pull(curve)[:, None]  # scored as served
         actual = self.curves_[rows[valid], :L]
         seen = np.isfinite(actual)
         return _wape(actual[seen], curve[seen])
@@ -521,14 +519,18 @@ class LaunchForecaster:
         (`shrunk_scale`)."""
         ratio_nb = (ratios or level_ratios(ctx, self.global_curve_)).to_neighbours
         scale = shrunk_scale(ratio_nb, ctx.n_observed)
-        # Attributes say little about a launch's level, so the neighbours' level is pulled
-        # towards the global curve's (their shape is kept): (global / neighbour level) ** shrink.
+        scale = scale * self._level_pull(ctx.neighbour_curve)
+        return np.maximum(ctx.neighbour_curve[pair, step - 1] * scale[pair], 0.0)
+
+    def _level_pull(self, neighbour_curve: np.ndarray) -> np.ndarray:
+        """Per product, the factor that pulls a neighbour curve's level towards the global
+        curve's (its shape is kept): (global / neighbour level) ** neighbour_level_shrink.
+        Attributes say little about a launch's level."""
         L = self.config.launch_steps
-        nb_total = np.nansum(ctx.neighbour_curve[:, :L], axis=1)
+        nb_total = np.nansum(neighbour_curve[:, :L], axis=1)
         gl_total = float(np.sum(self.global_curve_[:L]))
         level = np.power((gl_total + 1e-9) / (nb_total + 1e-9), self.config.neighbour_level_shrink)
-        scale = scale * np.clip(level, 0.1, 10.0)
-        return np.maximum(ctx.neighbour_curve[pair, step - 1] * scale[pair], 0.0)
+        return np.clip(level, 0.1, 10.0)
 
     def _row_scale(self, X: np.ndarray) -> np.ndarray:
         """The expected level of each row: the GBM learns y / scale weighted by scale.
