@@ -296,7 +296,9 @@ class LaunchForecaster:
                 for name, objective in cfg.gbm_objectives().items()
             }
             self.blend_weights_ = _only("gbm")
-            self._choose_blend(products, sales, curves, best, report, dask_client)
+            folds = self._fold_forecasts(products, sales, curves, best, report, dask_client)
+            if folds is not None:
+                self._choose_blend(*folds)
         else:
             self._calibrate(y, nb_point, ctx.n_observed[pair])
         self.metadata_ = {
@@ -604,20 +606,11 @@ class LaunchForecaster:
         return rounds
 
     def _choose_blend(
-        self,
-        products: pd.DataFrame,
-        sales: pd.DataFrame,
-        curves: LaunchCurves,
-        rounds: Mapping[str, int],
-        report: Progress,
-        dask_client: Any,
+        self, actual: np.ndarray, components: Mapping[str, np.ndarray], n_observed: np.ndarray
     ) -> None:
-        """Blend weights (cold and warm) and quantile calibration from a rolling-origin
-        backtest inside the training data (see forecasting/blend.py)."""
-        folds = self._fold_forecasts(products, sales, curves, rounds, report, dask_client)
-        if folds is None:
-            return
-        actual, components, n_observed = folds
+        """Blend weights (cold and warm) and quantile calibration from the out-of-sample
+        forecasts of the rolling-origin backtest inside the training data (`_fold_forecasts`,
+        see forecasting/blend.py)."""
         step = self.config.blend_step
         warm = n_observed > 0
         self.blend_weights_ = {
