@@ -1,7 +1,7 @@
 # launchcast service image: multi-stage, pinned dependencies, non-root, health-checked.
 #
-# The project is installed in editable mode at /app in both stages: service/db/migrations.py and
-# service/settings.py find alembic.ini, alembic/ and configs/ beside the packages (two levels up),
+# The project is installed in editable mode at /app in both stages: store/migrations.py and
+# store/settings.py find alembic.ini, alembic/ and configs/ beside the packages (one level up),
 # which a wheel install into site-packages would lose.
 FROM python:3.11-slim AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
@@ -12,6 +12,7 @@ COPY requirements.lock ./
 RUN uv pip install --python /opt/venv/bin/python -r requirements.lock
 COPY pyproject.toml README.md alembic.ini ./
 COPY forecasting ./forecasting
+COPY store ./store
 COPY service ./service
 COPY training ./training
 COPY cli ./cli

@@ -7,8 +7,8 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from service.db.models import Base
-from service.settings import get_settings
+from store.models import Base
+from store.settings import get_settings
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("database_url"):

@@ -23,10 +23,10 @@ from benchmarks.common import write_result
 from forecasting.model import ForecasterConfig, LaunchForecaster
 from forecasting.synthetic import generate_catalogue
 from service.app import create_app
-from service.db import registry
-from service.db.migrations import upgrade
-from service.db.session import get_sessionmaker
-from service.settings import Settings
+from store import registry
+from store.migrations import upgrade
+from store.session import get_sessionmaker
+from store.settings import Settings
 
 console = Console()
 

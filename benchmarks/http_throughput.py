@@ -29,10 +29,10 @@ from rich.table import Table
 
 from benchmarks.common import write_result
 from forecasting.synthetic import generate_catalogue
-from service.db.migrations import upgrade
-from service.db.session import get_sessionmaker
-from service.ingest import import_frames
-from service.settings import Settings
+from store.ingest import import_frames
+from store.migrations import upgrade
+from store.session import get_sessionmaker
+from store.settings import Settings
 from training.job import run_training
 
 console = Console()

@@ -21,9 +21,9 @@ from rich.table import Table
 from sqlalchemy import insert
 
 from benchmarks.common import scratch_database, write_result
-from service.db.models import SalesObservation
-from service.db.session import get_sessionmaker
-from service.ingest import import_records
+from store.ingest import import_records
+from store.models import SalesObservation
+from store.session import get_sessionmaker
 
 console = Console()
 WEEKS = 50

@@ -5,8 +5,8 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from service.db import migrations
-from service.settings import get_settings
+from store import migrations
+from store.settings import get_settings
 
 app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 console = Console()

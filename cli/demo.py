@@ -9,11 +9,11 @@ from sqlalchemy import func, select
 from cli.serve import serve_command
 from cli.train import print_backtest, stage_progress
 from forecasting.synthetic import generate_catalogue
-from service.db import migrations, registry
-from service.db.models import Product
-from service.db.session import get_sessionmaker
-from service.ingest import import_frames
-from service.settings import get_settings
+from store import migrations, registry
+from store.ingest import import_frames
+from store.models import Product
+from store.session import get_sessionmaker
+from store.settings import get_settings
 from training.job import run_training
 
 console = Console()

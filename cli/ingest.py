@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from service.db.session import get_sessionmaker
-from service.ingest import ImportSummary, ItemError, import_records
-from service.settings import get_settings
+from store.ingest import ImportSummary, ItemError, import_records
+from store.session import get_sessionmaker
+from store.settings import get_settings
 
 console = Console()
 

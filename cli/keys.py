@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from service.auth import hash_key, new_key
-from service.settings import Role
+from store.settings import Role
 
 app = typer.Typer(help="API keys (stored as SHA-256 digests).", no_args_is_help=True)
 console = Console()

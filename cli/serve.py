@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 import uvicorn
 
-from service.settings import get_settings
+from store.settings import get_settings
 
 
 def serve_command(

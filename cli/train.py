@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from forecasting.backtest import backtest
-from service.db.session import get_sessionmaker
-from service.settings import get_settings
+from store.session import get_sessionmaker
+from store.settings import get_settings
 from training.data import load_training_data
 from training.job import run_training
 from training.report import blend_line, metrics_table, statistical_line, warmup_lines, write_html

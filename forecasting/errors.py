@@ -4,6 +4,9 @@
 class ForecastingError(Exception):
     """Base class: a request the core cannot answer as asked."""
 
+    # Each entry of `errors` names a field relative to one query ("history",
+    # "analogues[0].product_id") with "index" the query's position; the service writes the
+    # API path (the core knows no API paths).
     def __init__(self, message: str, errors: list[dict[str, str]] | None = None) -> None:
         super().__init__(message)
         self.errors = errors or []
@@ -11,6 +14,10 @@ class ForecastingError(Exception):
 
 class InvalidHistory(ForecastingError):
     """Observed history that cannot be used (dated before launch, not finite, ...)."""
+
+
+class InvalidAnalogue(ForecastingError):
+    """A pinned or excluded analogue that is unknown, or launched after the product."""
 
 
 class EmptyCatalogue(ForecastingError):

@@ -39,6 +39,14 @@ GBM_OBJECTIVES = (
 
 
 @dataclass(frozen=True)
+class Analogue:
+    """A like item the planner pins: the forecast borrows from it with this relative weight."""
+
+    product_id: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
 class ForecastQuery:
     """One product to forecast: new, warming up (a few observed periods) or established."""
 
@@ -47,6 +55,10 @@ class ForecastQuery:
     product_id: str | None = None
     # Observed sales, (date, quantity) pairs, possibly several per step; all on/after launch.
     history: tuple[tuple[dt.date, float], ...] = ()
+    # The planner's like items (borrowed from instead of the chosen neighbours, in this order)
+    # and the known products never to borrow from.
+    analogues: tuple[Analogue, ...] = ()
+    exclude_analogues: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,15 @@ class Neighbour:
     product_id: str
     similarity: float  # in [0, 1]
     weight: float  # share of the neighbour forecast, weights sum to 1
+    curve: tuple[float, ...] | None = None  # its launch curve, steps 1..horizon (NaN: not reached)
+
+
+@dataclass(frozen=True)
+class Drivers:
+    """The forecast's total over the horizon as a baseline plus contributions that sum to it."""
+
+    baseline: float
+    contributions: dict[str, float]
 
 
 @dataclass
@@ -70,3 +91,4 @@ class ProductForecast:
     quantiles: dict[float, np.ndarray] = field(default_factory=dict)  # monotone in level, >= 0
     neighbours: list[Neighbour] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    drivers: Drivers | None = None

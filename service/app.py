@@ -14,7 +14,7 @@ from service.batching import ForecastBatcher
 from service.errors import install_error_handlers
 from service.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from service.model_store import ModelStore
-from service.settings import Settings, get_settings
+from store.settings import Settings, get_settings
 
 DESCRIPTION = """
 Cold-start demand forecasting for new products. launchcast finds the known products that look

@@ -12,7 +12,7 @@ from fastapi import Depends, HTTPException, Security
 from fastapi.security import APIKeyHeader
 
 from service.api.deps import SettingsDep
-from service.settings import Role
+from store.settings import Role
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
 

@@ -13,12 +13,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.db.models import Product, StoredForecast
-from service.db.repositories.catalogue import chunks, dialect_insert
-from service.db.session import get_sessionmaker
 from service.forecasts import RequestedProduct, forecast, resolve_queries
 from service.model_store import ModelStore
-from service.settings import Settings
+from store.models import Product, StoredForecast
+from store.repositories.catalogue import chunks, dialect_insert
+from store.session import get_sessionmaker
+from store.settings import Settings
 
 CHUNK_PRODUCTS = 500
 DEGRADED_VERSION = "none"  # forecasts made without a model, from launch curves

@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from forecasting.periods import step_of, step_start
 from forecasting.types import ForecastQuery, ProductForecast
-from service.db.models import Product, SalesObservation
 from service.errors import InvalidItems
 from service.model_store import ModelStore
+from store.models import Product, SalesObservation
 
 NO_SALES_WARNING = "the catalogue has no sales yet: the forecast is zero until some are recorded"
 

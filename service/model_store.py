@@ -18,10 +18,10 @@ from pathlib import Path
 from forecasting.baseline import CurveBaseline
 from forecasting.errors import ArtifactError, EmptyCatalogue
 from forecasting.model import LaunchForecaster
-from service.db import registry
-from service.db.repositories.catalogue import read_catalogue
-from service.db.session import get_sessionmaker
-from service.settings import Settings
+from store import registry
+from store.repositories.catalogue import read_catalogue
+from store.session import get_sessionmaker
+from store.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from sqlalchemy.engine import make_url
 
 from service.app import create_app
 from service.auth import hash_key
-from service.db import migrations
-from service.db.models import Base
-from service.db.session import get_engine
-from service.settings import Role, Settings
+from store import migrations
+from store.models import Base
+from store.session import get_engine
+from store.settings import Role, Settings
 
 POSTGRES_URL = os.environ.get("LAUNCHCAST_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]

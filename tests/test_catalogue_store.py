@@ -13,11 +13,11 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from cli.main import app
-from service.db.models import Product, SalesObservation
-from service.db.repositories import catalogue
-from service.db.session import get_sessionmaker
-from service.ingest import import_frames, import_records
-from service.settings import get_settings
+from store.ingest import import_frames, import_records
+from store.models import Product, SalesObservation
+from store.repositories import catalogue
+from store.session import get_sessionmaker
+from store.settings import get_settings
 from tests.conftest import KEYS
 
 

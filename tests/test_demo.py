@@ -10,10 +10,10 @@ from typer.testing import CliRunner
 
 from cli.main import app as cli_app
 from forecasting.synthetic import generate_catalogue
-from service.db import registry
-from service.db.session import get_sessionmaker
-from service.ingest import import_frames
-from service.settings import get_settings
+from store import registry
+from store.ingest import import_frames
+from store.session import get_sessionmaker
+from store.settings import get_settings
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient
 from forecasting.model import ForecasterConfig, LaunchForecaster
 from forecasting.synthetic import generate_catalogue
 from service.app import create_app
-from service.db import registry
-from service.db.session import get_sessionmaker
-from service.ingest import import_frames
-from service.settings import Settings
+from store import registry
+from store.ingest import import_frames
+from store.session import get_sessionmaker
+from store.settings import Settings
 
 CATALOGUE = generate_catalogue(300, seed=5)
 NEW: dict[str, Any] = {

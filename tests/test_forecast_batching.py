@@ -22,7 +22,7 @@ from service.batching import ForecastBatcher
 from service.forecasts import Answer, forecast
 from service.middleware import Metrics
 from service.model_store import ModelStore
-from service.settings import Settings
+from store.settings import Settings
 from tests.test_forecast_api import (  # the trained artifacts are shared, fitted once
     artifacts,
     catalogue,

@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 from cli.main import app
 from forecasting.synthetic import generate_catalogue
 from service.bulk import DEGRADED_VERSION, forecast_catalogue
-from service.db.models import StoredForecast
-from service.db.session import get_sessionmaker
-from service.ingest import import_frames
-from service.settings import Settings, get_settings
+from store.ingest import import_frames
+from store.models import StoredForecast
+from store.session import get_sessionmaker
+from store.settings import Settings, get_settings
 
 
 @pytest.fixture

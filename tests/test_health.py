@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.settings import Settings
+from store.settings import Settings
 
 
 def test_health_endpoints_need_no_key(auth_client: TestClient) -> None:

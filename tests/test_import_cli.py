@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from cli.main import app
-from service.db.models import Product, SalesObservation
-from service.db.session import get_sessionmaker
-from service.settings import get_settings
+from store.models import Product, SalesObservation
+from store.session import get_sessionmaker
+from store.settings import get_settings
 
 VISUELLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "visuelle"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect
 
-from service.db import migrations
-from service.db.models import Base
+from store import migrations
+from store.models import Base
 from tests.conftest import BACKENDS, new_database
 
 

@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from forecasting.synthetic import generate_catalogue
 from service import model_store
 from service.app import create_app
-from service.db.session import get_sessionmaker
-from service.ingest import import_frames
-from service.settings import Settings
+from store.ingest import import_frames
+from store.session import get_sessionmaker
+from store.settings import Settings
 from tests.test_forecast_api import (  # the trained artifacts are shared, fitted once
     artifacts,
     catalogue,

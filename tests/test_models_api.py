@@ -11,11 +11,11 @@ from sqlalchemy import update
 from forecasting.synthetic import generate_catalogue
 from service.app import create_app
 from service.auth import hash_key
-from service.db import registry
-from service.db.models import ModelVersion
-from service.db.session import get_sessionmaker
-from service.ingest import import_frames
-from service.settings import Role, Settings
+from store import registry
+from store.ingest import import_frames
+from store.models import ModelVersion
+from store.session import get_sessionmaker
+from store.settings import Role, Settings
 from tests.conftest import KEYS
 from training.job import run_training
 

@@ -23,10 +23,10 @@ from schemathesis.specs.openapi.checks import (
 from forecasting.model import ForecasterConfig, LaunchForecaster
 from forecasting.synthetic import generate_catalogue
 from service.app import create_app
-from service.db import migrations, registry
-from service.db.session import get_sessionmaker
-from service.ingest import import_frames
-from service.settings import Settings
+from store import migrations, registry
+from store.ingest import import_frames
+from store.session import get_sessionmaker
+from store.settings import Settings
 
 MAX_EXAMPLES = 25
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from service.auth import hash_key, role_of
-from service.settings import Role, Settings, get_settings
+from store.settings import Role, Settings, get_settings
 
 
 def test_environment_variables_override_the_toml_defaults(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,9 +6,9 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from forecasting.synthetic import generate_catalogue
-from service.db.models import SalesObservation
-from service.db.session import get_sessionmaker
-from service.ingest import import_frames
+from store.ingest import import_frames
+from store.models import SalesObservation
+from store.session import get_sessionmaker
 
 
 def test_the_same_seed_gives_the_same_catalogue() -> None:

@@ -16,11 +16,11 @@ from cli.main import app as cli_app
 from cli.train import scheduled_run
 from forecasting.synthetic import generate_catalogue
 from service.app import create_app
-from service.db import registry
-from service.db.models import ModelVersion, TrainingRun
-from service.db.session import get_sessionmaker
-from service.ingest import import_frames
-from service.settings import Settings, get_settings
+from store import registry
+from store.ingest import import_frames
+from store.models import ModelVersion, TrainingRun
+from store.session import get_sessionmaker
+from store.settings import Settings, get_settings
 from training.job import RunAbandoned, RunInProgress, execute_run, queue_run, run_training
 
 FAST = {"gbm_rounds": 30, "statistical_backtest_series": 25, "blend_folds": 2}

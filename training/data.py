@@ -10,7 +10,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from forecasting.errors import EmptyCatalogue
-from service.db.repositories.catalogue import read_catalogue
+from store.repositories.catalogue import read_catalogue
 
 # Fewer products with sales than this cannot be split into a training and a test part.
 MIN_PRODUCTS = 20

@@ -23,10 +23,10 @@ from sqlalchemy.orm import Session
 
 from forecasting.backtest import BacktestResult, backtest
 from forecasting.model import ForecasterConfig, LaunchForecaster
-from service.db import registry
-from service.db.models import TrainingRun, utcnow
-from service.db.session import get_sessionmaker
-from service.settings import Settings
+from store import registry
+from store.models import TrainingRun, utcnow
+from store.session import get_sessionmaker
+from store.settings import Settings
 from training.data import TrainingData, load_training_data
 from training.statistical import evaluate_established
 

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from service.db.session import get_sessionmaker
-from service.settings import Settings
+from store.session import get_sessionmaker
+from store.settings import Settings
 
 
 async def get_app_settings(request: Request) -> Settings:

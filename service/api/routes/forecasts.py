@@ -21,7 +21,6 @@ from service.api.routes.products import check_batch_size
 from service.api.schemas import AUTH_ERRORS, VALIDATION_ERROR, problem
 from service.auth import ReadAccess
 from service.batching import ForecastBatcher
-from service.db.session import get_sessionmaker
 from service.errors import InvalidItems, NotFound
 from service.forecasts import (
     Answer,
@@ -30,9 +29,10 @@ from service.forecasts import (
     forecast,
     resolve_queries,
 )
-from service.ingest import AttributeValue, FiniteFloat, ProductId
 from service.model_store import ModelStore
-from service.settings import Settings
+from store.ingest import AttributeValue, FiniteFloat, ProductId
+from store.session import get_sessionmaker
+from store.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["forecasts"])
 

@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from service.api.deps import SettingsDep
 from service.api.schemas import problem
-from service.db.session import get_engine
+from store.session import get_engine
 
 router = APIRouter(tags=["operations"])
 

@@ -11,9 +11,9 @@ from pydantic import BaseModel, Field
 from service.api.deps import SessionDep
 from service.api.schemas import AUTH_ERRORS, problem
 from service.auth import AdminAccess, ReadAccess
-from service.db import registry
-from service.db.models import ModelVersion
 from service.errors import NotFound
+from store import registry
+from store.models import ModelVersion
 
 router = APIRouter(prefix="/v1", tags=["models"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {

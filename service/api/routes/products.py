@@ -13,9 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.api.deps import SessionDep, SettingsDep
 from service.api.schemas import AUTH_ERRORS, VALIDATION_ERROR, problem
 from service.auth import ReadAccess, WriteAccess
-from service.db.repositories import catalogue
 from service.errors import InvalidItems, NotFound
-from service.ingest import (
+from store.ingest import (
     AttributeValue,
     ItemError,
     ProductIn,
@@ -23,7 +22,8 @@ from service.ingest import (
     check_products,
     product_rows,
 )
-from service.settings import Settings
+from store.repositories import catalogue
+from store.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["products"])
 

@@ -16,9 +16,9 @@ from service.api.routes.products import (
 )
 from service.api.schemas import AUTH_ERRORS, VALIDATION_ERROR
 from service.auth import ReadAccess, WriteAccess
-from service.db.repositories import catalogue
 from service.errors import NotFound
-from service.ingest import SaleIn, api_locator, check_sales, sale_rows
+from store.ingest import SaleIn, api_locator, check_sales, sale_rows
+from store.repositories import catalogue
 
 router = APIRouter(prefix="/v1", tags=["sales"])
 

@@ -13,9 +13,9 @@ from pydantic import BaseModel, Field
 from service.api.deps import SessionDep, SettingsDep
 from service.api.schemas import AUTH_ERRORS, problem
 from service.auth import AdminAccess, ReadAccess
-from service.db.models import TrainingRun
 from service.errors import Conflict, NotFound
-from service.settings import Settings
+from store.models import TrainingRun
+from store.settings import Settings
 from training.job import RunInProgress, execute_run, queue_run
 
 router = APIRouter(prefix="/v1", tags=["training"])

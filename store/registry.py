@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from service.db.models import ModelVersion, utcnow
+from store.models import ModelVersion, utcnow
 
 ACTIVE, CANDIDATE, RETIRED, REJECTED = "active", "candidate", "retired", "rejected"
 # Any constant shared by every replica: the key of the PostgreSQL advisory lock around activation.

@@ -25,10 +25,10 @@ from pydantic import (
 )
 from sqlalchemy.orm import Session
 
-from service.db.models import PRODUCT_ID_MAX
-from service.db.repositories import catalogue
-from service.db.repositories.catalogue import OnChunk, UpsertCount
 from service.errors import is_union_branch
+from store.models import PRODUCT_ID_MAX
+from store.repositories import catalogue
+from store.repositories.catalogue import OnChunk, UpsertCount
 
 ProductId = Annotated[
     str,

@@ -12,7 +12,7 @@ from sqlalchemy import Select, delete, func, literal_column, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from service.db.models import Product, SalesObservation
+from store.models import Product, SalesObservation
 
 # Rows per statement: stays under SQLite's and PostgreSQL's bound-parameter limits.
 CHUNK_ROWS = 4000

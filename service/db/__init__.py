@@ -1,1 +1,0 @@
-"""Database layer: typed models, engine and sessions, repositories."""
