@@ -25,8 +25,12 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.t
 
 
 class Role(StrEnum):
-    """API roles; each includes the rights of the ones before it."""
+    """API roles; each includes the rights of the ones before it.
 
+    `forecast` sees forecasts only, never another product's sales (API.md, Privacy).
+    """
+
+    forecast = "forecast"
     read = "read"
     write = "write"
     admin = "admin"
