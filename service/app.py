@@ -22,6 +22,7 @@ from service.batching import ForecastBatcher
 from service.errors import install_error_handlers
 from service.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from service.model_store import ModelStore
+from service.web import install_pages
 from store.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -79,6 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        # Served by install_pages from local assets (no CDN: the product runs offline).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = Metrics()  # before install_model_store: the batcher counts into it
@@ -89,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Routes are matched in order: the hot one (forecasts) first, then the rest.
     for module in (forecasts, attributes, health, products, sales, training_runs, models):
         app.include_router(module.router)
+    install_pages(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app

@@ -8,6 +8,8 @@ the product is. A new product needs a launch date, or history whose first date s
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -166,7 +168,7 @@ def forecast(
     explain = (explain or bool(details)) and not private
     served = store.model  # taken once: the whole answer comes from this one model
     if served is not None:
-        options = predict_options(details, private)
+        options = predict_options(type(served.forecaster).predict, details, private)
         results = served.forecaster.predict(queries, horizon, quantiles, explain, **options)
         return Answer(served.version, sanitise_all(results))
     baseline = store.baseline()
@@ -177,18 +179,27 @@ def forecast(
     return Answer(None, sanitise_all(results))
 
 
-def predict_options(details: frozenset[str], private: bool) -> dict[str, Any]:
+def predict_options(predict: Any, details: frozenset[str], private: bool) -> dict[str, Any]:
     """The core's keyword arguments for what was asked beyond the plain forecast.
 
-    Only what was asked is passed, so a core without these keywords (the pre-redesign one, see
-    issue 10) keeps serving every other request.
+    Only what was asked, and only what this core's `predict` takes: the core before the
+    redesign of issue 10 takes neither `details` nor `private`; with it, details are simply
+    absent from the answer and a private answer still names no neighbour (the routes strip
+    them), without the core's min_analogues guarantee. Remove the filter once every served
+    core takes both.
     """
+    accepted = _keywords(predict)
     options: dict[str, Any] = {}
-    if details:
+    if details and "details" in accepted:
         options["details"] = frozenset(details)
-    if private:
+    if private and "private" in accepted:
         options["private"] = True
     return options
+
+
+@functools.cache
+def _keywords(predict: Any) -> frozenset[str]:
+    return frozenset(inspect.signature(predict).parameters)
 
 
 def sanitise_all(results: list[ProductForecast]) -> list[ProductForecast]:
