@@ -268,9 +268,19 @@
     const f = forecastOf();
     $("result").hidden = false;
     const total = f.points.reduce((sum, p) => sum + p.forecast, 0);
-    $("result-summary").textContent = `${state.last.description}: ${fmt(total)} units over periods ` +
-      `${f.points[0].step} to ${f.points[f.points.length - 1].step} (method ${f.method}).` +
-      (f.warnings.length ? " Warnings: " + f.warnings.join("; ") + "." : "");
+    const summary = $("result-summary");
+    summary.textContent = `${state.last.description}: ${fmt(total)} units over periods ` +
+      `${f.points[0].step} to ${f.points[f.points.length - 1].step} (method ${f.method}).`;
+    if (f.warnings.length) {
+      const list = document.createElement("ul");
+      list.className = "warnings";
+      for (const warning of f.warnings) {
+        const item = document.createElement("li");
+        item.textContent = warning;
+        list.appendChild(item);
+      }
+      summary.appendChild(list);
+    }
     const series = [];
     series.push({ kind: "band", key: "band", name: "10–90% band", cls: "s-band",
       lo: f.points.map((p) => [p.step, quantile(p, LOW)]), hi: f.points.map((p) => [p.step, quantile(p, HIGH)]) });
@@ -434,7 +444,8 @@
     $("add-variant").disabled = state.variants.length >= MAX_VARIANTS;
     const series = state.variants.map((v, i) => ({
       kind: "line", key: "variant", name: `${i + 1}: ${v.label}`, cls: `s-variant v${i + 1}`, width: 2.5,
-      dash: VARIANT_STYLES[i].dash, color: VARIANT_STYLES[i].color, endLabel: String(i + 1), points: v.points,
+      dash: VARIANT_STYLES[i].dash, color: VARIANT_STYLES[i].color, endLabel: String(i + 1), labelRow: i,
+      points: v.points,
     }));
     LaunchChart.draw($("compare-chart"), {
       id: "compare", title: `Variants compared: ${state.variants.length} forecasts`, xLabel: "period since launch",

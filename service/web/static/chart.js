@@ -121,8 +121,9 @@
         }
         if (s.endLabel) {
           const last = s.points.filter(([, y]) => y !== null && Number.isFinite(y)).pop();
-          if (last) {
-            el("text", { x: sx(last[0]) - 4, y: sy(last[1]) - 6, class: "end-label", "text-anchor": "end" }, g)
+          if (last) {  // stacked by series so labels of lines that end together stay apart
+            const lift = 6 + 13 * (s.labelRow || 0);
+            el("text", { x: sx(last[0]) - 4, y: sy(last[1]) - lift, class: "end-label", "text-anchor": "end" }, g)
               .textContent = s.endLabel;
           }
         }
