@@ -554,35 +554,6 @@ class LaunchForecaster:
         bands = self.calibrator_.predict(points, steps, np.full(len(points), warm), levels)
         return {q: v.reshape(np.shape(point)) for q, v in bands.items()}
 
-    def attribute_summary(self) -> list[dict[str, Any]]:
-        """What the model knows of each attribute, for clients that validate or offer choices.
-
-        Returns:
-            One dict per attribute, categorical first: `{"name", "kind": "categorical",
-            "values": [{"value", "count"}]}` (count = training products carrying the value) or
-            `{"name", "kind": "numeric", "min", "median", "max"}` over the training products
-            that carry a finite value (None when none does).
-        """
-        self._check_fitted()
-        out: list[dict[str, Any]] = []
-        for j, (name, levels) in enumerate(self.encoder_.categorical.items()):
-            counts = np.bincount(self.codes_[:, j][self.codes_[:, j] >= 0], minlength=len(levels))
-            values = [{"value": v, "count": int(c)} for v, c in zip(levels, counts, strict=True)]
-            out.append({"name": name, "kind": "categorical", "values": values})
-        for j, name in enumerate(self.encoder_.numeric):
-            column = self.numerics_[:, j]
-            column = column[np.isfinite(column)]
-            stats = (
-                {
-                    k: float(f(column))
-                    for k, f in (("min", np.min), ("median", np.median), ("max", np.max))
-                }
-                if len(column)
-                else {"min": None, "median": None, "max": None}
-            )
-            out.append({"name": name, "kind": "numeric", **stats})
-        return out
-
     def curve_of(self, product_id: str) -> np.ndarray:
         """The launch curve of a training product (NaN where not reached)."""
         return np.asarray(self.catalogue_.curves_[self.catalogue_.row(product_id)])

@@ -8,8 +8,6 @@ the product is. A new product needs a launch date, or history whose first date s
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -165,41 +163,12 @@ def forecast(
     `details` ("curves", "drivers") imply `explain`; `private` is the forecast role: the core
     then draws each forecast from enough known products and returns none of them.
     """
-    explain = (explain or bool(details)) and not private
     served = store.model  # taken once: the whole answer comes from this one model
-    if served is not None:
-        options = predict_options(type(served.forecaster).predict, details, private)
-        results = served.forecaster.predict(queries, horizon, quantiles, explain, **options)
-        return Answer(served.version, sanitise_all(results))
-    baseline = store.baseline()
-    if baseline is None:
+    predictor = served.forecaster if served is not None else store.baseline()
+    if predictor is None:
         return Answer(None, [_zero(q, horizon, quantiles, store) for q in queries])
-    # Launch curves have no curves or drivers of single products to give.
-    results = baseline.predict(queries, horizon, quantiles, explain)
-    return Answer(None, sanitise_all(results))
-
-
-def predict_options(predict: Any, details: frozenset[str], private: bool) -> dict[str, Any]:
-    """The core's keyword arguments for what was asked beyond the plain forecast.
-
-    Only what was asked, and only what this core's `predict` takes: the core before the
-    redesign of issue 10 takes neither `details` nor `private`; with it, details are simply
-    absent from the answer and a private answer still names no neighbour (the routes strip
-    them), without the core's min_analogues guarantee. Remove the filter once every served
-    core takes both.
-    """
-    accepted = _keywords(predict)
-    options: dict[str, Any] = {}
-    if details and "details" in accepted:
-        options["details"] = frozenset(details)
-    if private and "private" in accepted:
-        options["private"] = True
-    return options
-
-
-@functools.cache
-def _keywords(predict: Any) -> frozenset[str]:
-    return frozenset(inspect.signature(predict).parameters)
+    results = predictor.predict(queries, horizon, quantiles, explain, details, private)
+    return Answer(served.version if served is not None else None, sanitise_all(results))
 
 
 def sanitise_all(results: list[ProductForecast]) -> list[ProductForecast]:
