@@ -295,16 +295,18 @@ def test_a_forecast_key_cannot_reconstruct_a_training_products_sales(
         np.array([reconstruction(planner, "forecast", p) for p in unseen]),
     )
     # The control: a read key that pins the product gets its sales back exactly.
-    pinned_curves = []
+    pinned_curves, pinned_forecasts = [], []
     for p in trained:
         product = {**stored(p), "analogues": [{"product_id": p}]}
         result = first(ask(planner, "read", [product], details=["curves"]))
         pinned_curves.append(np.array(result["neighbours"][0]["curve"], dtype=float))
+        pinned_forecasts.append(points(result))
     control = wape(truth, np.array(pinned_curves))
     figures = {
         "attack_wape_training_products": attack,
         "wape_unseen_products": yardstick,
         "control_wape_read_key_pinned_curve": control,
+        "control_wape_read_key_pinned_forecast": wape(truth, np.array(pinned_forecasts)),
         "n_training_products": len(trained),
         "n_unseen_products": len(unseen),
     }
