@@ -187,11 +187,6 @@ def test_an_excluded_analogue_is_never_borrowed_from(planner: TestClient) -> Non
     assert top not in [n["product_id"] for n in after["neighbours"]]
 
 
-@pytest.mark.xfail(
-    reason="core: the served gbm method takes no neighbour features, so an exclusion changes "
-    "only the neighbour forecast (issue 13 item 1 asks for both); strict: passes once fixed",
-    strict=True,
-)
 def test_an_excluded_analogue_changes_the_served_forecast(planner: TestClient) -> None:
     before = first(ask(planner, "read", [NEW], explain=True))
     top = before["neighbours"][0]["product_id"]
@@ -204,9 +199,8 @@ def test_an_unknown_analogue_is_422_naming_it(planner: TestClient) -> None:
     product = {**NEW, "analogues": [{"product_id": training_ids()[0]}, {"product_id": "NOPE"}]}
     response = ask(planner, "read", [NEW, product])
     assert response.status_code == 422, response.text
-    # The core names the pin ("analogues[1]"), or its id (as for a pin launched too late).
     fields = [e["field"] for e in response.json()["errors"]]
-    assert len(fields) == 1 and fields[0].startswith("products[1].analogues[1]")
+    assert len(fields) == 1 and fields[0] == "products[1].analogues[1].product_id"
 
 
 def test_an_analogue_launched_after_the_product_is_422_naming_it(planner: TestClient) -> None:
