@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from store import migrations
 from store.ingest import ImportSummary, ItemError, import_records
 from store.session import get_sessionmaker
 from store.settings import get_settings
@@ -53,6 +54,7 @@ def import_command(
     if products is None and sales is None:
         raise typer.BadParameter("give --products FILE, --sales FILE or both")
     settings = get_settings()
+    migrations.require_current(settings.database_url)
     with _progress() as progress:
         reading = progress.add_task("reading files", total=None)
         product_rows = _records(read_table(products) if products else None)

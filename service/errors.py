@@ -88,8 +88,13 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
             merged.setdefault("body", []).append(f"malformed JSON at character {position}: {error}")
             continue
         loc = [p for p in err.get("loc", ()) if not is_union_branch(p)]
-        merged.setdefault(field_path(loc), []).append(str(err.get("msg", "invalid value")))
+        merged.setdefault(field_path(loc), []).append(message(err))
     return [{"field": f, "message": " or ".join(dict.fromkeys(m))} for f, m in merged.items()]
+
+
+def message(err: Any) -> str:
+    """pydantic's message without the "Value error, " it puts before our validators' own."""
+    return str(err.get("msg", "invalid value")).removeprefix("Value error, ")
 
 
 def is_union_branch(part: Any) -> bool:
