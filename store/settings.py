@@ -16,8 +16,6 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from forecasting.types import GBM_OBJECTIVES
-
 if TYPE_CHECKING:
     from forecasting.model import ForecasterConfig
 
@@ -70,6 +68,9 @@ class Settings(BaseSettings):
     @field_validator("gbm_extra_objectives")
     @classmethod
     def _known_objectives(cls, objectives: tuple[str, ...]) -> tuple[str, ...]:
+        # Imported here: the forecasting core loads NumPy, which the CLI's --help does not need.
+        from forecasting.types import GBM_OBJECTIVES
+
         unknown = [o for o in objectives if o not in GBM_OBJECTIVES]
         if unknown:
             raise ValueError(
