@@ -15,10 +15,13 @@ def serve_command(
     """Serve the API (docs at /docs). Refuses a non-loopback address without API keys."""
     import uvicorn
 
+    from service.http import protocol_class
+
     get_settings().check_safe_to_serve(host)
     uvicorn.run(
         "service.app:create_app",
         factory=True,
+        http=protocol_class(),  # uvicorn's protocol plus a deadline for request headers
         host=host,
         port=port,
         workers=workers,

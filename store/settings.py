@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     api_keys: dict[str, Role] = Field(default_factory=dict)
     model_poll_seconds: float = Field(2.0, gt=0)
     forecast_batch_products: int = Field(64, ge=0)
+    header_timeout_seconds: float = Field(10.0, gt=0)
 
     seed: int = 42
     backtest_holdout_fraction: float = Field(0.2, gt=0, lt=1)
