@@ -81,6 +81,25 @@ class ProductPage(BaseModel):
     )
 
 
+def product_links(id_expression: str) -> dict[str, Any]:
+    """OpenAPI links from an answer to the operations on the product it names (clients and
+    schemathesis' stateful phase follow them)."""
+    targets = {
+        "get_product": "Read it",
+        "product_sales": "Its sales",
+        "product_forecast": "Its forecast",
+        "delete_product": "Delete it",
+    }
+    return {
+        operation: {
+            "operationId": operation,
+            "parameters": {"product_id": id_expression},
+            "description": description,
+        }
+        for operation, description in targets.items()
+    }
+
+
 def raise_if_invalid(errors: list[ItemError]) -> None:
     if errors:
         fields = ", ".join(e.field for e in errors[:20])
@@ -104,7 +123,12 @@ def check_batch_size(settings: Settings, n_items: int, collection: str) -> None:
     summary="Upsert a batch of products",
     response_model=UpsertResponse,
     dependencies=[WriteAccess],
-    responses={**AUTH_ERRORS, **VALIDATION_ERROR, 413: problem("Too large", 413, "body too large")},
+    responses={
+        200: {"links": product_links("$request.body#/products/0/product_id")},
+        **AUTH_ERRORS,
+        **VALIDATION_ERROR,
+        413: problem("Too large", 413, "body too large"),
+    },
 )
 def upsert_products(
     body: ProductsRequest, session: SessionDep, settings: SettingsDep
@@ -153,7 +177,11 @@ def get_product(product_id: ProductIdPath, session: SessionDep) -> ProductOut:
     summary="List products",
     response_model=ProductPage,
     dependencies=[ReadAccess],
-    responses={**AUTH_ERRORS, **VALIDATION_ERROR},
+    responses={
+        200: {"links": product_links("$response.body#/products/0/product_id")},
+        **AUTH_ERRORS,
+        **VALIDATION_ERROR,
+    },
 )
 def list_products(
     session: SessionDep,

@@ -11,6 +11,7 @@ from service.api.routes.products import (
     ProductIdPath,
     UpsertResponse,
     check_batch_size,
+    product_links,
     raise_if_invalid,
 )
 from service.api.schemas import AUTH_ERRORS, VALIDATION_ERROR
@@ -44,7 +45,11 @@ class SalesHistory(BaseModel):
     summary="Upsert a batch of sales observations",
     response_model=UpsertResponse,
     dependencies=[WriteAccess],
-    responses={**AUTH_ERRORS, **VALIDATION_ERROR},
+    responses={
+        200: {"links": product_links("$request.body#/observations/0/product_id")},
+        **AUTH_ERRORS,
+        **VALIDATION_ERROR,
+    },
 )
 def upsert_sales(body: SalesRequest, session: SessionDep, settings: SettingsDep) -> UpsertResponse:
     """Insert or update observations keyed by (product_id, date), atomically.
