@@ -17,6 +17,7 @@ from cli.main import app
 from store.models import Product, SalesObservation
 from store.session import get_sessionmaker
 from store.settings import get_settings
+from tests.conftest import BACKENDS, new_database
 
 LAUNCHCAST = Path(sys.executable).parent / "launchcast"
 VISUELLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "visuelle"
@@ -131,16 +132,23 @@ def test_one_bad_cell_keeps_a_numeric_column_numeric_with_skip_invalid(
         assert c.attributes == {"price": 30.5, "color": "green"}
 
 
-def test_importing_before_db_upgrade_says_to_run_it_in_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_importing_before_db_upgrade_says_to_run_it_in_one_line(
+    tmp_path: Path, backend: str
+) -> None:
     products, sales = write_files(tmp_path)
-    env = {**os.environ, "LAUNCHCAST_DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}"}
-    done = subprocess.run(
-        [str(LAUNCHCAST), "import", "--products", str(products), "--sales", str(sales)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    url, drop = new_database(backend, tmp_path)  # created, never migrated
+    env = {**os.environ, "LAUNCHCAST_DATABASE_URL": url}
+    try:
+        done = subprocess.run(
+            [str(LAUNCHCAST), "import", "--products", str(products), "--sales", str(sales)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        drop()
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
