@@ -77,11 +77,11 @@ def train_command(
 
 
 def print_backtest(metrics: dict[str, Any]) -> None:
-    """The backtest table, then one line each on the blend, warm-up and established products."""
-    from training.report import blend_line, metrics_table, statistical_line, warmup_lines
+    """The backtest table, then the served method and why, warm-up and established products."""
+    from training.report import metrics_table, selection_lines, statistical_line, warmup_lines
 
     console.print(metrics_table(metrics))
-    for line in (blend_line(metrics), *warmup_lines(metrics), statistical_line(metrics)):
+    for line in (*selection_lines(metrics), *warmup_lines(metrics), statistical_line(metrics)):
         console.print(line, highlight=False)
 
 

@@ -23,7 +23,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from forecasting.model import ForecasterConfig, LaunchForecaster
+from forecasting.config import default_config
+from forecasting.model import LaunchForecaster
 from forecasting.synthetic import generate_catalogue
 from service.app import create_app
 from store import migrations, registry
@@ -46,7 +47,7 @@ def fuzz_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A small model of the fuzzed catalogue, trained once for every app below."""
     folder: Path = tmp_path_factory.mktemp("fuzz-model")
     catalogue = generate_catalogue(60, seed=CATALOGUE_SEED)
-    model = LaunchForecaster(ForecasterConfig(num_boost_round=10, k=5)).fit(*catalogue)
+    model = LaunchForecaster(default_config(gbm_rounds=10, neighbours_k=5)).fit(*catalogue)
     return folder / "model", model.save(folder / "model")
 
 
