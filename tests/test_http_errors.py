@@ -114,3 +114,21 @@ def test_operation_ids_are_clean_and_unique(openapi: dict[str, Any]) -> None:
     ids = [operation["operationId"] for _, operation in operations(openapi)]
     assert len(ids) == len(set(ids))
     assert all(i.isidentifier() and i.islower() for i in ids), ids
+
+
+def test_every_undocumented_method_on_every_path_is_405_with_the_documented_allow(
+    client: TestClient,
+) -> None:
+    document = client.get("/openapi.json").json()
+    checked = 0
+    for template, item in document["paths"].items():
+        path = template.replace("{product_id}", "SKU-1").replace("{version}", "v1")
+        path = path.replace("{run_id}", "r1")
+        documented = {method.upper() for method in item}
+        allowed = documented | ({"HEAD"} if "GET" in documented else set())
+        for method in {"GET", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"} - documented:
+            response = client.request(method, path)
+            assert response.status_code == 405, (method, path, response.text)
+            assert response.headers["allow"] == ", ".join(sorted(allowed)), (method, path)
+            checked += 1
+    assert checked > 40
