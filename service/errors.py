@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from forecasting.errors import ForecastingError
+from store.fields import is_union_branch, message
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -91,20 +92,6 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
         loc = [p for p in err.get("loc", ()) if not is_union_branch(p)]
         merged.setdefault(field_path(loc), []).append(message(err))
     return [{"field": f, "message": " or ".join(dict.fromkeys(m))} for f, m in merged.items()]
-
-
-def message(err: Any) -> str:
-    """pydantic's message without the "Value error, " it puts before our validators' own."""
-    return str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-
-
-def is_union_branch(part: Any) -> bool:
-    """pydantic names the union member it tried ('str', 'function-after[...]') in locations."""
-    # pydantic adds the union member's type name ("str", "float", ...) to the location
-    return isinstance(part, str) and (part in _UNION_MEMBERS or "[" in part)
-
-
-_UNION_MEMBERS = {"str", "int", "float", "bool", "none", "dict", "list"}
 
 
 def install_error_handlers(app: FastAPI) -> None:

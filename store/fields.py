@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, StrictBool, StrictStr
 
@@ -94,3 +94,20 @@ Date = Annotated[
     ),
     AfterValidator(date_in_range),
 ]
+
+
+# --- pydantic errors as the API and the importer report them ---------------------------------
+
+
+def message(err: Any) -> str:
+    """pydantic's message without the "Value error, " it puts before our validators' own."""
+    return str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+
+
+def is_union_branch(part: Any) -> bool:
+    """pydantic names the union member it tried ('str', 'function-after[...]') in locations."""
+    # pydantic adds the union member's type name ("str", "float", ...) to the location
+    return isinstance(part, str) and (part in _UNION_MEMBERS or "[" in part)
+
+
+_UNION_MEMBERS = {"str", "int", "float", "bool", "none", "dict", "list"}

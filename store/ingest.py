@@ -23,8 +23,7 @@ from pydantic import (
 )
 from sqlalchemy.orm import Session
 
-from service.errors import is_union_branch, message
-from store.fields import Attributes, Date, FiniteFloat, ProductId
+from store.fields import Attributes, Date, FiniteFloat, ProductId, is_union_branch, message
 from store.repositories import catalogue
 from store.repositories.catalogue import OnChunk, UpsertCount
 
