@@ -16,7 +16,7 @@ console = Console()
 
 
 @app.command("create")
-def create(role: Role = typer.Option(..., help="read, write or admin.")) -> None:
+def create(role: Role = typer.Option(..., help="forecast, read, write or admin.")) -> None:
     """Print a new random key once, and the digest to put in LAUNCHCAST_API_KEYS."""
     from service.auth import hash_key, new_key  # the web stack loads only when needed
 
