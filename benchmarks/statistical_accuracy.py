@@ -5,10 +5,10 @@ the model chosen on the weeks before) on
 - the demo synthetic catalogue (2,000 products, seeds 7 (the demo's), 0, 1, 2), and
 - VISUELLE. No VISUELLE product has more than 12 weeks of sales (each has exactly 12), so there
   are no established products in it; its long series are the weekly sales of a category, and of
-  a category and colour, summed over products by calendar week (Monday). Each aggregate is scored
-  at three holdouts (12 weeks ending 2018-07-01, 2019-01-06 and 2019-03-31), all before the
-  launches of the paper's test split (from 2019-04-17), which this file does not hold and which
-  would depress later aggregates.
+  a category and colour, summed over products by calendar week (Monday). Each aggregate is
+  scored at four holdouts (12 weeks ending 2018-07-01, 2019-01-06, 2019-03-31 and 2018-10-07),
+  all before the launches of the paper's test split (from 2019-04-17), which this file does not
+  hold and which would depress later aggregates.
 Also times `forecast_series` (horizon 12, quantiles 0.1/0.5/0.9) per series at 52 and 104 weeks.
 
     .venv/bin/python benchmarks/statistical_accuracy.py [--data ../shared/data/visuelle]
@@ -39,8 +39,15 @@ from training.statistical import evaluate_established  # noqa: E402
 
 HORIZON = 12
 LAUNCH_STEPS = 12
-DEMO_SEEDS = (7, 0, 1, 2)
-VISUELLE_HOLDOUT_ENDS = (dt.date(2018, 7, 1), dt.date(2019, 1, 6), dt.date(2019, 3, 31))
+# Settings were chosen on demo seeds 7, 0, 1, 2 and the first three VISUELLE holdouts; seeds 3, 4,
+# 5 and the holdout to 2018-10-07 were run once, after the choice, as a check.
+DEMO_SEEDS = (7, 0, 1, 2, 3, 4, 5)
+VISUELLE_HOLDOUT_ENDS = (
+    dt.date(2018, 7, 1),
+    dt.date(2019, 1, 6),
+    dt.date(2019, 3, 31),
+    dt.date(2018, 10, 7),
+)
 LEVELS: dict[str, tuple[str, ...]] = {
     "category": ("category",),
     "category_color": ("category", "color"),
@@ -124,11 +131,14 @@ def _fmt(value: float | None, scale: float = 1.0) -> str:
 
 
 def print_run(run: dict[str, Any]) -> None:
+    seasonal = (
+        f"SeasonalNaive {_fmt(run.get('seasonal_naive_wape'))} vs served "
+        f"{_fmt(run.get('served_wape_on_seasonal_subset'))} on "
+        f"{run.get('seasonal_naive_n_products', 0)} series"
+    )
     print(
         f"{run['catalogue']}: {run['n_products']} series, served WAPE {_fmt(run.get('wape'))} "
-        f"vs naive {_fmt(run.get('naive_wape'))}; SeasonalNaive {_fmt(run.get('seasonal_naive_wape'))}"
-        f" vs served {_fmt(run.get('served_wape_on_seasonal_subset'))} on "
-        f"{run.get('seasonal_naive_n_products', 0)} series; 10-90% coverage "
+        f"vs naive {_fmt(run.get('naive_wape'))}; {seasonal}; 10-90% coverage "
         f"{_fmt(run.get('coverage'), 100)}%; mix {run.get('models')}"
     )
     for name, scores in (run.get("per_model") or {}).items():

@@ -6,7 +6,7 @@ CrostonOptimized and ADIDA (intermittent series only) and AutoETS, tried from th
 model replaces the one chosen so far only if its backtest error is lower by `SELECTION_MARGIN`, so
 the model served beats Naive on its own backtest by that margin or is Naive (simple wins ties).
 The 10-90% (or any) interval comes from the chosen model's backtest errors (split conformal, as
-statsforecast's `ConformalIntervals` does from the same kind of windows).
+statsforecast's `ConformalIntervals` does from the same kind of windows, pooled over steps).
 
 A series that is too short or flat gets Naive with a warning that says why. The answer names the
 model that produced it; the forecaster serves it as "statistical:<ModelName>".
@@ -37,11 +37,16 @@ INTERMITTENT_ZERO_SHARE = 0.3
 # seasonal AutoETS there only costs time, so ETS is fitted without season and SeasonalNaive
 # carries the yearly pattern.
 MAX_ETS_SEASON = 24
-# Backtest: up to this many origins, each forecasting the request's horizon (shorter when the
-# series is short), with at least MIN_LENGTH periods to fit on.
-BACKTEST_WINDOWS = 3
+# Backtest: this many origins, BACKTEST_STEP periods apart (overlapping windows: more origins
+# for the same stretch of recent history), each forecasting the request's horizon.
+BACKTEST_WINDOWS = 6
+BACKTEST_STEP = 2
 # A model more complex than the one chosen so far must lower the backtest MAE by this share.
-SELECTION_MARGIN = 0.05
+SELECTION_MARGIN = 0.2
+# A product with no sales at the end of its history has stopped when a seller at its recent
+# rate would go that long without a sale with probability below this (see stopped_selling).
+STOP_PROBABILITY = 0.01
+STOP_RATE_WINDOW = 8
 # Fewer backtest errors than this give no usable interval: the model's own (or the recent
 # spread) is used instead.
 MIN_INTERVAL_ERRORS = 6
@@ -57,8 +62,12 @@ class StatisticalForecast:
     warnings: list[str] = field(default_factory=list)
 
 
-def _candidates(y: np.ndarray, freq: Frequency) -> list[Any]:
-    """The models to try on `y`, simplest first (the order decides ties)."""
+def _candidates(y: np.ndarray, freq: Frequency, first_cutoff: int) -> list[Any]:
+    """The models to try on `y`, simplest first (the order decides ties).
+
+    SeasonalNaive joins when every backtest origin has a full season before it (so it is scored
+    on every window like the others), AutoETS is seasonal when two seasons are observed.
+    """
     from statsforecast.models import (
         ADIDA,
         AutoETS,
@@ -69,14 +78,13 @@ def _candidates(y: np.ndarray, freq: Frequency) -> list[Any]:
     )
 
     season = SEASON_LENGTH[freq]
-    seasonal = len(y) >= 2 * season
     models: list[Any] = [Naive(), WindowAverage(window_size=WINDOW_SIZE[freq])]
-    if seasonal:
+    if first_cutoff >= season:
         models.append(SeasonalNaive(season_length=season))
     if np.mean(y == 0) >= INTERMITTENT_ZERO_SHARE:
         models += [CrostonOptimized(), ADIDA()]
-    ets_season = season if seasonal and season <= MAX_ETS_SEASON else 1
-    models.append(AutoETS(season_length=ets_season))
+    seasonal = len(y) >= 2 * season and season <= MAX_ETS_SEASON
+    models.append(AutoETS(season_length=season if seasonal else 1))
     return models
 
 
@@ -88,17 +96,38 @@ def _quiet_forecast(model: Any, y: np.ndarray, h: int, level: list[float] | None
         return model.forecast(y=y, h=h)
 
 
-def backtest_windows(n: int, horizon: int) -> tuple[int, int]:
-    """(horizon, number of windows) of the rolling-origin backtest on a series of `n` periods.
+def backtest_cutoffs(n: int, horizon: int) -> tuple[int, list[int]]:
+    """(horizon, origins) of the rolling-origin backtest on a series of `n` periods.
 
-    Windows do not overlap and each leaves at least MIN_LENGTH periods to fit on; a short series
-    is backtested on a shorter horizon rather than on a single window.
+    BACKTEST_WINDOWS origins, BACKTEST_STEP periods apart, the last one `horizon` periods before
+    the end; each leaves at least MIN_LENGTH periods to fit on. A short series is backtested on a
+    shorter horizon first, then on fewer windows; none when it is too short for one.
     """
-    room = n - MIN_LENGTH
-    if room < 1:
-        return 0, 0
-    h = max(1, min(horizon, room // BACKTEST_WINDOWS))
-    return h, min(BACKTEST_WINDOWS, room // h)
+    span = BACKTEST_STEP * (BACKTEST_WINDOWS - 1)
+    h = min(horizon, max(1, n - MIN_LENGTH - span))
+    room = n - MIN_LENGTH - h
+    if room < 0:
+        return h, []
+    n_windows = min(BACKTEST_WINDOWS, room // BACKTEST_STEP + 1)
+    return h, [n - h - BACKTEST_STEP * k for k in reversed(range(n_windows))]
+
+
+def stopped_selling(y: np.ndarray) -> bool:
+    """The periods without sales at the end are implausible for a product still on sale.
+
+    A seller at the rate of the STOP_RATE_WINDOW periods before the gap (Poisson) would see that
+    many empty periods with probability below STOP_PROBABILITY: the product has most likely
+    stopped (sold out, delisted), and the last value (0) is the forecast, whatever the windows
+    before the stop favoured. Intermittent sellers (low rate) need a long gap to qualify.
+    """
+    sold = np.flatnonzero(y > 0)
+    if not len(sold):
+        return True
+    gap = len(y) - 1 - int(sold[-1])
+    if gap == 0:
+        return False
+    rate = float(np.mean(y[: len(y) - gap][-STOP_RATE_WINDOW:]))
+    return gap * rate > -np.log(STOP_PROBABILITY)
 
 
 class StatisticalSelector:
@@ -123,18 +152,23 @@ class StatisticalSelector:
         """Backtest the candidates on the last windows of `y` and keep the chosen one."""
         self.y_ = np.asarray(y, dtype=float)
         self.warnings_: list[str] = []
-        models = _candidates(self.y_, self.freq)
-        h, n_windows = backtest_windows(len(self.y_), self.h)
-        cutoffs = [len(self.y_) - h * (k + 1) for k in reversed(range(n_windows))]
+        h, cutoffs = backtest_cutoffs(len(self.y_), self.h)
+        models = _candidates(self.y_, self.freq, cutoffs[0] if cutoffs else 0)
+        if not cutoffs:
+            self.warnings_.append("too short to backtest: Naive used")
+        elif stopped_selling(self.y_):
+            self.warnings_.append("no sales lately, unlikely at the recent rate: Naive used")
+        # Naive is always scored: its backtest errors give the interval when it is served.
+        tried = models if cutoffs and not self.warnings_ else models[:1]
         self.scores_: dict[str, float] = {}
         errors: dict[str, np.ndarray] = {}
-        for model in models:
+        for model in tried:
             name = repr(model)
             errors[name] = self._window_errors(model, cutoffs, h)
             mae = float(np.abs(errors[name]).mean()) if errors[name].size else float("inf")
             self.scores_[name] = mae if np.isfinite(mae) else float("inf")
-        chosen = models[0]
-        for model in models[1:]:
+        chosen = tried[0]
+        for model in tried[1:]:
             if self.scores_[repr(model)] < (1 - SELECTION_MARGIN) * self.scores_[repr(chosen)]:
                 chosen = model
         self.chosen_ = chosen
@@ -156,8 +190,9 @@ class StatisticalSelector:
     def predict(self, h: int, quantiles: Sequence[float] = ()) -> StatisticalForecast:
         """Forecast `h` steps with the chosen model refitted on the whole series.
 
-        Quantiles come from the backtest errors; with too few of them, from the model's own
-        interval, else from the spread of the recent periods. All are clipped at 0 and sorted.
+        Quantiles come from the backtest errors (the 10-90% interval is the point plus and minus
+        the 80th percentile of |error|); with too few of them, from the model's own interval,
+        else from the spread of the recent periods. All are clipped at 0 and sorted.
         """
         notes = list(self.warnings_)
         name = self.model_
@@ -179,7 +214,10 @@ class StatisticalSelector:
         if abs(q - 0.5) < 1e-9:
             return point
         if errors.size >= MIN_INTERVAL_ERRORS:
-            return point + float(np.quantile(errors, q))
+            # Symmetric, as statsforecast's conformal_distribution: the |error| not exceeded with
+            # the interval's probability, both sides of the point.
+            spread = float(np.quantile(np.abs(errors), abs(2 * q - 1)))
+            return point + np.sign(q - 0.5) * spread
         native = _native_bound(self.chosen_ if name == self.model_ else None, self.y_, h, q)
         if native is not None:
             return native

@@ -173,9 +173,8 @@ def _seasonal_naive_reference(
     rows = np.array([len(y) - horizon >= season for y in series])
     if not rows.any():
         return {"seasonal_naive_n_products": 0, "seasonal_naive_wape": None}
-    reference = np.vstack(
-        [_seasonal_naive(y[:-horizon], horizon, season) for y, ok in zip(series, rows) if ok]
-    )
+    seen = [y[:-horizon] for y, ok in zip(series, rows, strict=True) if ok]
+    reference = np.vstack([_seasonal_naive(y, horizon, season) for y in seen])
     return {
         "seasonal_naive_n_products": int(rows.sum()),
         "seasonal_naive_wape": _json_safe(wape(actual[rows], reference)),
