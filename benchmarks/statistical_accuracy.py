@@ -64,7 +64,7 @@ def visuelle_aggregates(
     sales["series"] = sales[list(keys)].astype(str).agg("/".join, axis=1)
     sales["week"] = sales["date"].dt.to_period("W-SUN").dt.start_time
     sales = sales[sales["week"] < pd.Timestamp(end)]
-    weekly = sales.groupby(["series", "week"], as_index=False)["quantity"].sum()
+    weekly = sales.groupby(["series", "week"])["quantity"].sum().reset_index()
     first = weekly.groupby("series")["week"].min()
     frame_products = pd.DataFrame(
         {
