@@ -1,20 +1,22 @@
 """Forecasts for established products (more history than the launch model covers).
 
 `StatisticalSelector` chooses, per series, among statsforecast models by a rolling-origin backtest
-on that series' own last windows: Naive, WindowAverage, SeasonalNaive (two seasons or more),
-CrostonOptimized and ADIDA (intermittent series only) and AutoETS, tried from the simplest. A
-model replaces the one chosen so far only if its backtest error is lower by `SELECTION_MARGIN`, so
-the model served beats Naive on its own backtest by that margin or is Naive (simple wins ties).
-The 10-90% (or any) interval comes from the chosen model's backtest errors (split conformal, as
-statsforecast's `ConformalIntervals` does from the same kind of windows, pooled over steps).
+on that series' own last windows: Naive, WindowAverage, SeasonalNaive (when every backtest
+origin has a full season before it), CrostonOptimized and ADIDA (intermittent series only) and
+AutoETS, tried from the simplest. A model replaces the one chosen so far only if its backtest
+error is lower by `SELECTION_MARGIN`, so the model served beats Naive on its own backtest by
+that margin or is Naive (simple wins ties). The 10-90% (or any) interval comes from the chosen
+model's backtest errors (split conformal, as statsforecast's `ConformalIntervals` does from the
+same kind of windows, pooled over steps).
 
-A series that is too short or flat gets Naive with a warning that says why. The answer names the
-model that produced it; the forecaster serves it as "statistical:<ModelName>".
+A series that is too short or flat, or whose product has stopped selling, gets Naive with a
+warning that says why. The answer names the model that produced it; the forecaster serves it as
+"statistical:<ModelName>".
 
 The backtest calls each model's `forecast` on the truncated series rather than
 `StatsForecast.cross_validation`: the same windows and numbers, but the frame round trip of the
-latter costs about 10 ms per series (24 vs 14 ms at 52 periods, 37 vs 29 ms at 104), paid inside
-a forecast request.
+latter costs about 10 ms per series (3 windows of 4 models: 24 vs 14 ms at 52 periods, 37 vs
+29 ms at 104), paid inside a forecast request.
 """
 
 from __future__ import annotations
