@@ -203,12 +203,25 @@ def read_run(url: str) -> tuple[str | None, str | None, list[dict[str, Any]]]:
         if run is None:
             return None, None, []
         version = session.get(ModelVersion, run.model_version) if run.model_version else None
-        sources = [run.metrics or {}, version.metrics if version else {}]
+        sources: list[Any] = [run.metrics or {}, version.metrics if version else {}]
         artifact = Path(version.artifact_path) / "metadata.json" if version else None
         if artifact is not None and artifact.is_file():
             sources.append(json.loads(artifact.read_text()))
-        stages = next((s["stages"] for s in sources if isinstance(s.get("stages"), list)), [])
+        stages = next((found for s in sources if (found := find_stages(s))), [])
         return run.status, version.status if version else None, stages
+
+
+def find_stages(document: Any, depth: int = 2) -> list[dict[str, Any]]:
+    """The first "stages" list of {"stage", "seconds", "models"} in a metrics or metadata
+    document, at its top level or nested up to `depth` objects down."""
+    if not isinstance(document, dict):
+        return []
+    stages = document.get("stages")
+    if isinstance(stages, list) and all(isinstance(s, dict) and "stage" in s for s in stages):
+        return stages
+    if depth == 0:
+        return []
+    return next((found for v in document.values() if (found := find_stages(v, depth - 1))), [])
 
 
 def measure(
@@ -316,6 +329,17 @@ def plot(runs: Sequence[RunResult], path: Path) -> None:
     plt.close(fig)
 
 
+def settings_overrides() -> dict[str, str]:
+    """LAUNCHCAST_* settings the runs inherit from this environment: a published figure should
+    have none, so it is the configuration users run."""
+    own = {"LAUNCHCAST_DATABASE_URL", "LAUNCHCAST_ARTIFACT_DIR"}
+    return {
+        name: value
+        for name, value in sorted(os.environ.items())
+        if name.startswith("LAUNCHCAST_") and name not in own and "POSTGRES" not in name
+    }
+
+
 def git_commit() -> str | None:
     try:
         found = subprocess.run(
@@ -354,6 +378,8 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
         "--results-dir", type=Path, default=RESULTS, help="where the JSON and PNG go"
     )
     args = parser.parse_args(argv)
+    if args.timeout < 0:
+        parser.error("--timeout must be 0 seconds or more")
     runs: list[RunResult] = []
     load_at_start = os.getloadavg()
     for n_products in args.sizes:
@@ -376,6 +402,7 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
         "seed": args.seed,
         "history_periods": args.history_periods,
         "timeout_seconds": args.timeout,
+        "settings_overrides": settings_overrides(),
         "targets": [{"products": p, "seconds": s, "peak_rss_gb": g} for p, s, g in TARGETS],
         "runs": [
             {
