@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: the PNG is the only output
 import matplotlib.pyplot as plt
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 from sqlalchemy import select
 
 from benchmarks.common import RESULTS, write_result
@@ -292,8 +293,9 @@ def stage_lines(runs: Sequence[RunResult]) -> list[str]:
     return lines
 
 
-def plot(runs: Sequence[RunResult], path: Path) -> None:
-    """Seconds and GB against products on log-log axes; missed runs drawn hollow at the timeout."""
+def plot(runs: Sequence[RunResult], path: Path, timeout: float) -> None:
+    """Seconds and GB against products on log-log axes; missed runs drawn hollow at the timeout
+    (their true time is longer, their RSS the peak up to the kill)."""
     fig, (time_ax, memory_ax) = plt.subplots(1, 2, figsize=(10, 4.2))
     products = [run.products for run in runs]
     done = [run.outcome == "ok" for run in runs]
@@ -320,7 +322,13 @@ def plot(runs: Sequence[RunResult], path: Path) -> None:
         if gb is not None:
             memory_ax.scatter([size], [gb], marker="x", color="tab:red", zorder=4)
     time_ax.scatter([], [], marker="x", color="tab:red", label="target")
-    time_ax.legend(loc="upper left", fontsize=8)
+    time_ax.axhline(timeout, color="grey", linestyle="--", linewidth=1, label="timeout")
+    for ax in (time_ax, memory_ax):
+        # Ticks at 1-2-5 steps: a decade-only log axis can show no label at all here.
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    time_ax.legend(loc="lower right", fontsize=8)
     time_ax.set_title("launchcast train: wall time")
     memory_ax.set_title("launchcast train: peak RSS")
     fig.tight_layout()
@@ -377,9 +385,14 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
     parser.add_argument(
         "--results-dir", type=Path, default=RESULTS, help="where the JSON and PNG go"
     )
+    parser.add_argument(
+        "--replot", action="store_true", help="redraw the PNG and table from the saved JSON"
+    )
     args = parser.parse_args(argv)
     if args.timeout < 0:
         parser.error("--timeout must be 0 seconds or more")
+    if args.replot:
+        return replot(args.results_dir)
     runs: list[RunResult] = []
     load_at_start = os.getloadavg()
     for n_products in args.sizes:
@@ -420,11 +433,21 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
     }
     json_path = write_json(args.results_dir, payload)
     png_path = args.results_dir / f"{NAME}.png"
-    plot(runs, png_path)
+    plot(runs, png_path, args.timeout)
     print(markdown_table(runs))
     for line in stage_lines(runs):
         print(line)
     print(f"written to {json_path} and {png_path}")
+    return runs
+
+
+def replot(results_dir: Path) -> list[RunResult]:
+    """The PNG and the table again from a saved training_scale.json (no training)."""
+    saved = json.loads((results_dir / f"{NAME}.json").read_text())
+    names = {f.name for f in fields(RunResult)}
+    runs = [RunResult(**{k: v for k, v in run.items() if k in names}) for run in saved["runs"]]
+    plot(runs, results_dir / f"{NAME}.png", saved["timeout_seconds"])
+    print(markdown_table(runs))
     return runs
 
 
