@@ -213,16 +213,31 @@ def read_run(url: str) -> tuple[str | None, str | None, list[dict[str, Any]]]:
 
 
 def find_stages(document: Any, depth: int = 2) -> list[dict[str, Any]]:
-    """The first "stages" list of {"stage", "seconds", "models"} in a metrics or metadata
-    document, at its top level or nested up to `depth` objects down."""
+    """The {"stage", "seconds", "models"} records of a metrics or metadata document, at its top
+    level or nested up to `depth` objects down. "stages" may be one list, or lists by phase
+    ({"backtest": [...], "published": [...]}, as training/job.py writes it): each record then
+    carries its "phase"."""
     if not isinstance(document, dict):
         return []
     stages = document.get("stages")
-    if isinstance(stages, list) and all(isinstance(s, dict) and "stage" in s for s in stages):
+    if isinstance(stages, list) and _is_stage_list(stages):
         return stages
+    if isinstance(stages, dict):
+        flat = [
+            {"phase": phase, **record}
+            for phase, records in stages.items()
+            if _is_stage_list(records)
+            for record in records
+        ]
+        if flat:
+            return flat
     if depth == 0:
         return []
     return next((found for v in document.values() if (found := find_stages(v, depth - 1))), [])
+
+
+def _is_stage_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(s, dict) and "stage" in s for s in value)
 
 
 def measure(
@@ -286,8 +301,9 @@ def stage_lines(runs: Sequence[RunResult]) -> list[str]:
     for run in runs:
         for stage in run.stages:
             seconds = float(stage.get("seconds", 0))
+            phase = f"{stage['phase']}: " if "phase" in stage else ""
             lines.append(
-                f"- {run.products:,}: {stage.get('stage')}: {seconds:.1f} s, "
+                f"- {run.products:,}: {phase}{stage.get('stage')}: {seconds:.1f} s, "
                 f"{stage.get('models', '-')} models"
             )
     return lines

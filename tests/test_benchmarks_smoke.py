@@ -15,7 +15,7 @@ from benchmarks import training_scale
 # A small model keeps the run short; the harness records these overrides in its results.
 FAST = {
     "LAUNCHCAST_GBM_ROUNDS": "30",
-    "LAUNCHCAST_BLEND_FOLDS": "2",
+    "LAUNCHCAST_CV_FOLDS": "2",
     "LAUNCHCAST_STATISTICAL_BACKTEST_SERIES": "25",
 }
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -38,8 +38,9 @@ def test_the_harness_imports_trains_and_writes_its_results(
     assert (run.outcome, run.exit_code, run.run_status) == ("ok", 0, "succeeded")
     assert run.model_status is not None
     assert run.sales_rows > 150 and run.peak_rss_bytes > 0 and run.cpu_seconds > 0
-    if run.stages:  # the redesigned core reports them; the harness then counts the models
-        assert run.models_fitted == sum(stage["models"] for stage in run.stages)
+    # The core reports seconds and models per stage, for the backtest and the published model.
+    assert {stage["phase"] for stage in run.stages} == {"backtest", "published"}
+    assert run.models_fitted == sum(stage["models"] for stage in run.stages) > 0
     saved = json.loads((tmp_path / "training_scale.json").read_text())
     assert saved["runs"][0]["products"] == 150
     assert saved["runs"][0]["meets_target"] is None  # the issue sets no target at 150
@@ -69,8 +70,11 @@ def test_sizes_that_are_not_counts_of_ten_or_more_are_refused(sizes: str) -> Non
         training_scale.main(["--sizes", sizes])
 
 
-def test_stages_are_found_at_the_top_or_nested_in_the_run_metrics() -> None:
+def test_stages_are_found_as_one_list_by_phase_or_nested_in_the_run_metrics() -> None:
     stages = [{"stage": "fit", "seconds": 1.5, "models": 1}]
     assert training_scale.find_stages({"stages": stages}) == stages
     assert training_scale.find_stages({"training": {"stages": stages}}) == stages
+    assert training_scale.find_stages({"stages": {"backtest": stages, "published": []}}) == [
+        {"phase": "backtest", **stages[0]}
+    ]
     assert training_scale.find_stages({"stages": "not a list", "methods": {}}) == []
