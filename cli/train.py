@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from forecasting.backtest import backtest
+from store.runs import RunInProgress, queue_run
 from store.session import get_sessionmaker
 from store.settings import get_settings
 from training.data import load_training_data
@@ -120,8 +121,8 @@ def evaluate_command(
 def schedule_command(
     run_now: bool = typer.Option(False, "--run-now", help="Also run once immediately."),
 ) -> None:
-    """Retrain on LAUNCHCAST_RETRAIN_CRON (APScheduler), one run at a time; a failure is logged
-    and the schedule goes on."""
+    """Queue a retraining on LAUNCHCAST_RETRAIN_CRON (APScheduler) for `launchcast worker` to
+    execute; a run already queued or running is logged and the schedule goes on."""
     from apscheduler.schedulers.blocking import BlockingScheduler
     from apscheduler.triggers.cron import CronTrigger
 
@@ -133,7 +134,10 @@ def schedule_command(
     scheduler.add_job(
         scheduled_run, trigger, id="retrain", max_instances=1, coalesce=True, **options
     )
-    console.print(f"retraining on cron [bold]{settings.retrain_cron}[/] (UTC); Ctrl+C stops")
+    console.print(
+        f"queueing retraining on cron [bold]{settings.retrain_cron}[/] (UTC) for the workers; "
+        "Ctrl+C stops"
+    )
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
@@ -141,11 +145,16 @@ def schedule_command(
 
 
 def scheduled_run() -> bool:
-    """One scheduled run; never raises, so the scheduler survives a failed run."""
+    """Queue one scheduled run for the workers; never raises, so the scheduler survives."""
+    settings = get_settings()
     try:
-        outcome = run_training(get_settings(), trigger="schedule")
-    except Exception:
-        log.exception("scheduled training run failed; the active model is unchanged")
+        with get_sessionmaker(settings.database_url)() as session:
+            run = queue_run(session, "schedule", settings.run_heartbeat_seconds)
+    except RunInProgress as exc:
+        log.warning("scheduled run not queued: %s", exc)
         return False
-    log.info("scheduled run published %s (%s): %s", outcome.version, outcome.status, outcome.reason)
+    except Exception:
+        log.exception("scheduled run not queued")
+        return False
+    log.info("scheduled run %s queued for the workers", run.run_id)
     return True

@@ -7,12 +7,14 @@ the database is the one place that says which model answers.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
+from store.jsonsafe import json_safe
 from store.models import ModelVersion, utcnow
 
 ACTIVE, CANDIDATE, RETIRED, REJECTED = "active", "candidate", "retired", "rejected"
@@ -29,9 +31,10 @@ def new_version_id(checksum: str, now: dt.datetime | None = None) -> str:
 def served_wape(metrics: dict[str, Any]) -> float | None:
     """Backtest WAPE of the method the service answers with (None when unknown)."""
     try:
-        return float(metrics["methods"]["served"]["wape"])
+        wape = float(metrics["methods"]["served"]["wape"])
     except (KeyError, TypeError, ValueError):
         return None
+    return wape if math.isfinite(wape) else None  # 0/0 on an all-zero test set
 
 
 # Beyond the tolerance a version stays a candidate (an admin may still activate it); worse than
@@ -146,8 +149,9 @@ def register(
         artifact_path=artifact_path,
         checksum=checksum,
         frequency=frequency,
-        metrics=metrics or {},
-        data_summary=data_summary or {},
+        # JSON-safe: a 0/0 WAPE is NaN, which PostgreSQL's JSONB refuses.
+        metrics=json_safe(metrics or {}),
+        data_summary=json_safe(data_summary or {}),
         reason=reason,
     )
     session.add(row)

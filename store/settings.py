@@ -65,7 +65,8 @@ class Settings(BaseSettings):
     statistical_backtest_series: int = Field(400, ge=0)
     neighbours_k: int = Field(20, ge=1)
     attribute_weight_grid: tuple[NonNegativeFloat, ...] = ()
-    training_timeout_hours: float = Field(6.0, gt=0)
+    run_heartbeat_seconds: float = Field(30.0, gt=0)
+    worker_poll_seconds: float = Field(2.0, gt=0)
 
     @field_validator("gbm_extra_objectives")
     @classmethod
