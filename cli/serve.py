@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+from types import FrameType
 
 import typer
 import uvicorn
@@ -31,6 +33,10 @@ def serve_command(
     """Serve the API (docs at /docs). Refuses a non-loopback address without API keys."""
     get_settings().check_safe_to_serve(host)
     child = start_worker() if worker else None
+    if child is not None:
+        # uvicorn re-raises SIGTERM once it has shut down; exit through `finally` then, so the
+        # worker is stopped (and its run recorded) before this process ends.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         uvicorn.run(
             "service.app:create_app",
@@ -44,6 +50,10 @@ def serve_command(
     finally:
         if child is not None:
             stop_worker(child)
+
+
+def _exit_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    sys.exit(0)
 
 
 def start_worker() -> subprocess.Popen[bytes]:
