@@ -237,3 +237,24 @@ def test_serve_starts_a_worker_child_that_stops_with_it(
             serve.wait()
     run = run_row(slow, run_id)
     assert run.status == "failed" and run.error == "worker stopped (SIGTERM)"
+
+
+def test_a_get_fails_a_running_run_whose_heartbeat_stopped(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(run_heartbeat_seconds=HEARTBEAT)
+    sessions = get_sessionmaker(settings.database_url)
+    with sessions() as session:
+        run_id = runs.queue_run(session, "test", HEARTBEAT, claim=True).run_id
+    with TestClient(create_app(settings)) as client:
+        fresh = client.get(f"/v1/training-runs/{run_id}").json()
+        assert fresh["status"] == "running" and fresh["heartbeat_at"] is not None
+        # Nobody heartbeats this run: the first GET after 3 intervals fails it.
+        run = wait_until(
+            lambda: (
+                (body := client.get(f"/v1/training-runs/{run_id}").json())["status"] == "failed"
+                and body
+            ),
+            "a GET to fail the silent run",
+        )
+    assert run["error"].startswith("worker lost: no heartbeat")

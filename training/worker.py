@@ -115,10 +115,11 @@ class Worker:
         return run_id
 
     def _execute(self, run_id: str) -> None:
-        self.current, self.stage, self.failed = run_id, None, None
+        self.stage, self.failed = None, None
         self._thread = threading.Thread(
             target=self._train, args=(run_id,), name=f"training-{run_id}", daemon=True
         )
+        self.current = run_id  # after the thread exists: `stop` needs both
         self._thread.start()
         while self._thread.is_alive():
             self._thread.join(0.5)  # short waits: signals are handled between them
