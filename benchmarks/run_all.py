@@ -11,6 +11,7 @@ BENCHMARKS = (
     ["benchmarks.batch_scaling"],
     ["benchmarks.neighbour_search"],
     ["benchmarks.visuelle_accuracy"],
+    ["benchmarks.worker_recovery"],
 )
 
 
