@@ -93,7 +93,7 @@ def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
             # Small models: the tests check behaviour, benchmarks/ measures accuracy.
             "gbm_rounds": 30,
             "statistical_backtest_series": 25,
-            "blend_folds": 2,
+            "cv_folds": 2,
         }
         values.update(overrides)
         return Settings(**values)

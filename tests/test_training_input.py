@@ -23,7 +23,7 @@ from store.session import get_sessionmaker
 from store.settings import Settings
 from training.job import run_training
 
-TINY = {"gbm_rounds": 10, "gbm_extra_objectives": (), "blend_folds": 0}
+TINY = {"gbm_rounds": 10, "cv_folds": 0}
 
 
 @pytest.fixture

@@ -34,12 +34,15 @@ HEARTBEAT = 1.0  # seconds: a small heartbeat so a dead worker is noticed quickl
 # A tiny, quick model: these tests check the plumbing, not the forecasts.
 TINY = {
     "gbm_rounds": 10,
-    "gbm_extra_objectives": (),
-    "blend_folds": 0,
+    "cv_folds": 0,
     "statistical_backtest_series": 0,
     "run_heartbeat_seconds": HEARTBEAT,
     "worker_poll_seconds": 0.2,
 }
+
+
+# For the tests that stop a worker mid-run: training long enough to be caught at it.
+LONGER = {"gbm_rounds": 600, "cv_folds": 2, "statistical_backtest_series": 400}
 
 
 @pytest.fixture
@@ -53,7 +56,7 @@ def worker_settings(make_settings: Callable[..., Settings], database_url: str) -
 def environment(settings: Settings) -> dict[str, str]:
     """The settings as the LAUNCHCAST_* variables a worker process reads."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAUNCHCAST_")}
-    for name in ("database_url", "artifact_dir", "frequency", *TINY):
+    for name in ("database_url", "artifact_dir", "frequency", *TINY, *LONGER):
         value = getattr(settings, name)
         env[f"LAUNCHCAST_{name.upper()}"] = (
             json.dumps(list(value)) if isinstance(value, tuple) else str(value)
@@ -169,7 +172,7 @@ def test_a_worker_killed_mid_run_is_failed_and_a_new_run_can_be_queued(
     record_property: Callable[[str, object], None],
 ) -> None:
     # A bigger model, so training is surely still going when the worker is killed.
-    slow = worker_settings.model_copy(update={"gbm_rounds": 400, "blend_folds": 2})
+    slow = worker_settings.model_copy(update=LONGER)
     worker = start_worker(slow)
     with TestClient(create_app(slow)) as client:
         run_id = client.post("/v1/training-runs").json()["run_id"]
@@ -193,7 +196,7 @@ def test_a_worker_killed_mid_run_is_failed_and_a_new_run_can_be_queued(
 def test_sigterm_marks_the_run_failed_with_the_reason_before_the_worker_exits(
     worker_settings: Settings, start_worker: Callable[..., subprocess.Popen[bytes]]
 ) -> None:
-    slow = worker_settings.model_copy(update={"gbm_rounds": 400, "blend_folds": 2})
+    slow = worker_settings.model_copy(update=LONGER)
     worker = start_worker(slow)
     with TestClient(create_app(slow)) as client:
         run_id = client.post("/v1/training-runs").json()["run_id"]
@@ -218,7 +221,7 @@ def test_serve_starts_a_worker_child_that_stops_with_it(
 ) -> None:
     if not worker_settings.database_url.startswith("sqlite"):
         pytest.skip("the child process is the same on both databases")
-    slow = worker_settings.model_copy(update={"gbm_rounds": 400, "blend_folds": 2})
+    slow = worker_settings.model_copy(update=LONGER)
     serve = start_worker(slow, "serve", "--port", str(free_port()))
     try:
         with TestClient(create_app(slow)) as client:

@@ -55,7 +55,7 @@ EXAMPLE_RESPONSE: dict[str, Any] = {
     "forecasts": [
         {
             "product_id": "NEW-7",
-            "method": "blend",
+            "method": "gbm",
             "points": [
                 {
                     "step": 2,
@@ -129,7 +129,8 @@ class NeighbourOut(BaseModel):
 class ProductForecastOut(BaseModel):
     product_id: str | None
     method: str = Field(
-        description="blend, gbm, neighbours, attribute_curve, global_curve or statistical:<model>"
+        description="gbm, neighbours, attribute_curve, global_curve or statistical:<model> "
+        "(blend: models trained before artifact format 4)"
     )
     points: list[PointOut]
     neighbours: list[NeighbourOut] | None = None
