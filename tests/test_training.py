@@ -15,7 +15,7 @@ from cli.main import app as cli_app
 from cli.train import scheduled_run
 from forecasting.synthetic import generate_catalogue
 from service.app import create_app
-from store import registry
+from store import registry, runs
 from store.ingest import import_frames
 from store.models import ModelVersion, TrainingRun
 from store.runs import RunAbandoned, RunInProgress, queue_run
@@ -179,9 +179,11 @@ def test_a_run_presumed_dead_while_training_does_not_publish_or_overwrite_its_fa
 
     def another_process_gives_up_on_it(stage: str, done: float) -> None:
         if stage == "writing the artifact":  # late in training, before publishing
-            stop_heartbeat(train_settings.database_url, slow_id)
+            # What the stale check does when heartbeats stop reaching the database (an outage,
+            # a stalled machine) while the job itself lives on; then a newer run takes the slot.
             with get_sessionmaker(train_settings.database_url)() as session:
-                queue_run(session, "test", 30)  # presumes slow_id dead
+                runs.fail(session, slow_id, "worker lost: no heartbeat (simulated)")
+                queue_run(session, "test", 30)
 
     with pytest.raises(RunAbandoned, match="not published"):
         execute_run(train_settings, slow_id, progress=another_process_gives_up_on_it)
