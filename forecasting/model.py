@@ -318,7 +318,15 @@ class LaunchForecaster:
         observed_total = parsed.observed_total[rows]
         min_products = cfg.min_analogues if private else 1
         curves = self.curves_.forecasts(codes, observed_total, n_obs, min_products)
-        pinned = np.array([bool(parsed.pins[i]) for i in rows], dtype=bool)
+        # The planner steering the like items (pins or exclusions) gets a forecast borrowed
+        # from the like items it approved; otherwise the method the folds chose answers.
+        pinned = np.array(
+            [
+                bool(parsed.pins[i]) or len(parsed.exclude[i]) > (parsed.own_rows[i] >= 0)
+                for i in rows
+            ],
+            dtype=bool,
+        )
         served = self.selector_.served_
         borrowed = None
         if (every_method or want_neighbours or served == "neighbours" or pinned.any()) and len(

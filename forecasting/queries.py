@@ -132,7 +132,9 @@ def history_steps(query: ForecastQuery, index: int, freq: Frequency) -> np.ndarr
     return np.maximum(totals, 0.0)
 
 
-def _rows(ids: Sequence[str], index: int, field: str, catalogue: LaunchCatalogue) -> list[int]:
+def _rows(
+    ids: Sequence[str], index: int, field: str, catalogue: LaunchCatalogue, suffix: str = ""
+) -> list[int]:
     rows, errors = [], []
     for j, pid in enumerate(ids):
         row = catalogue.row(pid)
@@ -140,7 +142,7 @@ def _rows(ids: Sequence[str], index: int, field: str, catalogue: LaunchCatalogue
             errors.append(
                 {
                     "index": str(index),
-                    "field": f"{field}[{j}]",
+                    "field": f"{field}[{j}]{suffix}",
                     "message": f"unknown product '{pid}' (not in the model's catalogue)",
                 }
             )
@@ -155,7 +157,8 @@ def _pins(
 ) -> list[tuple[int, float]]:
     if not query.analogues:
         return []
-    rows = _rows([a.product_id for a in query.analogues], index, "analogues", catalogue)
+    ids = [a.product_id for a in query.analogues]
+    rows = _rows(ids, index, "analogues", catalogue, ".product_id")
     errors = []
     for j, (row, analogue) in enumerate(zip(rows, query.analogues, strict=True)):
         field = f"analogues[{j}]"

@@ -21,8 +21,12 @@ DEFAULT_CONFIG = DEFAULTS_FILE
 
 
 class Role(StrEnum):
-    """API roles; each includes the rights of the ones before it."""
+    """API roles; each includes the rights of the ones before it.
 
+    `forecast` sees forecasts only, never another product's sales (API.md, Privacy).
+    """
+
+    forecast = "forecast"
     read = "read"
     write = "write"
     admin = "admin"

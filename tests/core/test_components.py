@@ -98,9 +98,12 @@ def test_pinned_analogues_are_the_neighbours_in_order_and_change_the_forecast(
 def test_an_excluded_product_is_never_borrowed_from(fitted: LaunchForecaster) -> None:
     first = fitted.predict([_query(fitted, 5)], 4, explain=True)[0].neighbours
     banned = tuple(n.product_id for n in first[:3])
+    plain = fitted.predict([_query(fitted, 5)], 4, explain=True)[0]
     again = fitted.predict([_query(fitted, 5, exclude_analogues=banned)], 4, explain=True)[0]
     assert not set(banned) & {n.product_id for n in again.neighbours}
     assert len(again.neighbours) == len(first)
+    # The planner steered the like items: the answer borrows from the ones left.
+    assert again.method == "neighbours" and not np.allclose(again.point, plain.point)
 
 
 def test_unknown_or_later_analogues_are_refused_naming_the_field(
@@ -109,7 +112,7 @@ def test_unknown_or_later_analogues_are_refused_naming_the_field(
     with pytest.raises(InvalidAnalogue) as unknown:
         fitted.predict([_query(fitted, 1), _query(fitted, 5, analogues=(Analogue("NOPE"),))], 3)
     assert unknown.value.errors[0]["index"] == "1"
-    assert unknown.value.errors[0]["field"] == "analogues[0]"
+    assert unknown.value.errors[0]["field"] == "analogues[0].product_id"
     latest = str(fitted.catalogue_.product_ids_[-1])
     early = ForecastQuery(
         launch_date=dt.date(2000, 1, 3), attributes={}, analogues=(Analogue(latest),)
