@@ -11,6 +11,7 @@ BENCHMARKS = (
     ["benchmarks.batch_scaling"],
     ["benchmarks.neighbour_search"],
     ["benchmarks.visuelle_accuracy"],
+    ["benchmarks.training_scale"],
     ["benchmarks.worker_recovery"],
 )
 

@@ -9,7 +9,6 @@ import sys
 from types import FrameType
 
 import typer
-import uvicorn
 from rich.console import Console
 
 from store.settings import get_settings
@@ -31,6 +30,10 @@ def serve_command(
     ),
 ) -> None:
     """Serve the API (docs at /docs). Refuses a non-loopback address without API keys."""
+    import uvicorn
+
+    from service.http import protocol_class
+
     get_settings().check_safe_to_serve(host)
     child = start_worker() if worker else None
     if child is not None:
@@ -41,6 +44,7 @@ def serve_command(
         uvicorn.run(
             "service.app:create_app",
             factory=True,
+            http=protocol_class(),  # uvicorn's protocol plus a deadline for request headers
             host=host,
             port=port,
             workers=workers,

@@ -1,4 +1,8 @@
-"""JSON that every database accepts: PostgreSQL's JSONB refuses NaN and Infinity."""
+"""Values any JSON column accepts: PostgreSQL's JSONB refuses NaN and infinities outright.
+
+A metric that is undefined (a WAPE of 0/0 on a fold with no sales) is stored as null, which
+every reader (the API, the report, the promotion gate) already treats as "unknown".
+"""
 
 from __future__ import annotations
 
@@ -10,14 +14,15 @@ import numpy as np
 
 
 def json_safe(value: Any) -> Any:
-    """`value` with NaN and infinities as None (undefined, e.g. a WAPE of 0/0), numpy scalars
-    and arrays as Python values, tuples as lists; recursively through dicts and lists."""
-    if isinstance(value, Mapping):
-        return {str(key): json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [json_safe(item) for item in value]
+    """`value` with NaN/inf as None, NumPy scalars and arrays as Python values, recursively."""
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
     if isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [json_safe(item) for item in value]
     return value

@@ -149,7 +149,6 @@ def register(
         artifact_path=artifact_path,
         checksum=checksum,
         frequency=frequency,
-        # JSON-safe: a 0/0 WAPE is NaN, which PostgreSQL's JSONB refuses.
         metrics=json_safe(metrics or {}),
         data_summary=json_safe(data_summary or {}),
         reason=reason,
