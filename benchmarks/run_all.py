@@ -12,6 +12,7 @@ BENCHMARKS = (
     ["benchmarks.neighbour_search"],
     ["benchmarks.visuelle_accuracy"],
     ["benchmarks.training_scale"],
+    ["benchmarks.worker_recovery"],
 )
 
 

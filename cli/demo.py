@@ -58,4 +58,4 @@ def demo_command(
         console.print(f"model {active.version} is already active (--retrain to train again)")
     if serve:
         console.print(f"API docs: [bold]http://{host}:{port}/docs[/]")
-        serve_command(host=host, port=port, workers=1)
+        serve_command(host=host, port=port, workers=1, worker=True)

@@ -9,7 +9,7 @@ import click
 import typer
 from rich.console import Console
 
-from cli import db, demo, forecast, ingest, keys, serve, train
+from cli import db, demo, forecast, ingest, keys, serve, train, worker
 
 app = typer.Typer(
     name="launchcast",
@@ -29,6 +29,7 @@ app.command("serve")(serve.serve_command)
 app.command("train")(train.train_command)
 app.command("evaluate")(train.evaluate_command)
 app.command("schedule")(train.schedule_command)
+app.command("worker")(worker.worker_command)
 app.command("forecast")(forecast.forecast_command)
 
 err = Console(stderr=True)

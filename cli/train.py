@@ -129,8 +129,8 @@ def schedule_command(
         False, "--run-now/--no-run-now", help="Also run once immediately."
     ),
 ) -> None:
-    """Retrain on LAUNCHCAST_RETRAIN_CRON (APScheduler), one run at a time; a failure is logged
-    and the schedule goes on."""
+    """Queue a retraining on LAUNCHCAST_RETRAIN_CRON (APScheduler) for `launchcast worker` to
+    execute; a run already queued or running is logged and the schedule goes on."""
     from apscheduler.schedulers.blocking import BlockingScheduler
     from apscheduler.triggers.cron import CronTrigger
 
@@ -142,7 +142,10 @@ def schedule_command(
     scheduler.add_job(
         scheduled_run, trigger, id="retrain", max_instances=1, coalesce=True, **options
     )
-    console.print(f"retraining on cron [bold]{settings.retrain_cron}[/] (UTC); Ctrl+C stops")
+    console.print(
+        f"queueing retraining on cron [bold]{settings.retrain_cron}[/] (UTC) for the workers; "
+        "Ctrl+C stops"
+    )
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
@@ -150,13 +153,19 @@ def schedule_command(
 
 
 def scheduled_run() -> bool:
-    """One scheduled run; never raises, so the scheduler survives a failed run."""
-    from training.job import run_training
+    """Queue one scheduled run for the workers; never raises, so the scheduler survives."""
+    from store.runs import RunInProgress, queue_run
+    from store.session import get_sessionmaker
 
+    settings = get_settings()
     try:
-        outcome = run_training(get_settings(), trigger="schedule")
-    except Exception:
-        log.exception("scheduled training run failed; the active model is unchanged")
+        with get_sessionmaker(settings.database_url)() as session:
+            run = queue_run(session, "schedule", settings.run_heartbeat_seconds)
+    except RunInProgress as exc:
+        log.warning("scheduled run not queued: %s", exc)
         return False
-    log.info("scheduled run published %s (%s): %s", outcome.version, outcome.status, outcome.reason)
+    except Exception:
+        log.exception("scheduled run not queued")
+        return False
+    log.info("scheduled run %s queued for the workers", run.run_id)
     return True

@@ -136,6 +136,11 @@ class TrainingRun(Base):
     model_version: Mapped[str | None] = mapped_column(String(64))
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
     error: Mapped[str | None] = mapped_column(Text)
+    # Written every run_heartbeat_seconds while running; a stale one means the worker is gone.
+    heartbeat_at: Mapped[dt.datetime | None]
+    worker: Mapped[str | None] = mapped_column(String(128))  # host:pid of the claiming process
+    stage: Mapped[str | None] = mapped_column(Text)  # the training job's current stage
+    progress: Mapped[float | None] = mapped_column(Float)  # fraction done, 0..1
 
 
 class StoredForecast(Base):

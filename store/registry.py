@@ -7,6 +7,7 @@ the database is the one place that says which model answers.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,9 +31,10 @@ def new_version_id(checksum: str, now: dt.datetime | None = None) -> str:
 def served_wape(metrics: dict[str, Any]) -> float | None:
     """Backtest WAPE of the method the service answers with (None when unknown)."""
     try:
-        return float(metrics["methods"]["served"]["wape"])
+        wape = float(metrics["methods"]["served"]["wape"])
     except (KeyError, TypeError, ValueError):
         return None
+    return wape if math.isfinite(wape) else None  # 0/0 on an all-zero test set
 
 
 # Beyond the tolerance a version stays a candidate (an admin may still activate it); worse than

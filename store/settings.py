@@ -62,7 +62,8 @@ class Settings(ForecasterConfig, BaseSettings):
     promotion_tolerance: float = Field(ge=0)
     retrain_cron: str
     statistical_backtest_series: int = Field(ge=0)
-    training_timeout_hours: float = Field(gt=0)
+    run_heartbeat_seconds: float = Field(gt=0)
+    worker_poll_seconds: float = Field(gt=0)
 
     @field_validator("api_keys")
     @classmethod

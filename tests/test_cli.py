@@ -33,7 +33,18 @@ def test_a_failing_command_prints_one_line_and_exits_non_zero(tmp_path: Path) ->
 
 @pytest.mark.parametrize(
     "command",
-    ["db", "import", "train", "evaluate", "schedule", "serve", "demo", "forecast", "keys"],
+    [
+        "db",
+        "import",
+        "train",
+        "evaluate",
+        "schedule",
+        "serve",
+        "demo",
+        "forecast",
+        "keys",
+        "worker",
+    ],
 )
 def test_every_command_documents_itself(command: str) -> None:
     result = CliRunner().invoke(app, [command, "--help"])

@@ -6,11 +6,12 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
 from forecasting.errors import EmptyCatalogue
-from store.repositories.catalogue import read_catalogue
+from store.repositories.catalogue import catalogue_counts, read_catalogue
 
 # Fewer products with sales than this cannot be split into a training and a test part.
 MIN_PRODUCTS = 20
@@ -21,11 +22,18 @@ class TrainingData:
     products: pd.DataFrame
     sales: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
+    # Rows the job could not use and left out (never a reason to fail the run): products whose
+    # launch date is out of range or no date; observations likewise, with a non-finite quantity,
+    # or of a quarantined product.
+    quarantined: dict[str, int] = field(default_factory=lambda: {"products": 0, "sales": 0})
 
 
 def load_training_data(session: Session) -> TrainingData:
     """Products with at least one sale, their sales, and a summary of what was left out."""
     products, sales = read_catalogue(session)
+    sales = sales[np.isfinite(sales["quantity"].to_numpy())].reset_index(drop=True)
+    n_products, n_sales = catalogue_counts(session)
+    quarantined = {"products": n_products - len(products), "sales": n_sales - len(sales)}
     with_sales = products["product_id"].isin(set(sales["product_id"]))
     skipped = products.loc[~with_sales, "product_id"].astype(str).tolist()
     products = products[with_sales].reset_index(drop=True)
@@ -44,8 +52,9 @@ def load_training_data(session: Session) -> TrainingData:
         "last_sale": _day(sales["date"].max()),
         "n_negative_observations": int((sales["quantity"] < 0).sum()),
         "data_hash": data_hash(products, sales),
+        "quarantined": quarantined,
     }
-    return TrainingData(products, sales, summary)
+    return TrainingData(products, sales, summary, quarantined)
 
 
 def data_hash(products: pd.DataFrame, sales: pd.DataFrame) -> str:

@@ -10,21 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
 from forecasting.backtest import BacktestResult, backtest
 from forecasting.model import ForecasterConfig, LaunchForecaster
-from store import registry
-from store.models import TrainingRun, utcnow
+from store import registry, runs
+from store.runs import RunAbandoned, RunInProgress, queue_run
 from store.session import get_sessionmaker
 from store.settings import Settings
 from training.data import TrainingData, load_training_data
@@ -33,16 +28,8 @@ from training.statistical import evaluate_established
 log = logging.getLogger(__name__)
 Progress = Callable[[str, float], None]
 
-QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
-
-
-class RunAbandoned(Exception):
-    """The run was presumed dead (and marked failed) while it was still training: it must not
-    publish, since a newer run may already hold the training slot."""
-
-
-class RunInProgress(Exception):
-    """Another training run is queued or running: one at a time."""
+# The queue (queue_run, claims, heartbeats, stale runs) lives in store/runs.py; re-exported.
+__all__ = ["RunAbandoned", "RunInProgress", "TrainingOutcome", "execute_run", "queue_run"]
 
 
 @dataclass
@@ -55,44 +42,6 @@ class TrainingOutcome:
     data_summary: dict[str, Any]
 
 
-def queue_run(session: Session, trigger: str, timeout_hours: float) -> TrainingRun:
-    """Create a queued run, or raise RunInProgress when another holds the slot.
-
-    A run older than `timeout_hours` that still holds the slot belongs to a process that died;
-    it is marked failed so training is not blocked forever.
-    """
-    _fail_stale_runs(session, timeout_hours)
-    run = TrainingRun(
-        run_id=uuid.uuid4().hex[:16], status=QUEUED, active_slot=True, trigger=trigger
-    )
-    session.add(run)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        busy = session.scalar(select(TrainingRun).where(TrainingRun.active_slot.is_(True)))
-        which = f" ({busy.run_id}, {busy.status})" if busy else ""
-        raise RunInProgress(f"another training run is queued or running{which}") from None
-    return run
-
-
-def _fail_stale_runs(session: Session, timeout_hours: float) -> None:
-    limit = utcnow() - dt.timedelta(hours=timeout_hours)
-    for run in session.scalars(select(TrainingRun).where(TrainingRun.active_slot.is_(True))):
-        created = run.created_at if run.created_at.tzinfo else run.created_at.replace(tzinfo=dt.UTC)
-        if created < limit:
-            _finish(run, FAILED, error=f"presumed dead: still {run.status} after {timeout_hours} h")
-    session.commit()
-
-
-def _finish(run: TrainingRun, status: str, **values: Any) -> None:
-    run.status = status
-    run.active_slot = None
-    run.finished_at = utcnow()
-    for name, value in values.items():
-        setattr(run, name, value)
-
-
 def execute_run(
     settings: Settings,
     run_id: str,
@@ -103,42 +52,40 @@ def execute_run(
     holdout_fraction: float | None = None,
     progress: Progress | None = None,
 ) -> TrainingOutcome:
-    """Run a queued training run to the end, recording success or failure on its row."""
-    report = progress or (lambda stage, done: None)
+    """Run a claimed (running) training run to the end, heartbeating its row every
+    `run_heartbeat_seconds` and recording success or failure on it."""
     sessions = get_sessionmaker(settings.database_url)
-    with sessions() as session:
-        run = _get_run(session, run_id)
-        run.status, run.started_at = RUNNING, utcnow()
-        session.commit()
     staging = settings.artifact_dir / f".staging-{run_id}"
     try:
-        outcome = _train_and_publish(
-            settings, run_id, staging, engine, dask_address, cutoff, holdout_fraction, report
-        )
+        with runs.Heartbeat(sessions, run_id, settings.run_heartbeat_seconds) as beat:
+
+            def report(stage: str, done: float) -> None:
+                beat.progress(stage, done)  # written with the next heartbeat
+                if progress is not None:
+                    progress(stage, done)
+
+            outcome = _train_and_publish(
+                settings, run_id, staging, engine, dask_address, cutoff, holdout_fraction, report
+            )
     except RunAbandoned:
         shutil.rmtree(staging, ignore_errors=True)
         raise  # its row already says failed, and why: leave it as it is
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
         with sessions() as session:
-            _finish(_get_run(session, run_id), FAILED, error=_one_line(exc))
-            session.commit()
+            runs.fail(session, run_id, _one_line(exc))  # keeps a failure recorded first
         raise
     with sessions() as session:
-        _finish(
-            _get_run(session, run_id),
-            SUCCEEDED,
-            model_version=outcome.version,
-            metrics={**_headline(outcome.metrics), "promotion": outcome.reason},
-        )
+        metrics = {**_headline(outcome.metrics), "promotion": outcome.reason}
+        runs.succeed(session, run_id, outcome.version, metrics)
         session.commit()
     return outcome
 
 
 def run_training(settings: Settings, trigger: str = "cli", **options: Any) -> TrainingOutcome:
-    """Queue a run and execute it in this process (CLI and scheduler)."""
+    """Queue a run claimed by this process and execute it here (`launchcast train`, demo)."""
     with get_sessionmaker(settings.database_url)() as session:
-        run = queue_run(session, trigger, settings.training_timeout_hours)
+        run = queue_run(session, trigger, settings.run_heartbeat_seconds, claim=True)
     return execute_run(settings, run.run_id, **options)
 
 
@@ -193,11 +140,12 @@ def _train_and_publish(
         "models_fitted": (result.metrics.get("models_fitted") or 0)
         + model.metadata_.get("models_fitted", 0),
     }
+    metrics["quarantined"] = data.quarantined
     summary = {**data.summary, "n_clipped_periods": model.metadata_.get("n_clipped", 0)}
     report("publishing", 0.95)
     try:
         with get_sessionmaker(settings.database_url)() as session:
-            _check_still_running(session, run_id)
+            runs.check_still_running(session, run_id)
             row, decision = registry.publish(
                 session,
                 version=version,
@@ -259,26 +207,6 @@ def dask_client(engine: str, address: str | None) -> Iterator[Any]:
         yield client
 
 
-def _check_still_running(session: Session, run_id: str) -> None:
-    """Refuse to publish for a run that another process has meanwhile presumed dead.
-
-    The row is locked (PostgreSQL) so the check and the publication commit together.
-    """
-    run = session.get(TrainingRun, run_id, with_for_update=True)
-    if run is None or run.status != RUNNING:
-        status = run.status if run else "gone"
-        raise RunAbandoned(
-            f"run {run_id} was marked {status} while it trained; its model is not published"
-        )
-
-
-def _get_run(session: Session, run_id: str) -> TrainingRun:
-    run = session.get(TrainingRun, run_id)
-    if run is None:
-        raise LookupError(f"no training run {run_id}")
-    return run
-
-
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
     """The metrics a run summary shows: overall scores per method, not every step."""
     keep = (
@@ -292,6 +220,7 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
         "cross_validation",
         "models_fitted",
         "statistical",
+        "quarantined",
     )
     return {key: metrics[key] for key in keep if key in metrics}
 

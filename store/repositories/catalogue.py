@@ -8,11 +8,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Select, delete, func, literal_column, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    delete,
+    func,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from store.models import Product, SalesObservation
+
+# Dates the service accepts (API.md); rows outside it, written before that rule or straight
+# into the database, are left out of the catalogue the core reads.
+EARLIEST_DATE, LATEST_DATE = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
 
 # Rows per statement: stays under SQLite's and PostgreSQL's bound-parameter limits.
 CHUNK_ROWS = 4000
@@ -200,17 +214,42 @@ def list_sales(
     return list(session.scalars(query.order_by(SalesObservation.date)))
 
 
+def valid_date(column: Any) -> ColumnElement[bool]:
+    """A date in EARLIEST_DATE..LATEST_DATE. On SQLite dates are text: BETWEEN compares it as
+    text, and `date(x) = x` refuses what is no real day ('2019-02-30', 'soon'); on PostgreSQL
+    that test always holds and BETWEEN also refuses 'infinity'. Never NULL for a non-NULL date.
+    """
+    return func.coalesce(
+        and_(column.between(EARLIEST_DATE, LATEST_DATE), func.date(column) == column), False
+    )
+
+
 def read_catalogue(session: Session) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """All products and sales as the forecasting core's frames (see forecasting/types.py)."""
+    """All products and sales as the forecasting core's frames (see forecasting/types.py).
+
+    Products whose launch date, and observations whose date, is outside the accepted range or
+    no date at all are left out (pandas cannot even hold some of them); so are the observations
+    of products left out. `catalogue_counts` tells how many rows there are in all.
+    """
+    kept_product = or_(Product.launch_date.is_(None), valid_date(Product.launch_date))
     product_rows = session.execute(
-        select(Product.product_id, Product.launch_date, Product.attributes)
+        select(Product.product_id, Product.launch_date, Product.attributes).where(kept_product)
     ).all()
     products = pd.DataFrame(product_rows, columns=["product_id", "launch_date", "attributes"])
     products["launch_date"] = pd.to_datetime(products["launch_date"])
     sales_rows = session.execute(
         select(SalesObservation.product_id, SalesObservation.date, SalesObservation.quantity)
+        .join(Product, Product.product_id == SalesObservation.product_id)
+        .where(kept_product, valid_date(SalesObservation.date))
     ).all()
     sales = pd.DataFrame(sales_rows, columns=["product_id", "date", "quantity"])
     sales["date"] = pd.to_datetime(sales["date"])
     sales["quantity"] = sales["quantity"].astype(float)
     return products, sales
+
+
+def catalogue_counts(session: Session) -> tuple[int, int]:
+    """Products and sales observations stored, valid or not."""
+    n_products = session.scalar(select(func.count()).select_from(Product)) or 0
+    n_sales = session.scalar(select(func.count()).select_from(SalesObservation)) or 0
+    return n_products, n_sales

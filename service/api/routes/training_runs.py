@@ -1,10 +1,12 @@
-"""/v1/training-runs: start retraining in the background and follow it."""
+"""/v1/training-runs: queue a retraining for the workers and follow it.
+
+The web process only enqueues: `launchcast worker` processes (one started by `launchcast serve`)
+claim and execute runs, so training never competes with serving.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import threading
 from typing import Any
 
 from fastapi import APIRouter, status
@@ -15,16 +17,19 @@ from service.api.schemas import AUTH_ERRORS, problem
 from service.auth import AdminAccess, ReadAccess
 from service.errors import Conflict, NotFound
 from store.models import TrainingRun
-from store.settings import Settings
-from training.job import RunInProgress, execute_run, queue_run
+from store.runs import RunInProgress, fail_stale_runs, queue_run
 
 router = APIRouter(prefix="/v1", tags=["training"])
-log = logging.getLogger(__name__)
 
 
 class RunQueued(BaseModel):
     run_id: str = Field(examples=["3f9a1c2b7d4e5f60"])
     status: str = Field(examples=["queued"])
+
+
+class RunProgress(BaseModel):
+    stage: str | None = Field(examples=["backtest: fit"])
+    fraction: float | None = Field(examples=[0.35])
 
 
 class RunOut(BaseModel):
@@ -39,6 +44,15 @@ class RunOut(BaseModel):
         description="Backtest scores per method (WAPE, MAE, bias, pinball, coverage)."
     )
     error: str | None = Field(examples=[None])
+    progress: RunProgress | None = Field(
+        description="While running: the training job's current stage and the fraction done."
+    )
+    heartbeat_at: dt.datetime | None = Field(
+        description="Last sign of life of the worker executing the run."
+    )
+    worker: str | None = Field(
+        description="host:pid of the process that claimed the run.", examples=["web-1:4242"]
+    )
 
 
 def run_out(run: TrainingRun) -> RunOut:
@@ -52,22 +66,19 @@ def run_out(run: TrainingRun) -> RunOut:
         model_version=run.model_version,
         metrics=run.metrics,
         error=run.error,
+        progress=(
+            RunProgress(stage=run.stage, fraction=run.progress)
+            if run.stage is not None or run.progress is not None
+            else None
+        ),
+        heartbeat_at=run.heartbeat_at,
+        worker=run.worker,
     )
-
-
-def _run_in_background(settings: Settings, run_id: str) -> None:
-    def target() -> None:
-        try:
-            execute_run(settings, run_id)
-        except Exception:  # recorded on the run row; the service keeps serving
-            log.exception("training run %s failed", run_id)
-
-    threading.Thread(target=target, name=f"training-{run_id}", daemon=True).start()
 
 
 @router.post(
     "/training-runs",
-    summary="Start retraining in the background",
+    summary="Queue a retraining for the workers",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=RunQueued,
     dependencies=[AdminAccess],
@@ -77,12 +88,11 @@ def _run_in_background(settings: Settings, run_id: str) -> None:
     },
 )
 def start_training_run(session: SessionDep, settings: SettingsDep) -> RunQueued:
-    """Queue a run (202) and train in the background; 409 while another run is active."""
+    """Queue a run (202) for a worker to execute; 409 while another run is queued or running."""
     try:
-        run = queue_run(session, "api", settings.training_timeout_hours)
+        run = queue_run(session, "api", settings.run_heartbeat_seconds)
     except RunInProgress as exc:
         raise Conflict(str(exc)) from None
-    _run_in_background(settings, run.run_id)
     return RunQueued(run_id=run.run_id, status=run.status)
 
 
@@ -93,8 +103,10 @@ def start_training_run(session: SessionDep, settings: SettingsDep) -> RunQueued:
     dependencies=[ReadAccess],
     responses={**AUTH_ERRORS, 404: problem("Not found", 404, "no training run 'abc'")},
 )
-def get_training_run(run_id: str, session: SessionDep) -> RunOut:
-    """Status, model version, metrics and error of one run."""
+def get_training_run(run_id: str, session: SessionDep, settings: SettingsDep) -> RunOut:
+    """Status, model version, metrics, error and progress of one run."""
+    # Whoever looks next fails a run whose worker stopped heartbeating (API.md: within 3 beats).
+    fail_stale_runs(session, settings.run_heartbeat_seconds)
     run = session.get(TrainingRun, run_id)
     if run is None:
         raise NotFound(f"no training run '{run_id}'")
