@@ -41,6 +41,7 @@ class ForecasterConfig(BaseModel):
     gbm_num_leaves: int = Field(ge=2)
     gbm_min_data_in_leaf: int = Field(ge=1)
     gbm_max_bin: int = Field(ge=4, le=1024)
+    gbm_max_rows_per_round: int = Field(ge=1000)
     cv_folds: int = Field(ge=0)
     cv_window: float = Field(gt=0, lt=1)
     selection_margin: float = Field(ge=0)

@@ -40,7 +40,9 @@ def lgbm_parameters(config: ForecasterConfig, min_data_in_leaf: int, n_rows: int
         "min_data_in_leaf": min_data_in_leaf,
         "max_bin": config.gbm_max_bin,
         "feature_fraction": 0.8,
-        "bagging_fraction": 0.8,
+        # LightGBM's own row sampling bounds the cost of a round on large catalogues: each
+        # round sees at most gbm_max_rows_per_round rows (every row is used across rounds).
+        "bagging_fraction": min(0.8, config.gbm_max_rows_per_round / max(n_rows, 1)),
         "bagging_freq": 1,
         "lambda_l2": 1.0,
         "max_cat_to_onehot": 8,
