@@ -7,8 +7,8 @@ plus a standardised numeric, L2-normalised, 424 dimensions. Options measured on 
 - faiss IndexFlatIP (exact, brute force);
 - IVF-Flat with about sqrt(n) lists, over nprobe;
 - HNSW-Flat (M=32) over efSearch;
-- NeighbourIndex itself, as the service builds it: IVF whose lists hold 4-bit product-quantised
-  codes (faiss fast scan), candidates re-ranked by exact similarity, over nprobe.
+- NeighbourIndex itself, as the service builds it (IVF-Flat, its over-fetch and exact tie order),
+  over nprobe.
 `--skip-hnsw` leaves HNSW out: its build takes minutes at 1M.
 
 Recall@20 is tie-aware against exact search on a sample of queries: a returned product counts when
@@ -201,8 +201,7 @@ def main() -> None:
             )
         del hnsw
 
-    # What the service builds (IVF with 4-bit PQ fast-scan lists, candidates re-ranked exactly),
-    # searched as a request searches, over the lists probed.
+    # What the service builds, searched as a request searches, over the lists probed.
     started = time.perf_counter()
     served = NeighbourIndex(vectors, np.zeros(n, dtype=np.int64))
     build = time.perf_counter() - started

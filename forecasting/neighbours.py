@@ -22,14 +22,14 @@ FAISS_THRESHOLD = 20_000
 # Similarities are rounded to this many decimals so that equal ones tie exactly.
 SIMILARITY_DECIMALS = 5
 # IVF index: k-means training points per list (faiss's minimum is 39), and lists probed per query
-# (at 1M products 16 probes gave recall@20 0.996, 32 give 0.9998).
+# (at 1M products 16 probes gave recall@20 0.996 in 2.3 ms and 0.995 in a second run, 32 give
+# 0.9998 at twice the time: 16 meets recall@20 >= 0.99 at half the cost). Lists of 4-bit PQ
+# codes (fast scan, 1/15 of the memory) were tried and rejected: at 1M their candidates missed
+# half the true neighbours (recall@20 0.49 with 100 candidates re-ranked exactly), as a
+# neighbourhood is ~1,000 products that share 4 of 5 attributes and differ only by price.
 IVF_TRAIN_PER_LIST = 64
 IVF_MIN_TRAIN_PER_LIST = 39
-IVF_PROBES = 32
-# The lists hold 4-bit product-quantised codes of 2 dimensions each (faiss "fast scan", SIMD):
-# a probed list is scanned at an eighth of the bytes of float32 vectors, and the candidates
-# found are re-ranked by their exact similarity, so only the candidate set is approximate.
-PQ_DIMS_PER_CODE = 2
+IVF_PROBES = 16
 
 
 @dataclass
@@ -170,14 +170,12 @@ class NeighbourIndex:
     """k-nearest products by cosine similarity, optionally only among earlier launches.
 
     Exact NumPy search below `faiss_threshold` vectors; above it a faiss IVF index (inner
-    product) is searched for extra candidates, which are re-ranked by exact similarity and then
-    filtered by the constraints, and rows left short fall back to exact search. IVF rather than
-    HNSW: the one-hot vectors have masses of exact ties and near-duplicates, which an HNSW graph
-    (M=32, efConstruction=80) navigates badly: at 1M products its recall@20 was 0.87 at efSearch
-    128 and 0.99 only at efSearch 1024, after a 2.5 to 9 minute build. An inverted list holds any
-    number of duplicates. Its lists hold product-quantised codes (fast scan, see
-    PQ_DIMS_PER_CODE) rather than the float32 vectors: the same candidates at a fraction of the
-    bytes scanned, and 1/8 of the memory (benchmarks/neighbour_search.py).
+    product) is searched for extra candidates that are then filtered by the constraints, and rows
+    left short fall back to exact search. IVF rather than HNSW: the one-hot vectors have masses of
+    exact ties and near-duplicates, which an HNSW graph (M=32, efConstruction=80) navigates badly:
+    at 1M products its recall@20 was 0.87 at efSearch 128 and 0.99 only at efSearch 1024, after a
+    2.5 to 9 minute build. An inverted list holds any number of duplicates and scans them exactly:
+    recall@20 0.9998 at 1M after a 1 minute build (benchmarks/neighbour_search.py).
     """
 
     def __init__(
@@ -244,14 +242,11 @@ class NeighbourIndex:
         exclude: np.ndarray | None,
         launched_before: np.ndarray | None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        # The filters drop candidates after the search, and the codes' similarities are
-        # approximate, so fetch more than k (5k: at k=20 recall@20 as with float32 lists); an
-        # IVF scans its probed lists whole anyway, so a longer candidate list costs little.
-        extra = 5 * k if launched_before is None else 4 * k + 64
-        _, idx = self._faiss_index.search(_padded(queries), min(extra, len(self.vectors)))
-        idx, sims = self._filter(
-            idx, self._exact_similarities(queries, idx), exclude, launched_before, k
-        )
+        # The filters drop candidates after the search, so fetch more than k; an IVF scans its
+        # probed lists whole anyway, so a longer candidate list costs little.
+        extra = k + 32 if launched_before is None else 4 * k + 64
+        sims, idx = self._faiss_index.search(queries, min(extra, len(self.vectors)))
+        idx, sims = self._filter(idx, sims, exclude, launched_before, k)
         short = (idx < 0).any(axis=1)
         if launched_before is not None:
             # Short rows may simply have few earlier products: only redo those that have more.
@@ -303,20 +298,6 @@ class NeighbourIndex:
             out_sim[start:stop] = np.where(valid, top_sims, 0.0)
         return out_idx, out_sim
 
-    def _exact_similarities(
-        self, queries: np.ndarray, idx: np.ndarray, block: int = 256
-    ) -> np.ndarray:
-        """Exact inner products of each query with its candidates (the index's are approximate);
-        in blocks of queries, as a training batch may hold a whole catalogue."""
-        sims = np.zeros(idx.shape, dtype=np.float32)
-        for start in range(0, len(queries), block):
-            rows = idx[start : start + block]
-            candidates = self.vectors[np.maximum(rows, 0)]  # (b, c, d)
-            sims[start : start + block] = np.matmul(
-                candidates, queries[start : start + block, :, None]
-            )[:, :, 0]
-        return sims
-
     def _filter(
         self,
         idx: np.ndarray,
@@ -339,29 +320,16 @@ class NeighbourIndex:
         return idx, sims
 
 
-def _padded(vectors: np.ndarray) -> np.ndarray:
-    """Zero columns up to a multiple of 2 codes (fast scan codes come in pairs); zeros change no
-    inner product."""
-    width = -vectors.shape[1] % (2 * PQ_DIMS_PER_CODE)
-    return np.ascontiguousarray(np.pad(vectors, ((0, 0), (0, width))) if width else vectors)
-
-
 def _ivf_index(vectors: np.ndarray) -> Any:
-    """A trained, filled faiss IndexIVFPQFastScan (inner product) over `vectors`."""
+    """A trained, filled faiss IndexIVFFlat (inner product) over `vectors`."""
     import faiss
 
-    vectors = _padded(vectors)
     n, dimension = vectors.shape
     # About sqrt(n) lists keeps both the list scan and the centroid scan of a query near sqrt(n)
     # vectors; faiss wants at least 39 training points per centroid.
     lists = max(1, min(round(math.sqrt(n)), n // IVF_MIN_TRAIN_PER_LIST))
-    index = faiss.IndexIVFPQFastScan(
-        faiss.IndexFlatIP(dimension),
-        dimension,
-        lists,
-        dimension // PQ_DIMS_PER_CODE,
-        4,
-        faiss.METRIC_INNER_PRODUCT,
+    index = faiss.IndexIVFFlat(
+        faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT
     )
     # k-means on a seeded sample: the build dominates at 1M products, and the centroids only need
     # to spread the lists, not be optimal. The fixed seed keeps the lists (and so the neighbours
