@@ -168,7 +168,7 @@ def wrk(path: str, method: str, bodies: Path | None, connections: int, seconds: 
         "wrk",
         "-t1",
         f"-c{connections}",
-        f"-d{seconds}s",
+        f"-d{max(1, round(seconds))}s",
         "--timeout",
         "10s",
         "-s",

@@ -67,20 +67,21 @@ def test_serve_with_two_workers_starts_two_replicas_of_the_app_factory(tmp_path:
     try:
         workers: list[psutil.Process] = []
         answers: list[int] = []
-        for _ in range(600):  # polled, not timed: up to a minute on a loaded machine
-            if server.poll() is not None:
-                break
+        # Polled until both answer; the deadline only stops a hung start-up (importing the
+        # CLI and two workers takes seconds, or a minute on a loaded machine).
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and server.poll() is None:
             workers = [p for p in psutil.Process(server.pid).children() if p.is_running()]
             try:
                 answers = [
-                    httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5).status_code
+                    httpx.get(f"http://127.0.0.1:{port}{path}", timeout=30).status_code
                     for path in ("/healthz", "/readyz")
                 ]
             except httpx.TransportError:
                 answers = []
             if len(workers) >= 2 and answers:
                 break
-            time.sleep(0.1)
+            time.sleep(0.2)
         assert server.poll() is None, "the server exited"
         assert len(workers) >= 2, [w.cmdline() for w in workers]
         assert answers == [200, 503]
