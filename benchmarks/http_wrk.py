@@ -129,7 +129,7 @@ def start_server(env: dict[str, str], workers: int) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # each worker imports the app and loads the model
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise RuntimeError("the server exited during start-up")
@@ -138,7 +138,7 @@ def start_server(env: dict[str, str], workers: int) -> subprocess.Popen[bytes]:
             return server
         time.sleep(0.5)
     server.terminate()
-    raise RuntimeError("the server did not become ready within 120 s")
+    raise RuntimeError("the server did not become ready within 300 s")
 
 
 def get(path: str) -> tuple[int, bytes]:
@@ -327,7 +327,11 @@ def main() -> None:
             results[f"workers_{workers}"] = measure_server(
                 env, workers, bodies, connections, args.seconds
             )
+            save(args, results)  # after each server: a later failure keeps these
     print_table(results)
+
+
+def save(args: argparse.Namespace, results: dict[str, Any]) -> None:
     write_result(
         "http_wrk",
         {
