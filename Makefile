@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint format bench clean
+.PHONY: help install chromium demo test lint format bench clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -17,12 +17,18 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install the pinned dependencies
+install: $(STAMP) chromium ## Create .venv and install the pinned dependencies (and chromium)
+
+# The browser tests drive Debian's chromium through Playwright (never `playwright install`,
+# which downloads a browser build of its own). Installed only when missing; needs root.
+chromium: ## Install Debian's chromium for the browser tests when /usr/bin/chromium is missing
+	@test -x /usr/bin/chromium || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
 demo: $(STAMP) ## Fresh clone -> SQLite demo catalogue, trained model, API on http://127.0.0.1:8000/docs
 	$(BIN)/launchcast demo
 
-test: $(STAMP) ## Lint, type-check and run the tests (PostgreSQL too when LAUNCHCAST_TEST_POSTGRES_URL is set)
+test: $(STAMP) chromium ## Lint, type-check and run the tests (PostgreSQL too when LAUNCHCAST_TEST_POSTGRES_URL is set)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -28,7 +28,8 @@ from fastapi.testclient import TestClient
 from rich.console import Console
 
 from benchmarks.common import write_result
-from forecasting.model import ForecasterConfig, LaunchForecaster
+from forecasting.config import default_config
+from forecasting.model import LaunchForecaster
 from forecasting.synthetic import generate_catalogue
 from forecasting.types import ForecastQuery
 from service.app import create_app
@@ -57,7 +58,7 @@ def fitted_model(n_catalogue: int, saved: Path | None, save: Path | None) -> Lau
     else:
         console.print(f"fitting a model on {n_catalogue:,} products (once)...")
         started = time.perf_counter()
-        model = LaunchForecaster(ForecasterConfig(num_boost_round=100)).fit(
+        model = LaunchForecaster(default_config(gbm_rounds=100)).fit(
             *generate_catalogue(n_catalogue, seed=3)
         )
         console.print(f"fitted in {time.perf_counter() - started:.0f} s")

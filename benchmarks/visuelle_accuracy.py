@@ -22,6 +22,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,9 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from forecasting.backtest import backtest  # noqa: E402
+from forecasting.config import default_config  # noqa: E402
 from forecasting.curves import build_launch_curves  # noqa: E402
 from forecasting.metrics import wape  # noqa: E402
-from forecasting.model import ForecasterConfig  # noqa: E402
 
 ATTRIBUTES = ("season", "category", "color", "fabric", "extra")
 CUTOFF = dt.date(2019, 1, 1)
@@ -87,75 +88,97 @@ def reference_figures(
     }
 
 
+SPLITS = {
+    # name: (products launched before, train launches before) -> scored in between
+    "2018H1": (dt.date(2018, 7, 1), dt.date(2018, 1, 1)),
+    "2018H2": (dt.date(2019, 1, 1), dt.date(2018, 7, 1)),
+    "2019": (None, CUTOFF),
+}
+
+
+def run_split(products: pd.DataFrame, sales: pd.DataFrame, split: str, seed: int) -> dict[str, Any]:
+    """One backtest with the service's own configuration at this seed."""
+    until, cutoff = SPLITS[split]
+    if until is not None:
+        products, sales = before(products, sales, until)
+    config = default_config(seed=seed)
+    started = time.perf_counter()
+    result = backtest(products, sales, config, cutoff=cutoff)
+    metrics = result.metrics
+    served = metrics["methods"]["served"]
+    warm = metrics["warmup"].get("2", {})
+    return {
+        "split": split,
+        "seed": seed,
+        "seconds": round(time.perf_counter() - started, 1),
+        "n_train": metrics["n_train"],
+        "n_test": metrics["n_test"],
+        "served_method": metrics["served_method"],
+        "served_wape": served["wape"],
+        "served_bias": served["bias"],
+        "coverage": served["coverage"],
+        "warmup_ratio": warm.get("ratio"),
+        "warmup_naive_wape": warm.get("naive_wape"),
+        "methods": {m: s["wape"] for m, s in metrics["methods"].items()},
+        "fva": metrics["fva"],
+        "decisions": metrics["cross_validation"]["decisions"],
+        "models_fitted": metrics["models_fitted"],
+        "references": reference_figures(products, sales, cutoff),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "visuelle")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--seed", type=int, default=0, help="LightGBM seed (the README uses 0)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument(
-        "--dev", action="store_true", help="leave 2019 out: train < 2018-07-01, score 2018 H2"
-    )
-    parser.add_argument(
-        "--tune-attributes",
-        action="store_true",
-        help="tune the neighbour search's attribute weights (grid 0, 0.5, 1, 2; off by default)",
+        "--splits",
+        nargs="+",
+        choices=list(SPLITS),
+        default=["2018H1", "2018H2"],
+        help="development periods by default; 2019 once per decision",
     )
     args = parser.parse_args()
     products, sales = load(args.data)
-    cutoff = CUTOFF
-    if args.dev:
-        products, sales = before(products, sales, CUTOFF)
-        cutoff = DEV_CUTOFF
-        if args.output == DEFAULT_OUTPUT:
-            args.output = args.output.with_name("visuelle_accuracy_dev.json")
-    grid = (0.0, 0.5, 1.0, 2.0) if args.tune_attributes else ()
-    config = ForecasterConfig(freq="W", launch_steps=12, seed=args.seed, attribute_weight_grid=grid)
-    started = time.perf_counter()
-    result = backtest(products, sales, config, cutoff=cutoff)
-    seconds = time.perf_counter() - started
-    metrics = result.metrics
-    references = reference_figures(products, sales, cutoff)
-    print(f"VISUELLE, train launches < {cutoff}, test launches >= {cutoff}")
-    print(f"train products {metrics['n_train']}, test products {metrics['n_test']}, {seconds:.1f}s")
-    print(f"{'method':<16}{'WAPE':>8}{'MAE':>8}{'bias%':>8}{'pinball':>9}{'cover':>8}")
-    for name, s in metrics["methods"].items():
+    runs = []
+    for split in args.splits:
+        for seed in args.seeds:
+            run = run_split(products, sales, split, seed)
+            runs.append(run)
+            methods = " ".join(f"{m} {w:.1f}" for m, w in run["methods"].items())
+            print(
+                f"{split} seed {seed}: served {run['served_method']} WAPE {run['served_wape']:.1f} "
+                f"bias {run['served_bias']:+.1f}% coverage {run['coverage']:.3f} warm-up ratio "
+                f"{run['warmup_ratio']:.3f} | {methods} | {run['seconds']}s, "
+                f"{run['models_fitted']} models"
+            )
+    summary = {}
+    for split in args.splits:
+        mine = [r for r in runs if r["split"] == split]
+        summary[split] = {
+            key: {
+                "mean": float(np.mean([r[key] for r in mine])),
+                "min": float(np.min([r[key] for r in mine])),
+                "max": float(np.max([r[key] for r in mine])),
+            }
+            for key in ("served_wape", "coverage", "warmup_ratio")
+        }
+        s = summary[split]
         print(
-            f"{name:<16}{s['wape']:>8.1f}{s['mae']:>8.1f}{s['bias']:>8.1f}"
-            f"{s['pinball_mean']:>9.2f}{s['coverage']:>8.3f}"
+            f"{split}: served WAPE {s['served_wape']['mean']:.2f} "
+            f"[{s['served_wape']['min']:.2f}, {s['served_wape']['max']:.2f}], coverage "
+            f"{s['coverage']['mean']:.3f}, warm-up ratio {s['warmup_ratio']['mean']:.3f} "
+            f"over seeds {args.seeds}"
         )
-    print(
-        "reference (issue 3: 87.3 / 85.0): global mean curve "
-        f"{references['global_mean_curve_wape']:.1f}, "
-        f"paper kNN {references['paper_knn_k11_wape']:.1f}"
-    )
-    for observed, w in metrics["warmup"].items():
-        print(
-            f"warm-up {observed} steps observed: WAPE steps {w['scored_steps'][0]}-"
-            f"{w['scored_steps'][1]} warm {w['warm']['wape']:.1f} vs cold {w['cold_wape']:.1f} "
-            f"-> ratio {w['ratio']:.3f}; coverage {w['warm']['coverage']:.3f}"
-        )
-    served = metrics["methods"]["served"]
-    # Every component on its own: the curves, the neighbours and each LightGBM model.
-    singles = [s["wape"] for m, s in metrics["methods"].items() if m not in ("blend", "served")]
-    checks = {
-        "served_wape<=65": served["wape"] <= TARGETS["served_wape_max"],
-        "blend_beats_each_single_method": metrics["methods"]["blend"]["wape"] < min(singles),
-        "warmup_ratio<=0.8": all(w["ratio"] <= 0.8 for w in metrics["warmup"].values()),
-        "coverage_in_75_85": 0.75 <= served["coverage"] <= 0.85,
-    }
-    for name, ok in checks.items():
-        print(f"{'PASS' if ok else 'FAIL'} {name}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     payload = {
-        "command": "python benchmarks/visuelle_accuracy.py"
-        + (" --dev" if args.dev else "")
-        + (" --tune-attributes" if args.tune_attributes else ""),
-        "seed": args.seed,
-        "seconds": round(seconds, 1),
-        "checks": checks,
-        "metrics": metrics,
-        "references": references,
-        "samples": result.samples,
+        "command": "python benchmarks/visuelle_accuracy.py --splits "
+        + " ".join(args.splits)
+        + " --seeds "
+        + " ".join(map(str, args.seeds)),
+        "summary": summary,
+        "runs": runs,
     }
     args.output.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
     print(f"wrote {args.output}")

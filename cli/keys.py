@@ -15,7 +15,7 @@ console = Console()
 
 
 @app.command("create")
-def create(role: Role = typer.Option(..., help="read, write or admin.")) -> None:
+def create(role: Role = typer.Option(..., help="forecast, read, write or admin.")) -> None:
     """Print a new random key once, and the digest to put in LAUNCHCAST_API_KEYS."""
     key = new_key()
     console.print(f"key (shown once, give it to the client): [bold]{key}[/]")

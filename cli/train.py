@@ -18,7 +18,13 @@ from store.session import get_sessionmaker
 from store.settings import get_settings
 from training.data import load_training_data
 from training.job import run_training
-from training.report import blend_line, metrics_table, statistical_line, warmup_lines, write_html
+from training.report import (
+    metrics_table,
+    selection_lines,
+    statistical_line,
+    warmup_lines,
+    write_html,
+)
 from training.statistical import evaluate_established
 
 console = Console()
@@ -78,9 +84,9 @@ def train_command(
 
 
 def print_backtest(metrics: dict[str, Any]) -> None:
-    """The backtest table, then one line each on the blend, warm-up and established products."""
+    """The backtest table, then the served method and why, warm-up and established products."""
     console.print(metrics_table(metrics))
-    for line in (blend_line(metrics), *warmup_lines(metrics), statistical_line(metrics)):
+    for line in (*selection_lines(metrics), *warmup_lines(metrics), statistical_line(metrics)):
         console.print(line, highlight=False)
 
 

@@ -1,9 +1,10 @@
 """An honest backtest: split by launch date, fit on the older launches, score the newest.
 
 No test product is ever trained on: the forecaster is fitted on products launched before the
-cutoff (and their sales) only. Its own choices (boosting rounds, blend weight, quantile
-calibration, objective when "auto") are made on an inner split of that training part. Every
-method is scored cold (nothing observed) and warm (the first steps observed).
+cutoff (and their sales) only. Its own choices (boosting rounds, the served method, quantile
+calibration) are made by its cross-validation inside that training part. Every method is
+scored cold (nothing observed) and warm (the first steps observed), with its value added over
+the method it falls back to, the global curve and naive.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from forecasting.metrics import score, score_per_step, wape
 from forecasting.model import ForecasterConfig, LaunchForecaster, Progress
 from forecasting.types import ForecastQuery
 
-SERVED_METHOD = "blend"
 INTERVAL = (0.1, 0.9)
 
 
@@ -74,7 +74,6 @@ def backtest(
     warmup_observed: Sequence[int] = (2,),
     n_samples: int = 12,
     dask_client: Any = None,
-    launch_context: bool = False,
 ) -> BacktestResult:
     """Fit on launches before the cutoff, score every method on launches from the cutoff.
 
@@ -88,15 +87,12 @@ def backtest(
         warmup_observed: Observed steps of the warm-up evaluations (e.g. 2: weeks 1-2 known).
         n_samples: How many test products to keep full predictions for.
         dask_client: Passed to `LaunchForecaster.fit`.
-        launch_context: Refresh the model's launch-time context (recent cohort and market
-            levels) with every sale dated before each test launch, as a service that keeps its
-            context current would; no test product's own sales are ever used for itself, since
-            only sales dated before its launch enter its context.
 
     Returns:
         metrics = {"cutoff", "n_train", "n_test", "served_method", "methods": {method: overall
-        scores}, "per_step": {method: [scores per step]}, "warmup": {s: {...}}, "blend_weights",
-        "inner_validation"}.
+        scores}, "per_step": {method: [scores per step]}, "warmup": {s: {...}}, "fva" (value
+        added per method over its fallback, the global curve and naive), "cross_validation"
+        (the model's own folds: its FVA table and choices), "stages"}.
 
     Raises:
         EmptyCatalogue: too few products on either side of the cutoff.
@@ -109,8 +105,6 @@ def backtest(
     test_sales = sales[sales["product_id"].isin(test_products["product_id"])]
     report("backtest: fit", 0.0)
     model = LaunchForecaster(config).fit(train_products, train_sales, dask_client=dask_client)
-    if launch_context:
-        model.update_context(products, sales)
     report("backtest: score", 0.7)
     L = config.launch_steps
     test = build_launch_curves(test_products, test_sales, config.freq, L)
@@ -123,10 +117,10 @@ def backtest(
     ]
     components = model.predict_components(queries)
     levels = sorted({INTERVAL[0], 0.5, INTERVAL[1]})
-    served = _served(model, queries, components)
     methods: dict[str, Any] = {}
     per_step: dict[str, Any] = {}
-    for name, curve in {**components, "served": served}.items():
+    served = components["served"]
+    for name, curve in components.items():
         qs = model.quantiles_for(curve, levels, warm=False)
         methods[name] = score(actual, curve, qs, INTERVAL)
         per_step[name] = score_per_step(actual, curve, qs, INTERVAL)
@@ -135,31 +129,45 @@ def backtest(
     }
     metrics: dict[str, Any] = {
         "cutoff": str(cut.date()),
-        "n_train": len(model.product_ids_),
+        "n_train": len(model.catalogue_),
         "n_test": len(queries),
         "frequency": config.freq,
         "launch_steps": L,
-        "served_method": SERVED_METHOD if model.boosters_ else "neighbours",
+        "served_method": model.served_method,
         "interval": list(INTERVAL),
         "methods": methods,
         "per_step": per_step,
+        "fva": fva(methods),
         "warmup": warmup,
-        "blend_weights": model.blend_weights_,
-        "inner_validation": getattr(model, "validation_", {}),
-        "attribute_tuning": model.attribute_tuning_,
+        "cross_validation": {
+            "served": model.served_method,
+            "decisions": model.selector_.decisions_,
+            "fva": model.selector_.table_,
+            "rounds": model.metadata_.get("rounds"),
+        },
+        "stages": model.stages_,
+        "models_fitted": model.metadata_.get("models_fitted"),
         "n_clipped": model.metadata_.get("n_clipped", 0),
-        "launch_context": launch_context,
     }
     samples = _samples(model, queries, actual, n_samples)
     report("backtest: done", 1.0)
     return BacktestResult(metrics=_jsonable(metrics), samples=samples, model=model)
 
 
-def _served(
-    model: LaunchForecaster, queries: list[ForecastQuery], components: dict[str, np.ndarray]
-) -> np.ndarray:
-    forecasts = model.predict(queries, model.config.launch_steps)
-    return np.vstack([f.point for f in forecasts]) if forecasts else components["blend"][:0]
+def fva(methods: dict[str, Any]) -> dict[str, Any]:
+    """WAPE points each method gains over its fallback and the global curve (positive: better)."""
+    from forecasting.selection import FALLBACK
+
+    out: dict[str, Any] = {}
+    for name, scores in methods.items():
+        fallback = FALLBACK.get(name)
+        row: dict[str, Any] = {"wape": scores.get("wape"), "bias": scores.get("bias")}
+        for key, reference in (("vs_fallback", fallback), ("vs_global_curve", "global_curve")):
+            if reference in methods and scores.get("wape") is not None:
+                theirs = methods[reference].get("wape")
+                row[key] = None if theirs is None else theirs - scores["wape"]
+        out[name] = row
+    return out
 
 
 def _warmup_scores(
@@ -194,10 +202,12 @@ def _warmup_scores(
     tail = actual[rows, observed:]
     cold_wape = wape(tail, cold[rows, observed:])
     warm_scores = score(tail, warm, qs, INTERVAL)
+    naive = np.repeat(actual[rows, observed - 1 : observed], L - observed, axis=1)
     return {
         "observed_steps": observed,
         "scored_steps": [observed + 1, L],
         "cold_wape": cold_wape,
+        "naive_wape": wape(tail, naive),
         "warm": warm_scores,
         "ratio": warm_scores["wape"] / cold_wape if cold_wape else float("nan"),
     }

@@ -9,11 +9,20 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from service.api.routes import forecasts, health, models, products, sales, training_runs
+from service.api.routes import (
+    attributes,
+    forecasts,
+    health,
+    models,
+    products,
+    sales,
+    training_runs,
+)
 from service.batching import ForecastBatcher
 from service.errors import install_error_handlers
 from service.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from service.model_store import ModelStore
+from service.web import install_pages
 from store.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -22,8 +31,9 @@ most like a new one and borrows from how they sold: forecasts for products with 
 with a few observed periods (warm-up), and with long history, with quantiles, the neighbours
 it borrowed from, and the method that spoke.
 
-Authenticate with the `X-API-Key` header (roles: read, write, admin). Errors are RFC 9457
-problem details.
+Authenticate with the `X-API-Key` header (roles: forecast, read, write, admin; a `forecast`
+key sees forecasts only, never another product's sales). Errors are RFC 9457 problem details.
+The planner's page is at `/app`.
 """
 
 
@@ -70,6 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        # Served by install_pages from local assets (no CDN: the product runs offline).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = Metrics()  # before install_model_store: the batcher counts into it
@@ -78,8 +91,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_model_store(app, settings)
     install_error_handlers(app)
     # Routes are matched in order: the hot one (forecasts) first, then the rest.
-    for module in (forecasts, health, products, sales, training_runs, models):
+    for module in (forecasts, attributes, health, products, sales, training_runs, models):
         app.include_router(module.router)
+    install_pages(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app

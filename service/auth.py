@@ -36,16 +36,17 @@ def role_of(key: str, keys: dict[str, Role]) -> Role | None:
     return found
 
 
-def require(role: Role) -> Callable[..., Awaitable[None]]:
-    """A dependency that admits requests whose key carries `role` or a higher one."""
+def require(role: Role) -> Callable[..., Awaitable[Role]]:
+    """A dependency that admits requests whose key carries `role` or a higher one, and gives
+    the caller's role (admin when no keys are configured: loopback use, everything allowed)."""
 
     # async: hashing a key is microseconds of CPU, not worth a thread-pool round trip.
     async def check(
         settings: SettingsDep,
         key: Annotated[str | None, Security(api_key_header)] = None,
-    ) -> None:
+    ) -> Role:
         if not settings.api_keys:
-            return  # no keys configured: only allowed on loopback, checked at start-up
+            return Role.admin  # no keys configured: only allowed on loopback, checked at start-up
         if not key:
             raise HTTPException(401, "missing X-API-Key header", {"WWW-Authenticate": "APIKey"})
         granted = role_of(key, settings.api_keys)
@@ -53,10 +54,16 @@ def require(role: Role) -> Callable[..., Awaitable[None]]:
             raise HTTPException(401, "unknown API key", {"WWW-Authenticate": "APIKey"})
         if granted.rank < role.rank:
             raise HTTPException(403, f"this key has role '{granted}', the '{role}' role is needed")
+        return granted
 
     return check
 
 
+ForecastAccess = Depends(require(Role.forecast))
 ReadAccess = Depends(require(Role.read))
 WriteAccess = Depends(require(Role.write))
 AdminAccess = Depends(require(Role.admin))
+
+
+# The caller's role, for routes whose answer depends on it (the forecast role's privacy).
+CallerRole = Annotated[Role, ForecastAccess]

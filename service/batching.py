@@ -26,6 +26,7 @@ from service.middleware import Metrics
 from service.model_store import ModelStore
 
 Render = Callable[[Answer], bytes]
+_Key = tuple[int, tuple[float, ...], bool, frozenset[str], bool]
 
 
 @dataclass
@@ -36,11 +37,13 @@ class _Job:
     explain: bool
     render: Render
     future: asyncio.Future[bytes]
+    details: frozenset[str] = frozenset()
+    private: bool = False
 
     @property
-    def key(self) -> tuple[int, tuple[float, ...], bool]:
+    def key(self) -> _Key:
         """Jobs with the same key can share a predict call."""
-        return self.horizon, self.quantiles, self.explain
+        return self.horizon, self.quantiles, self.explain, self.details, self.private
 
 
 class ForecastBatcher:
@@ -76,6 +79,8 @@ class ForecastBatcher:
         quantiles: Sequence[float],
         explain: bool,
         render: Render,
+        details: frozenset[str] = frozenset(),
+        private: bool = False,
     ) -> bytes:
         """The rendered answer to one request, predicted together with its neighbours in time."""
         job = _Job(
@@ -85,6 +90,8 @@ class ForecastBatcher:
             explain,
             render,
             asyncio.get_running_loop().create_future(),
+            details,
+            private,
         )
         self._pending.append(job)
         if self._drainer is None or self._drainer.done():
@@ -124,7 +131,7 @@ class ForecastBatcher:
     def _run(self, batch: list[_Job]) -> list[bytes | BaseException]:
         """Predict each group of compatible jobs in one call (runs in a worker thread)."""
         outcomes: dict[int, bytes | BaseException] = {}
-        groups: dict[tuple[int, tuple[float, ...], bool], list[int]] = {}
+        groups: dict[_Key, list[int]] = {}
         for position, job in enumerate(batch):
             groups.setdefault(job.key, []).append(position)
         for positions in groups.values():
@@ -137,7 +144,15 @@ class ForecastBatcher:
         first = jobs[0]
         queries = [q for job in jobs for q in job.queries]
         try:
-            answer = forecast(self._store, queries, first.horizon, first.quantiles, first.explain)
+            answer = forecast(
+                self._store,
+                queries,
+                first.horizon,
+                first.quantiles,
+                first.explain,
+                first.details,
+                first.private,
+            )
             self._metrics.batched_requests.observe(len(jobs))
         except Exception as exc:
             if len(jobs) == 1:

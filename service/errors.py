@@ -78,6 +78,18 @@ def field_path(loc: tuple[int | str, ...] | list[int | str]) -> str:
     return path or "body"
 
 
+def api_errors(core_errors: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The core's errors with API paths: a field of the query at "index" becomes
+    `products[<index>].<field>` (the core knows no API paths)."""
+    out = []
+    for error in core_errors:
+        field = error.get("field", "")
+        if "index" in error:
+            field = f"products[{error['index']}]" + (f".{field}" if field else "")
+        out.append({"field": field or "body", "message": error.get("message", "")})
+    return out
+
+
 def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     """One entry per offending field; a union's several refusals merge into one message."""
     merged: dict[str, list[str]] = {}
@@ -116,7 +128,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ForecastingError)
     async def _forecasting(_: Request, exc: ForecastingError) -> JSONResponse:
-        return problem_response(422, "Cannot forecast", str(exc), getattr(exc, "errors", None))
+        return problem_response(422, "Cannot forecast", str(exc), api_errors(exc.errors))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forecasting.periods import step_of, step_start
-from forecasting.types import ForecastQuery, ProductForecast
+from forecasting.types import Analogue, ForecastQuery, ProductForecast
 from service.errors import InvalidItems
 from service.model_store import ModelStore
 from store.models import Product, SalesObservation
@@ -33,6 +33,9 @@ class RequestedProduct:
     launch_date: dt.date | None
     attributes: dict[str, Any] | None
     history: list[tuple[dt.date, float]] | None
+    # The planner's like items (id, relative weight) and the products never to borrow from.
+    analogues: tuple[tuple[str, float], ...] = ()
+    exclude_analogues: tuple[str, ...] = ()
 
 
 @dataclass
@@ -118,6 +121,8 @@ def _resolve(
         attributes=dict(attributes),
         product_id=product.product_id,
         history=tuple(history),
+        analogues=tuple(Analogue(pid, weight) for pid, weight in product.analogues),
+        exclude_analogues=product.exclude_analogues,
     )
 
 
@@ -150,17 +155,20 @@ def forecast(
     horizon: int,
     quantiles: Sequence[float],
     explain: bool,
+    details: frozenset[str] = frozenset(),
+    private: bool = False,
 ) -> Answer:
-    """The active model's forecasts, or the launch-curve fallback when none is loaded."""
+    """The active model's forecasts, or the launch-curve fallback when none is loaded.
+
+    `details` ("curves", "drivers") imply `explain`; `private` is the forecast role: the core
+    then draws each forecast from enough known products and returns none of them.
+    """
     served = store.model  # taken once: the whole answer comes from this one model
-    if served is not None:
-        results = served.forecaster.predict(queries, horizon, quantiles, explain)
-        return Answer(served.version, sanitise_all(results))
-    baseline = store.baseline()
-    if baseline is None:
+    predictor = served.forecaster if served is not None else store.baseline()
+    if predictor is None:
         return Answer(None, [_zero(q, horizon, quantiles, store) for q in queries])
-    results = baseline.predict(queries, horizon, quantiles, explain)
-    return Answer(None, sanitise_all(results))
+    results = predictor.predict(queries, horizon, quantiles, explain, details, private)
+    return Answer(served.version if served is not None else None, sanitise_all(results))
 
 
 def sanitise_all(results: list[ProductForecast]) -> list[ProductForecast]:

@@ -6,9 +6,8 @@ import ipaddress
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, NonNegativeFloat, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -16,17 +15,18 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from forecasting.types import GBM_OBJECTIVES
+from forecasting.config import DEFAULTS_FILE, ForecasterConfig
 
-if TYPE_CHECKING:
-    from forecasting.model import ForecasterConfig
-
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.toml"
+DEFAULT_CONFIG = DEFAULTS_FILE
 
 
 class Role(StrEnum):
-    """API roles; each includes the rights of the ones before it."""
+    """API roles; each includes the rights of the ones before it.
 
+    `forecast` sees forecasts only, never another product's sales (API.md, Privacy).
+    """
+
+    forecast = "forecast"
     read = "read"
     write = "write"
     admin = "admin"
@@ -36,46 +36,32 @@ class Role(StrEnum):
         return list(Role).index(self)
 
 
-class Settings(BaseSettings):
-    """Everything a deployment can tune. Names match the operations contract in API.md."""
+class Settings(ForecasterConfig, BaseSettings):
+    """Everything a deployment can tune. Names match the operations contract in API.md.
+
+    The forecasting core's keys (frequency, launch_steps, seed, ...) are declared once, in
+    forecasting/config.py, and inherited; every default is in configs/default.toml.
+    """
 
     model_config = SettingsConfigDict(
-        env_prefix="LAUNCHCAST_", toml_file=DEFAULT_CONFIG, extra="ignore"
+        env_prefix="LAUNCHCAST_", toml_file=DEFAULT_CONFIG, extra="ignore", frozen=False
     )
 
-    database_url: str = "sqlite:///launchcast.db"
-    frequency: Literal["D", "W", "M"] = "W"
-    max_horizon: int = Field(104, ge=1, le=1000)
-    max_batch_items: int = Field(10_000, ge=1)
-    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
-    artifact_dir: Path = Path("artifacts")
-    api_keys: dict[str, Role] = Field(default_factory=dict)
-    model_poll_seconds: float = Field(2.0, gt=0)
-    forecast_batch_products: int = Field(64, ge=0)
+    # No defaults here: every value comes from configs/default.toml or the environment.
+    database_url: str
+    max_horizon: int = Field(ge=1, le=1000)
+    max_batch_items: int = Field(ge=1)
+    max_body_bytes: int = Field(ge=1024)
+    artifact_dir: Path
+    api_keys: dict[str, Role]
+    model_poll_seconds: float = Field(gt=0)
+    forecast_batch_products: int = Field(ge=0)
 
-    seed: int = 42
-    backtest_holdout_fraction: float = Field(0.2, gt=0, lt=1)
-    launch_steps: int = Field(12, ge=1, le=1000)
-    warmup_max_observed: int = Field(6, ge=0)
-    promotion_tolerance: float = Field(0.02, ge=0)
-    retrain_cron: str = "0 3 * * 1"
-    gbm_rounds: int = Field(400, ge=1)
-    gbm_extra_objectives: tuple[str, ...] = ("tweedie",)
-    blend_folds: int = Field(4, ge=0)
-    statistical_backtest_series: int = Field(400, ge=0)
-    neighbours_k: int = Field(20, ge=1)
-    attribute_weight_grid: tuple[NonNegativeFloat, ...] = ()
-    training_timeout_hours: float = Field(6.0, gt=0)
-
-    @field_validator("gbm_extra_objectives")
-    @classmethod
-    def _known_objectives(cls, objectives: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = [o for o in objectives if o not in GBM_OBJECTIVES]
-        if unknown:
-            raise ValueError(
-                f"unknown LightGBM objective {unknown[0]!r}; one of {', '.join(GBM_OBJECTIVES)}"
-            )
-        return objectives
+    backtest_holdout_fraction: float = Field(gt=0, lt=1)
+    promotion_tolerance: float = Field(ge=0)
+    retrain_cron: str
+    statistical_backtest_series: int = Field(ge=0)
+    training_timeout_hours: float = Field(gt=0)
 
     @field_validator("api_keys")
     @classmethod
@@ -103,18 +89,8 @@ class Settings(BaseSettings):
 
     def forecaster_config(self) -> ForecasterConfig:
         """The forecasting core's configuration: one mapping for training and serving."""
-        from forecasting.model import ForecasterConfig  # LightGBM loads only when needed
-
-        return ForecasterConfig(
-            freq=self.frequency,
-            launch_steps=self.launch_steps,
-            warmup_max_observed=self.warmup_max_observed,
-            num_boost_round=self.gbm_rounds,
-            extra_objectives=self.gbm_extra_objectives,
-            blend_folds=self.blend_folds,
-            k=self.neighbours_k,
-            attribute_weight_grid=self.attribute_weight_grid,
-            seed=self.seed,
+        return ForecasterConfig.model_validate(
+            {name: getattr(self, name) for name in ForecasterConfig.model_fields}
         )
 
     def check_safe_to_serve(self, host: str) -> None:

@@ -28,7 +28,12 @@ POSTGRES_URL = os.environ.get("LAUNCHCAST_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 # Keys the `auth_client` fixture configures, one per role.
-KEYS = {"read": "test-read-key", "write": "test-write-key", "admin": "test-admin-key"}
+KEYS = {
+    "forecast": "test-forecast-key",
+    "read": "test-read-key",
+    "write": "test-write-key",
+    "admin": "test-admin-key",
+}
 
 
 def _fresh_postgres_database() -> tuple[str, Callable[[], None]]:
@@ -93,7 +98,7 @@ def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
             # Small models: the tests check behaviour, benchmarks/ measures accuracy.
             "gbm_rounds": 30,
             "statistical_backtest_series": 25,
-            "blend_folds": 2,
+            "cv_folds": 2,
         }
         values.update(overrides)
         return Settings(**values)

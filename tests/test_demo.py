@@ -23,7 +23,7 @@ def fresh_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
     monkeypatch.setenv("LAUNCHCAST_DATABASE_URL", url)
     monkeypatch.setenv("LAUNCHCAST_ARTIFACT_DIR", str(tmp_path / "artifacts"))
     monkeypatch.setenv("LAUNCHCAST_GBM_ROUNDS", "30")
-    monkeypatch.setenv("LAUNCHCAST_BLEND_FOLDS", "2")
+    monkeypatch.setenv("LAUNCHCAST_CV_FOLDS", "2")
     monkeypatch.setenv("LAUNCHCAST_STATISTICAL_BACKTEST_SERIES", "25")
     get_settings.cache_clear()
     yield url
@@ -56,7 +56,7 @@ def test_evaluate_writes_an_html_report_with_plots_and_publishes_nothing(
     monkeypatch.setenv("LAUNCHCAST_DATABASE_URL", database_url)
     monkeypatch.setenv("LAUNCHCAST_ARTIFACT_DIR", str(tmp_path / "artifacts"))
     monkeypatch.setenv("LAUNCHCAST_GBM_ROUNDS", "30")
-    monkeypatch.setenv("LAUNCHCAST_BLEND_FOLDS", "2")
+    monkeypatch.setenv("LAUNCHCAST_CV_FOLDS", "2")
     monkeypatch.setenv("LAUNCHCAST_STATISTICAL_BACKTEST_SERIES", "25")
     get_settings.cache_clear()
     output = tmp_path / "reports" / "backtest.html"
@@ -69,8 +69,8 @@ def test_evaluate_writes_an_html_report_with_plots_and_publishes_nothing(
     assert result.exit_code == 0, result.output
     page = output.read_text()
     assert page.count("data:image/png;base64,") == 1 + 3  # WAPE per step + the sample products
-    assert "blend" in page and "WAPE" in page
-    assert "blend weights cold:" in page
+    assert "WAPE" in page and "gained over its fallback" in page
+    assert "served method:" in page
     assert "with periods 1-2 observed, WAPE on weeks 3-" in page
     with get_sessionmaker(database_url)() as session:
         assert registry.list_versions(session) == []

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from forecasting.model import ForecasterConfig, LaunchForecaster
+from forecasting.config import default_config
+from forecasting.model import LaunchForecaster
 from forecasting.synthetic import generate_catalogue
 from service.app import create_app
 from store import registry
@@ -34,7 +35,7 @@ def _trained(base: Path) -> dict[str, tuple[Path, str]]:
     # Cached per process: the lifecycle tests import the fixture below and share these fits.
     saved = {}
     for name, seed in (("v1", 0), ("v2", 1)):
-        config = ForecasterConfig(num_boost_round=30, seed=seed, k=10)
+        config = default_config(gbm_rounds=30, seed=seed, neighbours_k=10)
         model = LaunchForecaster(config).fit(*CATALOGUE)
         folder = base / name
         saved[name] = (folder, model.save(folder))
@@ -101,7 +102,7 @@ def test_a_new_product_gets_steps_1_to_h_with_quantiles_and_neighbours(served: T
     assert response.json()["model_version"] == "v1"
     assert response.json()["frequency"] == "W"
     result = forecast_of(response)
-    assert result["method"] == "blend"
+    assert result["method"] == "gbm"  # what the folds chose on this catalogue
     assert [p["step"] for p in result["points"]] == [1, 2, 3, 4, 5, 6]
     assert [p["start_date"] for p in result["points"][:2]] == ["2026-07-06", "2026-07-13"]
     assert set(result["points"][0]["quantiles"]) == {"0.1", "0.5", "0.9"}

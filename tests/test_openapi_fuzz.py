@@ -20,7 +20,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from forecasting.model import ForecasterConfig, LaunchForecaster
+from forecasting.config import default_config
+from forecasting.model import LaunchForecaster
 from forecasting.synthetic import generate_catalogue
 from service.app import create_app
 from store import migrations, registry
@@ -39,7 +40,7 @@ def fuzzed_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]
     url = f"sqlite:///{folder / 'fuzz.db'}"
     migrations.upgrade(url)
     catalogue = generate_catalogue(60, seed=2)
-    model = LaunchForecaster(ForecasterConfig(num_boost_round=10, k=5)).fit(*catalogue)
+    model = LaunchForecaster(default_config(gbm_rounds=10, neighbours_k=5)).fit(*catalogue)
     checksum = model.save(folder / "model")
     with get_sessionmaker(url)() as session:
         import_frames(session, *catalogue)

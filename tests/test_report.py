@@ -1,4 +1,5 @@
-"""The backtest report's readable parts: method order, blend weights, warm-up sentences."""
+"""The backtest report's readable parts: method order, value added, the served method and why,
+warm-up sentences."""
 
 from __future__ import annotations
 
@@ -6,15 +7,19 @@ from typing import Any
 
 from rich.console import Console
 
-from training.report import blend_line, metrics_table, warmup_lines
+from training.report import metrics_table, selection_lines, warmup_lines
 
 METRICS: dict[str, Any] = {
     "frequency": "W",
     "methods": {
         name: {"wape": 60.0, "mae": 1.0, "bias": 0.0, "pinball_mean": 1.0, "coverage": 0.8}
-        for name in ("served", "gbm_tweedie", "blend", "gbm", "neighbours", "global_curve")
+        for name in ("served", "gbm", "neighbours", "global_curve")
     },
-    "blend_weights": {"cold": {"gbm": 0.7, "neighbours": 0.3}, "warm": {"gbm": 1.0}},
+    "fva": {"gbm": {"vs_fallback": 2.5, "vs_global_curve": 4.0}},
+    "cross_validation": {
+        "served": "gbm",
+        "decisions": ["gbm vs neighbours: WAPE gain per fold +2.1, +1.4 (needs > 0.5): served"],
+    },
     "warmup": {
         "2": {
             "scored_steps": [3, 12],
@@ -26,16 +31,18 @@ METRICS: dict[str, Any] = {
 }
 
 
-def test_every_lightgbm_model_is_listed_next_to_the_main_one() -> None:
+def test_methods_are_listed_simplest_first_with_their_value_added() -> None:
     console = Console(record=True, width=200)
     console.print(metrics_table(METRICS))
-    rows = [line.split()[1] for line in console.export_text().splitlines() if "60.0" in line]
-    assert rows == ["global_curve", "neighbours", "gbm", "gbm_tweedie", "blend", "served"]
+    lines = [line for line in console.export_text().splitlines() if "60.0" in line]
+    assert [line.split()[1] for line in lines] == ["global_curve", "neighbours", "gbm", "served"]
+    assert "2.5" in lines[2] and "4.0" in lines[2]
 
 
-def test_the_blend_line_names_each_weight_cold_and_warm() -> None:
-    assert blend_line(METRICS) == "blend weights cold: 0.7 gbm + 0.3 neighbours; warm: 1 gbm"
-    assert "no LightGBM model" in blend_line({})
+def test_the_selection_lines_say_what_is_served_and_why() -> None:
+    lines = selection_lines(METRICS)
+    assert lines[0].startswith("served method: gbm")
+    assert "gbm vs neighbours" in lines[1]
 
 
 def test_warm_up_reads_as_a_sentence_in_the_data_frequency() -> None:

@@ -25,13 +25,19 @@ def test_an_invalid_frequency_is_refused(monkeypatch: pytest.MonkeyPatch) -> Non
         Settings()
 
 
-def test_an_unknown_extra_objective_is_refused_naming_the_setting(
+def test_an_unknown_objective_is_refused_naming_the_setting(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("LAUNCHCAST_GBM_EXTRA_OBJECTIVES", '["tweedie", "tweedy"]')
-    with pytest.raises(ValidationError, match="gbm_extra_objectives") as error:
+    monkeypatch.setenv("LAUNCHCAST_GBM_OBJECTIVE", "tweedy")
+    with pytest.raises(ValidationError, match="gbm_objective") as error:
         Settings()
     assert "tweedy" in str(error.value)
+
+
+def test_the_service_and_the_core_read_the_same_defaults() -> None:
+    from forecasting.config import default_config
+
+    assert Settings().forecaster_config() == default_config()
 
 
 def test_api_keys_must_be_stored_as_digests() -> None:

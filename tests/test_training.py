@@ -23,7 +23,7 @@ from store.session import get_sessionmaker
 from store.settings import Settings, get_settings
 from training.job import RunAbandoned, RunInProgress, execute_run, queue_run, run_training
 
-FAST = {"gbm_rounds": 30, "statistical_backtest_series": 25, "blend_folds": 2}
+FAST = {"gbm_rounds": 30, "statistical_backtest_series": 25, "cv_folds": 2}
 
 
 def load_catalogue(database_url: str, n_products: int = 300, seed: int = 1) -> None:
@@ -44,7 +44,7 @@ def env(train_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[S
     monkeypatch.setenv("LAUNCHCAST_DATABASE_URL", train_settings.database_url)
     monkeypatch.setenv("LAUNCHCAST_ARTIFACT_DIR", str(train_settings.artifact_dir))
     monkeypatch.setenv("LAUNCHCAST_GBM_ROUNDS", str(FAST["gbm_rounds"]))
-    monkeypatch.setenv("LAUNCHCAST_BLEND_FOLDS", str(FAST["blend_folds"]))
+    monkeypatch.setenv("LAUNCHCAST_CV_FOLDS", str(FAST["cv_folds"]))
     monkeypatch.setenv("LAUNCHCAST_STATISTICAL_BACKTEST_SERIES", "25")
     get_settings.cache_clear()
     yield train_settings
@@ -64,11 +64,12 @@ def test_cli_train_publishes_an_active_version_with_metrics(env: Settings) -> No
     assert Path(row.artifact_path, "metadata.json").exists()
     assert row.checksum.startswith("sha256:")
     methods = row.metrics["methods"]
-    assert {"global_curve", "attribute_curve", "neighbours", "gbm", "blend"} <= set(methods)
-    assert set(row.metrics["blend_weights"]) == {"cold", "warm"}
+    assert {"global_curve", "attribute_curve", "neighbours", "gbm", "served"} <= set(methods)
+    assert row.metrics["cross_validation"]["served"] == row.metrics["served_method"]
+    assert row.metrics["fva"]["gbm"]["vs_fallback"] is not None
     assert row.metrics["warmup"]["2"]["ratio"] > 0
     assert row.data_summary["n_products"] == 300
-    assert "weeks 3-12" in result.output and "blend weights" in result.output
+    assert "weeks 3-12" in result.output and "served method:" in result.output
     assert not list(Path(env.artifact_dir).glob(".staging-*"))
 
 
@@ -207,7 +208,7 @@ def test_api_training_run_queues_then_succeeds_and_the_model_is_listed(
         assert client.get("/v1/models/active").json()["version"] == version
         listed = client.get("/v1/models").json()["models"]
         assert [m["version"] for m in listed] == [version]
-        assert listed[0]["metrics"]["methods"]["blend"]["wape"] > 0
+        assert listed[0]["metrics"]["methods"]["served"]["wape"] > 0
 
 
 def test_api_refuses_a_second_run_while_one_is_queued(train_settings: Settings) -> None:
@@ -274,7 +275,7 @@ def test_the_dask_engine_agrees_with_the_local_engine(train_settings: Settings) 
         pytest.skip("one backend is enough for the engine comparison")
     local = run_training(train_settings, engine="local")
     dask = run_training(train_settings, engine="dask")
-    for method in ("gbm", "blend"):
+    for method in ("gbm", "served"):
         a = local.metrics["methods"][method]["wape"]
         b = dask.metrics["methods"][method]["wape"]
         assert abs(a - b) <= 0.05 * a, (method, a, b)

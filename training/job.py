@@ -183,7 +183,16 @@ def _train_and_publish(
         version = f"{version}-{run_id[:4]}"
     final = settings.artifact_dir / version
     staging.rename(final)
-    metrics = {**result.metrics, "statistical": statistical, "engine": engine, "run_id": run_id}
+    metrics = {
+        **result.metrics,
+        "statistical": statistical,
+        "engine": engine,
+        "run_id": run_id,
+        # Seconds and models fitted per stage: the backtest's model, then the published one.
+        "stages": {"backtest": result.metrics.get("stages", []), "published": model.stages_},
+        "models_fitted": (result.metrics.get("models_fitted") or 0)
+        + model.metadata_.get("models_fitted", 0),
+    }
     summary = {**data.summary, "n_clipped_periods": model.metadata_.get("n_clipped", 0)}
     report("publishing", 0.95)
     try:
@@ -279,7 +288,9 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
         "served_method",
         "methods",
         "warmup",
-        "blend_weights",
+        "fva",
+        "cross_validation",
+        "models_fitted",
         "statistical",
     )
     return {key: metrics[key] for key in keep if key in metrics}

@@ -14,7 +14,7 @@ matplotlib.use("Agg")  # no display on servers
 import matplotlib.pyplot as plt
 from rich.table import Table
 
-METHOD_ORDER = ("global_curve", "attribute_curve", "neighbours", "gbm", "blend", "served")
+METHOD_ORDER = ("global_curve", "attribute_curve", "neighbours", "gbm", "served")
 
 
 def metrics_table(metrics: dict[str, Any], title: str = "backtest") -> Table:
@@ -23,13 +23,18 @@ def metrics_table(metrics: dict[str, Any], title: str = "backtest") -> Table:
         title=f"{title}: cutoff {metrics.get('cutoff')}, "
         f"{metrics.get('n_train')} train / {metrics.get('n_test')} test products"
     )
-    for column in ("method", "WAPE", "MAE", "bias", "pinball", "80% coverage"):
+    columns = ("method", "WAPE", "FVA vs fallback", "vs global curve", "MAE", "bias", "pinball")
+    for column in (*columns, "80% coverage"):
         table.add_column(column, justify="right" if column != "method" else "left")
+    fva = metrics.get("fva") or {}
     for name in _methods(metrics):
         s = metrics["methods"][name]
+        gains = fva.get(name) or {}
         table.add_row(
             name,
             _fmt(s.get("wape")),
+            _fmt(gains.get("vs_fallback")),
+            _fmt(gains.get("vs_global_curve")),
             _fmt(s.get("mae")),
             _fmt(s.get("bias")),
             _fmt(s.get("pinball_mean")),
@@ -66,15 +71,13 @@ def warmup_lines(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
-def blend_line(metrics: dict[str, Any]) -> str:
-    """The blend weights the folds chose, cold and warm."""
-    weights = metrics.get("blend_weights") or {}
-    parts = [
-        f"{kind}: " + " + ".join(f"{w:g} {name}" for name, w in sorted(weights[kind].items()))
-        for kind in ("cold", "warm")
-        if kind in weights
-    ]
-    return "blend weights " + ("; ".join(parts) if parts else "not chosen (no LightGBM model)")
+def selection_lines(metrics: dict[str, Any]) -> list[str]:
+    """Which method is served, and why: one sentence per method the folds weighed."""
+    cv = metrics.get("cross_validation") or {}
+    served = cv.get("served") or metrics.get("served_method")
+    lines = [f"served method: {served} (the simplest one the cross-validation folds support)"]
+    lines += [str(d) for d in cv.get("decisions") or []]
+    return lines
 
 
 def _period_word(metrics: dict[str, Any]) -> str:
@@ -155,6 +158,10 @@ def write_html(metrics: dict[str, Any], samples: list[dict[str, Any]], path: Pat
                 f"<td>{_fmt(metrics['methods'][name].get(k))}</td>"
                 for k in ("wape", "mae", "bias", "pinball_mean")
             )
+            + "".join(
+                f"<td>{_fmt((metrics.get('fva') or {}).get(name, {}).get(k))}</td>"
+                for k in ("vs_fallback", "vs_global_curve")
+            )
             + f"<td>{_fmt(100 * (metrics['methods'][name].get('coverage') or 0))}%</td>",
         )
         for name in _methods(metrics)
@@ -177,9 +184,10 @@ from then on (never a product that was trained on).
 WAPE = 100 &times; &sum;|y &minus; &#375;| / &sum;y.
 The service answers with <b>{html.escape(str(metrics.get("served_method")))}</b>.</p>
 <table><tr><th>method</th><th>WAPE</th><th>MAE</th><th>bias</th><th>pinball</th>
+<th>WAPE gained over its fallback</th><th>over the global curve</th>
 <th>10-90% coverage</th></tr>{rows}</table>
 <h2>WAPE per step</h2><img src="data:image/png;base64,{wape_per_step_plot(metrics)}">
-<p>{html.escape(blend_line(metrics))}.</p>
+{"".join(f"<p>{html.escape(line)}.</p>" for line in selection_lines(metrics))}
 <h2>Warm-up (first periods observed)</h2><ul>{warmup or "<li>not evaluated</li>"}</ul>
 <h2>Established products</h2><p>{html.escape(statistical_line(metrics))}</p>
 <h2>Sample test products</h2>{figures}</body></html>"""

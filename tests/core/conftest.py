@@ -5,24 +5,26 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from forecasting.model import ForecasterConfig, LaunchForecaster
+from forecasting.config import ForecasterConfig, default_config
+from forecasting.model import LaunchForecaster
 from forecasting.synthetic import generate_catalogue
 
 
 def small_config(**overrides: object) -> ForecasterConfig:
-    """A quick configuration: few rounds, few neighbours, one thread."""
+    """The service's defaults, made quick: few rounds, few neighbours, one thread."""
     values: dict[str, object] = {
-        "freq": "W",
+        "frequency": "W",
         "launch_steps": 8,
         "curve_steps": 20,
-        "k": 5,
-        "num_boost_round": 40,
+        "neighbours_k": 5,
+        "gbm_rounds": 40,
         "warmup_max_observed": 2,
         "num_threads": 1,
         "seed": 7,
+        "min_analogues": 3,
     }
     values.update(overrides)
-    return ForecasterConfig(**values)  # type: ignore[arg-type]
+    return default_config(**values)
 
 
 @pytest.fixture(scope="session")

@@ -54,15 +54,16 @@ def test_artifact_holds_no_pickles_and_records_its_schema(
     for path in tmp_path.glob("*.npy"):
         np.load(path, allow_pickle=False)
     meta = json.loads((tmp_path / "metadata.json").read_text())
-    assert meta["feature_names"] and meta["encoder"]["categorical"]
     assert {"lightgbm", "numpy", "statsforecast"} <= set(meta["versions"])
     assert meta["training"]["training_data_sha256"].startswith("sha256:")
-    # One LightGBM text model per objective, and the blend weights chosen on the folds.
-    assert meta["gbm_models"] == ["gbm", "gbm_tweedie"]
-    for name in meta["gbm_models"]:
-        assert (tmp_path / f"{name}.txt").read_text().startswith("tree")
-    for kind in ("cold", "warm"):
-        assert sum(meta["blend_weights"][kind].values()) == pytest.approx(1.0)
+    # Each component wrote its own part: the encoder, the one LightGBM text model with its
+    # feature names, the served method with the folds' evidence, the calibration.
+    assert json.loads((tmp_path / "encoder.json").read_text())["categorical"]
+    assert json.loads((tmp_path / "gbm.json").read_text())["feature_names"]
+    assert (tmp_path / "gbm.txt").read_text().startswith("tree")
+    selection = json.loads((tmp_path / "selection.json").read_text())
+    assert selection["served"] == "gbm" and selection["table"]["gbm"]["per_fold"]
+    assert set(json.loads((tmp_path / "calibration.json").read_text())) == {"cold", "warm"}
 
 
 def test_load_refuses_a_flipped_byte(fitted: LaunchForecaster, tmp_path: Path) -> None:

@@ -29,16 +29,19 @@ def test_backtest_never_scores_a_trained_product_and_scores_every_method(
     products, sales = catalogue
     result = backtest(products, sales, small_config(), holdout_fraction=0.25, n_samples=3)
     assert result.model is not None
-    trained = set(result.model.product_ids_)
+    trained = set(result.model.catalogue_.product_ids_)
     tested = {s["product_id"] for s in result.samples}
     assert not trained & tested
     cutoff = pd.Timestamp(result.metrics["cutoff"])
     launch = pd.to_datetime(products.set_index("product_id")["launch_date"])
     assert (launch[list(trained)] < cutoff).all()
-    assert {"global_curve", "attribute_curve", "neighbours", "gbm", "blend"} <= set(
+    assert {"global_curve", "attribute_curve", "neighbours", "gbm", "served"} <= set(
         result.metrics["methods"]
     )
-    assert len(result.metrics["per_step"]["blend"]) == 8
+    assert len(result.metrics["per_step"]["served"]) == 8
+    # Forecast value added: each method against its fallback and the global curve.
+    assert result.metrics["fva"]["gbm"]["vs_fallback"] is not None
+    assert result.metrics["fva"]["attribute_curve"]["vs_global_curve"] is not None
     assert result.metrics["warmup"]["2"]["scored_steps"] == [3, 8]
     json.dumps(result.metrics, allow_nan=False)
     json.dumps(result.samples, allow_nan=False)

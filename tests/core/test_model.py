@@ -31,11 +31,11 @@ def weekly(start: dt.date, values: list[float]) -> tuple[tuple[dt.date, float], 
     return tuple((start + dt.timedelta(days=7 * i), v) for i, v in enumerate(values))
 
 
-def test_cold_start_forecast_covers_steps_one_to_horizon_with_blend(
+def test_cold_start_forecast_covers_steps_one_to_horizon_with_the_served_method(
     fitted: LaunchForecaster,
 ) -> None:
     [forecast] = fitted.predict([ForecastQuery(launch_date=LAUNCH, attributes=DRESS)], 6)
-    assert forecast.method == "blend"
+    assert forecast.method == fitted.served_method == "gbm"
     assert forecast.steps.tolist() == [1, 2, 3, 4, 5, 6]
     assert forecast.start_dates[1] == LAUNCH + dt.timedelta(days=7)
     assert np.isfinite(forecast.point).all() and (forecast.point >= 0).all()
@@ -66,7 +66,7 @@ def test_warm_global_curve_moves_half_way_to_the_observed_level(
 ) -> None:
     # Observed at 4x the global curve over two steps (RATIO_PRIOR aside): the curve is scaled
     # by about 2, the shrunk ratio, not by 4.
-    g = fitted.global_curve_
+    g = fitted.curves_.global_
     history = weekly(LAUNCH, [4 * g[0] + 3 * RATIO_PRIOR / 2, 4 * g[1] + 3 * RATIO_PRIOR / 2])
     warm = fitted.predict_components(
         [ForecastQuery(launch_date=LAUNCH, attributes=DRESS, history=history)]
@@ -83,7 +83,7 @@ def test_unseen_attribute_value_warns_and_still_answers(fitted: LaunchForecaster
     )
     assert any("sleeve" in w and "unknown" in w for w in forecast.warnings)
     assert any("material is missing" in w for w in forecast.warnings)
-    assert forecast.method == "blend"
+    assert forecast.method == fitted.served_method
 
 
 def test_no_known_attribute_falls_back_to_the_global_curve_with_a_warning(
@@ -118,13 +118,13 @@ def test_explain_lists_neighbours_whose_weights_sum_to_one(fitted: LaunchForecas
     [forecast] = fitted.predict(
         [ForecastQuery(launch_date=LAUNCH, attributes=DRESS)], 2, explain=True
     )
-    assert 0 < len(forecast.neighbours) <= fitted.config.k
+    assert 0 < len(forecast.neighbours) <= fitted.config.neighbours_k
     assert np.isclose(sum(n.weight for n in forecast.neighbours), 1.0)
     assert all(0 <= n.similarity <= 1 for n in forecast.neighbours)
 
 
 def test_a_catalogue_product_is_not_its_own_neighbour(fitted: LaunchForecaster) -> None:
-    pid = str(fitted.product_ids_[10])
+    pid = str(fitted.catalogue_.product_ids_[10])
     query = ForecastQuery(launch_date=LAUNCH, attributes=DRESS, product_id=pid)
     [forecast] = fitted.predict([query], 2, explain=True)
     assert pid not in {n.product_id for n in forecast.neighbours}
@@ -148,7 +148,12 @@ def test_history_before_launch_is_refused(fitted: LaunchForecaster) -> None:
     )
     with pytest.raises(InvalidHistory) as error:
         fitted.predict([query], 3)
-    assert error.value.errors[0]["field"] == "products[0].history"
+    # The core names the field relative to the query and says which query it was.
+    assert error.value.errors[0] == {
+        "index": "0",
+        "field": "history",
+        "message": "dated before launch_date",
+    }
 
 
 def test_non_finite_history_is_refused(fitted: LaunchForecaster) -> None:
@@ -251,21 +256,26 @@ def test_curve_baseline_answers_with_attribute_or_global_curve_and_warns(
     assert len(attr.point) == 10
 
 
-def test_attribute_curves_by_level_code_equal_the_per_product_lookup(
+def test_attribute_curve_is_the_mean_of_its_known_values_curves(
     fitted: LaunchForecaster, catalogue: tuple[pd.DataFrame, pd.DataFrame]
 ) -> None:
+    from forecasting.curves import attribute_curves, build_launch_curves
+
+    products, sales = catalogue
+    cfg = fitted.config
+    curves = build_launch_curves(products, sales, cfg.freq, max(cfg.launch_steps, cfg.curve_steps))
+    encoder = fitted.neighbours_.encoder_
+    reference = attribute_curves(curves, list(encoder.categorical), cfg.curve_statistic)
     attributes = [
         *catalogue[0]["attributes"][:20],
         {"category": "never-seen"},
         {},
         {"color": "red", "unknown": 1},
     ]
-    codes = fitted.encoder_.codes(attributes)
-    batch = fitted._attribute_curve(codes)
-    L = fitted.config.launch_steps
+    batch = fitted.curves_.attribute_curve(encoder.codes(attributes))
     for row, attrs in zip(batch, attributes, strict=True):
-        single = fitted.attribute_curves_.curve_for(attrs)
+        single = reference.curve_for(attrs)
         if single is None:
             assert np.isnan(row).all()
         else:
-            np.testing.assert_allclose(row, single[:L], rtol=1e-12)
+            np.testing.assert_allclose(row, single, rtol=1e-12)

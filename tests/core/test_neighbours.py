@@ -8,21 +8,29 @@ from forecasting.model import LaunchForecaster
 from forecasting.neighbours import AttributeEncoder, NeighbourIndex, neighbour_curves
 
 
-def test_training_neighbours_are_never_the_product_itself_nor_launched_later(
+def test_fold_neighbours_are_never_the_product_itself_nor_launched_after_the_fold(
     fitted: LaunchForecaster,
 ) -> None:
-    idx = fitted.training_neighbours_
-    days = fitted.launch_days_
-    rows = np.arange(len(idx))[:, None]
-    valid = idx >= 0
+    nb, days = fitted.neighbours_, fitted.catalogue_.launch_days_
+    start = int(np.quantile(days, 0.7))
+    rows = np.flatnonzero(days >= start)
+    borrowed = nb.search(
+        nb.codes_[rows],
+        nb.numerics_[rows],
+        launched_before=np.full(len(rows), start),
+        exclude=[[int(r)] for r in rows],
+    )
+    valid = borrowed.rows >= 0
     assert valid.any()
-    assert not (valid & (idx == rows)).any()
-    assert (days[np.where(valid, idx, 0)] < days[:, None])[valid].all()
+    assert not (valid & (borrowed.rows == rows[:, None])).any()
+    assert (days[np.where(valid, borrowed.rows, 0)] < start)[valid].all()
 
 
-def test_first_launches_get_no_neighbours_in_training(fitted: LaunchForecaster) -> None:
-    first = np.flatnonzero(fitted.launch_days_ == fitted.launch_days_.min())
-    assert (fitted.training_neighbours_[first] == -1).all()
+def test_the_first_launches_have_no_earlier_neighbour(fitted: LaunchForecaster) -> None:
+    nb, days = fitted.neighbours_, fitted.catalogue_.launch_days_
+    first = np.flatnonzero(days == days.min())
+    borrowed = nb.search(nb.codes_[first], nb.numerics_[first], launched_before=days[first])
+    assert (borrowed.rows == -1).all()
 
 
 def test_encoder_gives_cosine_similarity_of_weighted_shared_values() -> None:

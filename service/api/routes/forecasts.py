@@ -8,18 +8,18 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import orjson
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from forecasting.types import ProductForecast
+from forecasting.types import Neighbour, ProductForecast
 from service.api.routes.products import check_batch_size
 from service.api.schemas import AUTH_ERRORS, VALIDATION_ERROR, problem
-from service.auth import ReadAccess
+from service.auth import CallerRole
 from service.batching import ForecastBatcher
 from service.errors import InvalidItems, NotFound
 from service.forecasts import (
@@ -32,7 +32,7 @@ from service.forecasts import (
 from service.model_store import ModelStore
 from store.ingest import AttributeValue, FiniteFloat, ProductId
 from store.session import get_sessionmaker
-from store.settings import Settings
+from store.settings import Role, Settings
 
 router = APIRouter(prefix="/v1", tags=["forecasts"])
 
@@ -55,7 +55,7 @@ EXAMPLE_RESPONSE: dict[str, Any] = {
     "forecasts": [
         {
             "product_id": "NEW-7",
-            "method": "blend",
+            "method": "gbm",
             "points": [
                 {
                     "step": 2,
@@ -77,6 +77,19 @@ class HistoryPoint(BaseModel):
     quantity: FiniteFloat
 
 
+Detail = Literal["curves", "drivers"]
+MAX_ANALOGUES = 100  # pinned like items per product: a planner pins a handful
+MAX_EXCLUDED = 1000
+
+
+class AnalogueIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    product_id: ProductId = Field(examples=["SKU-0931"])
+    weight: FiniteFloat = Field(
+        1.0, gt=0, description="Relative weight among the pinned analogues (default 1)."
+    )
+
+
 class ProductToForecast(BaseModel):
     model_config = ConfigDict(extra="forbid")
     product_id: ProductId | None = Field(
@@ -87,6 +100,29 @@ class ProductToForecast(BaseModel):
     history: list[HistoryPoint] | None = Field(
         None, description="Early sales of this product (warm-up): the forecast continues after."
     )
+    analogues: list[AnalogueIn] | None = Field(
+        None,
+        max_length=MAX_ANALOGUES,
+        description="The planner's like items: the forecast borrows from exactly these catalogue "
+        "products, with these relative weights; the answer's neighbours are these, in order.",
+    )
+    exclude_analogues: list[ProductId] | None = Field(
+        None, max_length=MAX_EXCLUDED, description="Catalogue products never to borrow from."
+    )
+
+    @model_validator(mode="after")
+    def _each_analogue_once(self) -> ProductToForecast:
+        seen: set[str] = set()
+        for analogue in self.analogues or []:
+            if analogue.product_id in seen:
+                raise ValueError(f"analogue '{analogue.product_id}' is pinned twice")
+            seen.add(analogue.product_id)
+        return self
+
+    def borrowing_controls(self) -> list[str]:
+        """The fields given that steer what the forecast borrows from."""
+        given = [("analogues", self.analogues), ("exclude_analogues", self.exclude_analogues)]
+        return [name for name, value in given if value]
 
 
 class ForecastRequest(BaseModel):
@@ -96,6 +132,11 @@ class ForecastRequest(BaseModel):
         default_factory=list, description="Levels strictly between 0 and 1, each once."
     )
     explain: bool = Field(False, description="Include the neighbours borrowed from.")
+    details: list[Detail] = Field(
+        default_factory=list,
+        description="'curves': each neighbour's own launch curve; 'drivers': the forecast's "
+        "total split into a baseline and contributions. Implies explain.",
+    )
     products: list[ProductToForecast] = Field(min_length=1)
 
     @field_validator("quantiles")
@@ -124,15 +165,30 @@ class NeighbourOut(BaseModel):
     product_id: str
     similarity: float
     weight: float
+    curve: list[float | None] | None = Field(
+        None,
+        description="With details=curves: its launch curve, steps 1..horizon aligned on its "
+        "launch (null where it never reached the step).",
+    )
+
+
+class DriversOut(BaseModel):
+    baseline: float
+    contributions: dict[str, float] = Field(
+        description="Each attribute, launch_calendar, analogues and history: added to the "
+        "baseline they give the forecast's total over the horizon."
+    )
 
 
 class ProductForecastOut(BaseModel):
     product_id: str | None
     method: str = Field(
-        description="blend, gbm, neighbours, attribute_curve, global_curve or statistical:<model>"
+        description="gbm, neighbours, attribute_curve, global_curve or statistical:<model> "
+        "(blend: models trained before artifact format 4)"
     )
     points: list[PointOut]
     neighbours: list[NeighbourOut] | None = None
+    drivers: DriversOut | None = Field(None, description="With details=drivers.")
     warnings: list[str]
 
 
@@ -167,7 +223,9 @@ def check_horizon(settings: Settings, horizon: int) -> None:
         )
 
 
-def render(answer: Answer, settings: Settings, explain: bool) -> bytes:
+def render(
+    answer: Answer, settings: Settings, explain: bool, details: frozenset[str] = frozenset()
+) -> bytes:
     """Plain dicts straight to JSON: the schema above documents them, building models would cost.
 
     Every number of the answer is rounded and turned into a Python float in one NumPy call: a
@@ -179,7 +237,7 @@ def render(answer: Answer, settings: Settings, explain: bool) -> bytes:
         "model_version": answer.model_version,
         "frequency": settings.frequency,
         "forecasts": [
-            _product(result, table, explain, isoformat)
+            _product(result, table, explain or bool(details), details, isoformat)
             for result, table in zip(answer.forecasts, tables, strict=True)
         ],
     }
@@ -205,6 +263,7 @@ def _product(
     result: ProductForecast,
     table: list[list[float]],
     explain: bool,
+    details: frozenset[str],
     isoformat: Callable[[dt.date], str],
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
@@ -213,16 +272,33 @@ def _product(
         "points": _points(result, table, isoformat),
     }
     if explain:
-        out["neighbours"] = [
-            {
-                "product_id": n.product_id,
-                "similarity": round(float(n.similarity), 4),
-                "weight": round(float(n.weight), 4),
-            }
-            for n in result.neighbours
-        ]
+        out["neighbours"] = [_neighbour(n, "curves" in details) for n in result.neighbours]
+    if "drivers" in details and result.drivers is not None:
+        out["drivers"] = {
+            "baseline": _number(result.drivers.baseline),
+            "contributions": {
+                name: _number(value) for name, value in result.drivers.contributions.items()
+            },
+        }
     out["warnings"] = list(result.warnings)
     return out
+
+
+def _neighbour(neighbour: Neighbour, with_curve: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "product_id": neighbour.product_id,
+        "similarity": round(float(neighbour.similarity), 4),
+        "weight": round(float(neighbour.weight), 4),
+    }
+    if with_curve and neighbour.curve is not None:
+        out["curve"] = [_number(value) for value in neighbour.curve]
+    return out
+
+
+def _number(value: float) -> float | None:
+    """Rounded, or None (JSON null) where not a finite number (a step a product never reached)."""
+    value = float(value)
+    return round(value, 4) if math.isfinite(value) else None
 
 
 def _points(
@@ -254,6 +330,8 @@ def answer_request(
     horizon: int,
     quantiles: list[float],
     explain: bool,
+    details: frozenset[str] = frozenset(),
+    private: bool = False,
 ) -> bytes:
     """Resolve, predict and render in one worker-thread call (the blocking, CPU-bound part).
 
@@ -262,8 +340,8 @@ def answer_request(
     """
     with get_sessionmaker(settings.database_url)() as session:
         queries = resolve_queries(session, requested)
-    answer = forecast(store, queries, horizon, quantiles, explain)
-    return render(answer, settings, explain)
+    answer = forecast(store, queries, horizon, quantiles, explain, details, private)
+    return render(answer, settings, explain, details)
 
 
 async def answer_off_loop(
@@ -272,6 +350,8 @@ async def answer_off_loop(
     horizon: int,
     quantiles: list[float],
     explain: bool,
+    details: frozenset[str] = frozenset(),
+    private: bool = False,
 ) -> Response:
     """Answer with everything blocking off the event loop, in one thread-pool hop.
 
@@ -280,14 +360,30 @@ async def answer_off_loop(
     arriving at the same time (see service.batching); the others run alone.
     """
     settings = app.settings
+    if private:  # whatever was asked, a private answer names no other product
+        explain, details = False, frozenset()
     if app.batcher.accepts(len(requested)) and not catalogue_ids(requested):
         queries = resolve_queries(None, requested)  # complete products: no I/O, microseconds
         body = await app.batcher.submit(
-            queries, horizon, quantiles, explain, lambda answer: render(answer, settings, explain)
+            queries,
+            horizon,
+            quantiles,
+            explain,
+            lambda answer: render(answer, settings, explain, details),
+            details,
+            private,
         )
     else:
         body = await run_in_threadpool(
-            answer_request, settings, app.store, requested, horizon, quantiles, explain
+            answer_request,
+            settings,
+            app.store,
+            requested,
+            horizon,
+            quantiles,
+            explain,
+            details,
+            private,
         )
     return Response(body, media_type="application/json")
 
@@ -303,20 +399,38 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 ForecastingDep = Annotated[Forecasting, Depends(get_forecasting)]
 
 
+def check_private(role: Role, asked: list[str]) -> bool:
+    """Whether the answer is private (a forecast key); 403 when such a key asks for what would
+    identify other products (API.md, Privacy)."""
+    if role is not Role.forecast:
+        return False
+    if asked:
+        raise HTTPException(
+            403,
+            f"a 'forecast' key may not use {', '.join(asked)}: they show or steer which known "
+            "products a forecast borrows from; the 'read' role is needed",
+        )
+    return True
+
+
 @router.post(
     "/forecasts",
     summary="Forecast a batch of products (new, warming up or established)",
     response_model=ForecastResponse,
-    dependencies=[ReadAccess],
     responses=RESPONSES,
 )
-async def create_forecasts(body: ForecastRequest, app: ForecastingDep) -> Response:
+async def create_forecasts(
+    body: ForecastRequest, app: ForecastingDep, role: CallerRole
+) -> Response:
     """Forecasts with quantiles, the neighbours borrowed from and the method that spoke.
 
     With no history a product is forecast for steps 1..horizon; with history up to step s, for
     steps s+1..s+horizon using the observed sales. A `product_id` from the catalogue given
     without attributes and launch date uses the stored ones and the stored sales.
     """
+    asked = [name for name in ("explain", "details") if getattr(body, name)]
+    asked += sorted({name for p in body.products for name in p.borrowing_controls()})
+    private = check_private(role, asked)
     check_horizon(app.settings, body.horizon)
     check_batch_size(app.settings, len(body.products), "products")
     requested = [
@@ -325,29 +439,44 @@ async def create_forecasts(body: ForecastRequest, app: ForecastingDep) -> Respon
             launch_date=p.launch_date,
             attributes=p.attributes,
             history=[(h.date, h.quantity) for h in p.history] if p.history is not None else None,
+            analogues=tuple((a.product_id, a.weight) for a in p.analogues or ()),
+            exclude_analogues=tuple(p.exclude_analogues or ()),
         )
         for p in body.products
     ]
-    return await answer_off_loop(app, requested, body.horizon, body.quantiles, body.explain)
+    return await answer_off_loop(
+        app,
+        requested,
+        body.horizon,
+        body.quantiles,
+        body.explain,
+        frozenset(body.details),
+        private,
+    )
 
 
 @router.get(
     "/products/{product_id}/forecast",
     summary="Forecast one catalogue product",
     response_model=ForecastResponse,
-    dependencies=[ReadAccess],
     responses={**RESPONSES, 404: problem("Not found", 404, "no product 'SKU-1001'")},
 )
 async def product_forecast(
     product_id: str,
     app: ForecastingDep,
+    role: CallerRole,
     horizon: int = Query(12, ge=1, description="Steps to forecast."),
     quantiles: list[float] = Query(
         [], description="Quantile levels, e.g. ?quantiles=0.1&quantiles=0.9"
     ),
     explain: bool = Query(False, description="Include the neighbours borrowed from."),
+    details: list[Detail] = Query(
+        [], description="curves and/or drivers (see POST /v1/forecasts); implies explain."
+    ),
 ) -> Response:
     """The forecast of a catalogue product from its stored attributes, launch date and sales."""
+    asked = [name for name, value in (("explain", explain), ("details", details)) if value]
+    private = check_private(role, asked)
     check_horizon(app.settings, horizon)
     try:
         check_quantiles(quantiles)
@@ -355,7 +484,9 @@ async def product_forecast(
         raise InvalidItems(str(exc), [{"field": "quantiles", "message": str(exc)}]) from None
     requested = [RequestedProduct(product_id, None, None, None)]
     try:
-        return await answer_off_loop(app, requested, horizon, quantiles, explain)
+        return await answer_off_loop(
+            app, requested, horizon, quantiles, explain, frozenset(details), private
+        )
     except InvalidItems as exc:
         if [e["field"] for e in exc.errors] == ["products[0].product_id"]:
             raise NotFound(f"no product '{product_id}'") from None

@@ -1,0 +1,209 @@
+"""Forecast requests in the core's terms: attributes encoded, history as step totals, pins.
+
+Parsing raises domain errors whose `errors` name a field relative to the query with the query's
+position as "index"; the service turns them into API paths (the core knows none).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecasting.catalogue import LaunchCatalogue
+from forecasting.curves import category_key
+from forecasting.errors import InvalidAnalogue, InvalidHistory
+from forecasting.neighbours import AttributeEncoder
+from forecasting.periods import Frequency, steps_of
+from forecasting.types import ForecastQuery
+
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
+@dataclass
+class ParsedQueries:
+    """Queries as arrays, plus what each one asked of the neighbour model.
+
+    Attributes:
+        launch_days: (m,) days since 1970-01-01.
+        codes: (m, n_cat) categorical codes, -1 unknown.
+        numerics: (m, n_num) numeric attributes, NaN unknown.
+        observed: (m, width) observed step totals, NaN beyond `n_observed`.
+        n_observed: (m,) observed steps.
+        known: (m,) any attribute usable.
+        own_rows: (m,) the catalogue row of the product itself, -1 for a new one.
+        exclude: Per query, catalogue rows never to borrow from (its own row first).
+        pins: Per query, the planner's (row, weight) analogues (empty: none pinned).
+        warnings: Per query, what the answer should say about its input.
+    """
+
+    launch_days: np.ndarray
+    codes: np.ndarray
+    numerics: np.ndarray
+    observed: np.ndarray
+    n_observed: np.ndarray
+    known: np.ndarray
+    own_rows: np.ndarray
+    exclude: list[list[int]]
+    pins: list[list[tuple[int, float]]]
+    warnings: list[list[str]]
+
+    @property
+    def observed_total(self) -> np.ndarray:
+        """(m,) sum of the observed steps."""
+        width = self.observed.shape[1]
+        mask = np.arange(width)[None, :] < self.n_observed[:, None]
+        return np.where(mask & np.isfinite(self.observed), self.observed, 0.0).sum(axis=1)
+
+
+def parse_queries(
+    queries: Sequence[ForecastQuery],
+    encoder: AttributeEncoder,
+    catalogue: LaunchCatalogue,
+    freq: Frequency,
+    min_width: int,
+) -> ParsedQueries:
+    """Encode queries for the components.
+
+    Raises:
+        InvalidHistory: history dated before the launch or not finite.
+        InvalidAnalogue: a pinned or excluded analogue that is unknown, or a pinned one
+            launched after the product.
+    """
+    m = len(queries)
+    launch_days = np.array([day_number(q.launch_date) for q in queries], dtype=np.int64)
+    attributes = [dict(q.attributes or {}) for q in queries]
+    codes = encoder.codes(attributes)
+    numerics = encoder.numerics(attributes)
+    histories = [history_steps(q, i, freq) for i, q in enumerate(queries)]
+    n_observed = np.array([len(h) for h in histories], dtype=np.int64)
+    observed = np.full((m, max([min_width, *n_observed.tolist()])), np.nan)
+    for i, h in enumerate(histories):
+        observed[i, : len(h)] = h
+    own = np.array([catalogue.row(q.product_id) for q in queries], dtype=np.int64)
+    pins = [_pins(q, i, catalogue, launch_days[i]) for i, q in enumerate(queries)]
+    exclude = [
+        [int(own[i]), *_rows(q.exclude_analogues, i, "exclude_analogues", catalogue)]
+        if own[i] >= 0
+        else _rows(q.exclude_analogues, i, "exclude_analogues", catalogue)
+        for i, q in enumerate(queries)
+    ]
+    known = (codes >= 0).any(axis=1) | np.isfinite(numerics).any(axis=1)
+    warnings = [attribute_warnings(a, codes[i], encoder) for i, a in enumerate(attributes)]
+    return ParsedQueries(
+        launch_days, codes, numerics, observed, n_observed, known, own, exclude, pins, warnings
+    )
+
+
+def day_number(value: Any) -> int:
+    """Days since 1970-01-01 of a date (or anything pandas reads as one)."""
+    day = value if type(value) is dt.date else pd.Timestamp(value).date()
+    return day.toordinal() - _EPOCH_ORDINAL
+
+
+def history_steps(query: ForecastQuery, index: int, freq: Frequency) -> np.ndarray:
+    """Observed step totals 1..s (s = step of the last observation; gaps are zeros)."""
+    if not query.history:
+        return np.zeros(0)
+    quantity = np.array([float(v) for _, v in query.history])
+    if not np.isfinite(quantity).all():
+        raise InvalidHistory(
+            "history quantities must be finite",
+            [{"index": str(index), "field": "history", "message": "not a finite number"}],
+        )
+    launch = query.launch_date
+    steps = steps_of(
+        pd.Series(np.full(len(quantity), pd.Timestamp(launch))),
+        pd.Series(pd.to_datetime([d for d, _ in query.history])),
+        freq,
+    )
+    if (steps < 1).any():
+        raise InvalidHistory(
+            "history dated before the launch date",
+            [{"index": str(index), "field": "history", "message": "dated before launch_date"}],
+        )
+    totals = np.zeros(int(steps.max()))
+    np.add.at(totals, steps - 1, quantity)
+    return np.maximum(totals, 0.0)
+
+
+def _rows(
+    ids: Sequence[str], index: int, field: str, catalogue: LaunchCatalogue, suffix: str = ""
+) -> list[int]:
+    rows, errors = [], []
+    for j, pid in enumerate(ids):
+        row = catalogue.row(pid)
+        if row < 0:
+            errors.append(
+                {
+                    "index": str(index),
+                    "field": f"{field}[{j}]{suffix}",
+                    "message": f"unknown product '{pid}' (not in the model's catalogue)",
+                }
+            )
+        rows.append(row)
+    if errors:
+        raise InvalidAnalogue("unknown analogue", errors)
+    return rows
+
+
+def _pins(
+    query: ForecastQuery, index: int, catalogue: LaunchCatalogue, launch_day: int
+) -> list[tuple[int, float]]:
+    if not query.analogues:
+        return []
+    ids = [a.product_id for a in query.analogues]
+    rows = _rows(ids, index, "analogues", catalogue, ".product_id")
+    errors = []
+    for j, (row, analogue) in enumerate(zip(rows, query.analogues, strict=True)):
+        field = f"analogues[{j}]"
+        if catalogue.launch_days_[row] > launch_day:
+            errors.append(
+                {
+                    "index": str(index),
+                    "field": f"{field}.product_id",
+                    "message": f"'{analogue.product_id}' was launched after this product",
+                }
+            )
+        if not (math.isfinite(analogue.weight) and analogue.weight > 0):
+            errors.append(
+                {"index": str(index), "field": f"{field}.weight", "message": "must be > 0"}
+            )
+    if errors:
+        raise InvalidAnalogue("analogue cannot be borrowed from", errors)
+    return [(row, float(a.weight)) for row, a in zip(rows, query.analogues, strict=True)]
+
+
+def attribute_warnings(
+    attributes: Mapping[str, Any], codes: np.ndarray, encoder: AttributeEncoder
+) -> list[str]:
+    """What the answer says about attributes the model cannot use."""
+    out: list[str] = []
+    for j, name in enumerate(encoder.categorical):
+        value = attributes.get(name)
+        if value is None:
+            out.append(f"attribute {name} is missing; treated as unknown")
+        elif codes[j] < 0:
+            out.append(
+                f"attribute {name}={category_key(value)} was never seen in training; "
+                "treated as unknown"
+            )
+    for name in encoder.numeric:
+        value = attributes.get(name)
+        if value is None:
+            out.append(f"attribute {name} is missing; treated as unknown")
+        elif not _is_finite_number(value):
+            out.append(f"attribute {name}={value} is not a number; treated as unknown")
+    for name in attributes:
+        if name not in encoder.categorical and name not in encoder.numeric:
+            out.append(f"attribute {name} is unknown to the model; ignored")
+    return out
+
+
+def _is_finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,0 +1,509 @@
+/* The planner's desk: describe or pick a product, see its forecast, steer its analogues,
+ * compare variants. Talks only to this service's own API, with the key kept for the tab
+ * (sessionStorage). No framework: a few functions over the DOM. */
+"use strict";
+
+(function () {
+  const config = JSON.parse(document.getElementById("config").textContent);
+  const $ = (id) => document.getElementById(id);
+  const KEY = "launchcast.apiKey";
+  const MAX_VARIANTS = 4;
+  const LOW = 0.1, HIGH = 0.9;
+  // Line styles of the compared variants: a dash pattern and a colour each.
+  const VARIANT_STYLES = [
+    { dash: "solid", color: "#1b4f9c" }, { dash: "dash", color: "#b3450e" },
+    { dash: "dot", color: "#2d7a36" }, { dash: "dashdot", color: "#6b2d8f" },
+  ];
+
+  const state = {
+    attributes: [],
+    last: null,        // {request, answer, actuals, label, description}
+    pinned: new Map(), // product_id -> weight
+    excluded: new Set(),
+    variants: [],
+  };
+
+  // ---------------------------------------------------------------- the API
+  async function api(path, options = {}) {
+    const headers = { Accept: "application/json", ...(options.headers || {}) };
+    const key = sessionStorage.getItem(KEY);
+    if (key) headers["X-API-Key"] = key;
+    if (options.body !== undefined) headers["Content-Type"] = "application/json";
+    const response = await fetch(path, {
+      method: options.method || "GET", headers,
+      body: options.body !== undefined ? JSON.stringify(options.body) : undefined,
+    });
+    const body = await response.json().catch(() => null);
+    if (!response.ok) {
+      const error = new Error((body && body.detail) || `HTTP ${response.status}`);
+      error.status = response.status;
+      error.problem = body;
+      throw error;
+    }
+    return body;
+  }
+
+  function say(message) { $("status").textContent = message; }
+
+  function showProblem(error) {
+    const box = $("problem");
+    box.textContent = "";
+    const title = document.createElement("strong");
+    title.textContent = error.status === 401 ? "The API key is missing or unknown: "
+      : error.status === 403 ? "This key may not do that: " : "Could not forecast: ";
+    box.append(title, error.message);
+    const errors = (error.problem && error.problem.errors) || [];
+    if (errors.length) {
+      const list = document.createElement("ul");
+      for (const e of errors) {
+        const item = document.createElement("li");
+        item.textContent = `${e.field}: ${e.message}`;
+        list.appendChild(item);
+      }
+      box.appendChild(list);
+    }
+    box.hidden = false;
+    say("");
+  }
+
+  function clearProblem() { $("problem").hidden = true; $("problem").textContent = ""; }
+
+  // ---------------------------------------------------------------- periods (as the service counts them)
+  const parseDay = (text) => new Date(text + "T00:00:00Z");
+  const isoDay = (date) => date.toISOString().slice(0, 10);
+
+  function addMonths(date, months) {
+    const y = date.getUTCFullYear(), m = date.getUTCMonth() + months, d = date.getUTCDate();
+    const last = new Date(Date.UTC(y, m + 1, 0)).getUTCDate();
+    return new Date(Date.UTC(y, m, Math.min(d, last)));
+  }
+
+  function stepStart(launch, step) {
+    const day = parseDay(launch);
+    if (config.frequency === "M") return isoDay(addMonths(day, step - 1));
+    const days = (step - 1) * (config.frequency === "W" ? 7 : 1);
+    return isoDay(new Date(day.getTime() + days * 86400000));
+  }
+
+  function stepOf(launch, date) {
+    const a = parseDay(launch), b = parseDay(date);
+    const days = Math.round((b - a) / 86400000);
+    if (config.frequency === "D") return days + 1;
+    if (config.frequency === "W") return Math.floor(days / 7) + 1;
+    let months = (b.getUTCFullYear() - a.getUTCFullYear()) * 12 + b.getUTCMonth() - a.getUTCMonth();
+    if (addMonths(a, months) > b) months -= 1;
+    return months + 1;
+  }
+
+  // ---------------------------------------------------------------- the key
+  function initKey() {
+    $("api-key").value = sessionStorage.getItem(KEY) || "";
+    $("key-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const key = $("api-key").value.trim();
+      if (key) sessionStorage.setItem(KEY, key); else sessionStorage.removeItem(KEY);
+      await loadChoices();
+    });
+  }
+
+  // ---------------------------------------------------------------- choices
+  async function loadChoices() {
+    clearProblem();
+    try {
+      const listed = await api("/v1/attributes");
+      state.attributes = listed.attributes;
+      renderAttributeFields();
+      $("key-state").textContent = listed.model_version
+        ? `model ${listed.model_version}` : "no model yet: forecasts come from launch curves";
+    } catch (error) {
+      $("key-state").textContent = "";
+      showProblem(error);
+      return;
+    }
+    try {  // a read key may list the catalogue; a forecast key may not, and needs not
+      const page = await api("/v1/products?limit=1000");
+      const list = $("product-ids");
+      list.textContent = "";
+      for (const p of page.products) {
+        const option = document.createElement("option");
+        option.value = p.product_id;
+        list.appendChild(option);
+      }
+    } catch (error) {
+      if (error.status !== 403) showProblem(error);
+    }
+  }
+
+  function renderAttributeFields() {
+    const box = $("attribute-fields");
+    box.textContent = "";
+    if (!state.attributes.length) {
+      box.innerHTML = '<p class="hint">The active model knows no attributes yet.</p>';
+      return;
+    }
+    for (const attribute of state.attributes) {
+      const field = document.createElement("div");
+      field.className = "field";
+      const id = "attr-" + attribute.name.replace(/[^A-Za-z0-9_-]/g, "_");
+      const label = document.createElement("label");
+      label.htmlFor = id;
+      label.textContent = attribute.name;
+      let input;
+      if (attribute.kind === "categorical") {
+        input = document.createElement("select");
+        input.add(new Option("(not set)", ""));
+        for (const v of attribute.values) input.add(new Option(`${v.value} (${v.count})`, v.value));
+      } else {
+        input = document.createElement("input");
+        input.type = "number";
+        input.step = "any";
+        if (attribute.median !== null) input.placeholder = `median ${attribute.median}`;
+        const range = document.createElement("small");
+        if (attribute.min !== null) range.textContent = ` ${attribute.min} to ${attribute.max}`;
+        label.appendChild(range);
+      }
+      input.id = id;
+      input.dataset.attribute = attribute.name;
+      input.dataset.kind = attribute.kind;
+      field.append(label, input);
+      box.appendChild(field);
+    }
+  }
+
+  function describedAttributes() {
+    const out = {};
+    for (const input of document.querySelectorAll("#attribute-fields [data-attribute]")) {
+      if (input.value === "") continue;
+      out[input.dataset.attribute] = input.dataset.kind === "numeric" ? Number(input.value) : input.value;
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- forecasting
+  const mode = () => document.querySelector('input[name="mode"]:checked').value;
+
+  async function productRequest() {
+    const horizon = Number($("horizon").value) || 12;
+    if (mode() === "catalogue") {
+      const id = $("product-id").value.trim();
+      if (!id) throw Object.assign(new Error("choose a catalogue product"), { problem: null });
+      const stored = await api(`/v1/products/${encodeURIComponent(id)}`);
+      const sales = stored.n_observations
+        ? (await api(`/v1/products/${encodeURIComponent(id)}/sales`)).observations : [];
+      const launch = stored.launch_date || stored.first_sale_date;
+      const product = { product_id: id, attributes: stored.attributes, launch_date: launch };
+      if ($("use-sales").checked && sales.length) {
+        product.history = sales.map((s) => ({ date: s.date, quantity: s.quantity }));
+      }
+      return { horizon, product, actuals: stepTotals(launch, sales), label: id,
+        description: describe(stored.attributes, launch) };
+    }
+    const launch = $("launch-date").value;
+    if (!launch) throw Object.assign(new Error("give the launch date"), { problem: { errors: [{ field: "launch_date", message: "required for a new product" }] } });
+    const attributes = describedAttributes();
+    const product = { attributes, launch_date: launch };
+    const history = $("history").value.split(/[,;\s]+/).filter((x) => x !== "").map(Number);
+    if (history.some((x) => !Number.isFinite(x))) {
+      throw Object.assign(new Error("first periods of sales must be numbers"), { problem: null });
+    }
+    if (history.length) product.history = history.map((q, i) => ({ date: stepStart(launch, i + 1), quantity: q }));
+    const actuals = history.map((q, i) => [i + 1, q]);
+    return { horizon, product, actuals, label: describe(attributes, launch), description: describe(attributes, launch) };
+  }
+
+  function describe(attributes, launch) {
+    const parts = Object.entries(attributes || {}).filter(([, v]) => v !== null && v !== "").map(([k, v]) => `${k}=${v}`);
+    return `${parts.join(", ") || "no attributes"}; launch ${launch}`;
+  }
+
+  function stepTotals(launch, sales) {
+    const totals = new Map();
+    for (const s of sales) {
+      const step = stepOf(launch, s.date);
+      if (step >= 1) totals.set(step, (totals.get(step) || 0) + s.quantity);
+    }
+    if (!totals.size) return [];
+    const last = Math.max(...totals.keys());
+    return Array.from({ length: last }, (_, i) => [i + 1, totals.get(i + 1) || 0]);
+  }
+
+  async function runForecast() {
+    clearProblem();
+    let asked;
+    try {
+      asked = await productRequest();
+    } catch (error) {
+      showProblem(error);
+      return;
+    }
+    const product = { ...asked.product };
+    if (state.pinned.size) {
+      product.analogues = [...state.pinned].map(([product_id, weight]) => ({ product_id, weight }));
+    }
+    if (state.excluded.size) product.exclude_analogues = [...state.excluded];
+    const body = { horizon: asked.horizon, quantiles: [LOW, 0.5, HIGH], products: [product] };
+    // A forecast key may not see other products: ask for explanations only when allowed.
+    const explained = { ...body, details: ["curves", "drivers"] };
+    say("Forecasting…");
+    let answer;
+    try {
+      answer = await api("/v1/forecasts", { method: "POST", body: explained });
+    } catch (error) {
+      if (error.status !== 403) { showProblem(error); return; }
+      try {
+        answer = await api("/v1/forecasts", { method: "POST", body });
+      } catch (again) { showProblem(again); return; }
+    }
+    state.last = { request: body, answer, ...asked };
+    renderResult();
+    say(`Forecast ready: ${answer.forecasts[0].method}, model ${answer.model_version || "none (launch curves)"}.`);
+  }
+
+  // ---------------------------------------------------------------- the result
+  const forecastOf = () => state.last.answer.forecasts[0];
+  const quantile = (point, level) => (point.quantiles || {})[String(level)];
+  const fmt = (x) => (x === null || x === undefined ? "–" : Number(x).toLocaleString("en", { maximumFractionDigits: 1 }));
+
+  function renderResult() {
+    const f = forecastOf();
+    $("result").hidden = false;
+    const total = f.points.reduce((sum, p) => sum + p.forecast, 0);
+    const summary = $("result-summary");
+    summary.textContent = `${state.last.description}: ${fmt(total)} units over periods ` +
+      `${f.points[0].step} to ${f.points[f.points.length - 1].step} (method ${f.method}).`;
+    if (f.warnings.length) {
+      const list = document.createElement("ul");
+      list.className = "warnings";
+      for (const warning of f.warnings) {
+        const item = document.createElement("li");
+        item.textContent = warning;
+        list.appendChild(item);
+      }
+      summary.appendChild(list);
+    }
+    const series = [];
+    series.push({ kind: "band", key: "band", name: "10–90% band", cls: "s-band",
+      lo: f.points.map((p) => [p.step, quantile(p, LOW)]), hi: f.points.map((p) => [p.step, quantile(p, HIGH)]) });
+    const neighbours = f.neighbours || [];
+    neighbours.forEach((n, i) => {
+      if (!n.curve) return;
+      series.push({ kind: "line", key: "analogue", name: `analogue ${n.product_id}`, cls: "s-analogue",
+        dash: "dash", width: 1, legend: i === neighbours.findIndex((m) => m.curve),
+        legendName: "analogues' own launch curves",
+        points: n.curve.map((y, j) => [j + 1, y]).slice(0, f.points[f.points.length - 1].step) });
+    });
+    if (state.last.actuals.length) {
+      series.push({ kind: "line", key: "actual", name: "actual sales", cls: "s-actual", dash: "dot",
+        markers: true, points: state.last.actuals });
+    }
+    series.push({ kind: "line", key: "forecast", name: "forecast", cls: "s-forecast", width: 3,
+      points: f.points.map((p) => [p.step, p.forecast]) });
+    LaunchChart.draw($("forecast-chart"), {
+      id: "forecast", title: `Forecast chart: ${state.last.description}`, xLabel: "period since launch",
+      yLabel: "units", series, legend: $("forecast-legend"),
+    });
+    renderTable(f);
+    renderAnalogues(neighbours, f);
+    renderDrivers(f);
+  }
+
+  function renderTable(f) {
+    const table = $("forecast-table");
+    const actual = new Map(state.last.actuals);
+    table.innerHTML = "<thead><tr><th scope='col'>Period</th><th scope='col'>Starts</th><th scope='col'>Forecast</th>" +
+      "<th scope='col'>10%</th><th scope='col'>90%</th><th scope='col'>Actual</th></tr></thead>";
+    const body = document.createElement("tbody");
+    for (const p of f.points) {
+      const row = body.insertRow();
+      for (const value of [p.step, p.start_date, fmt(p.forecast), fmt(quantile(p, LOW)), fmt(quantile(p, HIGH)), fmt(actual.get(p.step))]) {
+        row.insertCell().textContent = value;
+      }
+    }
+    table.appendChild(body);
+  }
+
+  function toggle(label, pressed, onClick) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = label;
+    button.setAttribute("aria-pressed", String(pressed));
+    button.addEventListener("click", onClick);
+    return button;
+  }
+
+  function renderAnalogues(neighbours, f) {
+    const body = $("analogues").querySelector("tbody");
+    body.textContent = "";
+    const shown = new Map(neighbours.map((n) => [n.product_id, n]));
+    for (const id of [...state.pinned.keys(), ...state.excluded]) {
+      if (!shown.has(id)) shown.set(id, { product_id: id, similarity: null, weight: null });
+    }
+    if (!f.neighbours) {
+      const row = body.insertRow();
+      const cell = row.insertCell();
+      cell.colSpan = 5;
+      cell.textContent = "This key may not see the products a forecast borrows from.";
+    }
+    for (const n of shown.values()) {
+      const row = body.insertRow();
+      row.dataset.productId = n.product_id;
+      const excluded = state.excluded.has(n.product_id), pinned = state.pinned.has(n.product_id);
+      if (excluded) row.className = "excluded";
+      const name = row.insertCell();
+      name.textContent = n.product_id + (excluded ? " (excluded)" : pinned ? " (pinned)" : "");
+      row.insertCell().textContent = n.similarity === null ? "–" : n.similarity.toFixed(2);
+      const weight = row.insertCell();
+      if (pinned) {
+        const input = document.createElement("input");
+        input.type = "number"; input.min = "0.01"; input.step = "any"; input.size = 4;
+        input.value = state.pinned.get(n.product_id);
+        input.setAttribute("aria-label", `weight of ${n.product_id}`);
+        input.addEventListener("change", () => state.pinned.set(n.product_id, Number(input.value) || 1));
+        weight.appendChild(input);
+      } else {
+        weight.textContent = n.weight === null ? "–" : `${(n.weight * 100).toFixed(0)}%`;
+      }
+      row.insertCell().appendChild(toggle(pinned ? `Unpin ${n.product_id}` : `Pin ${n.product_id}`, pinned, () => {
+        if (pinned) state.pinned.delete(n.product_id); else { state.pinned.set(n.product_id, 1); state.excluded.delete(n.product_id); }
+        renderAnalogues(neighbours, f);
+      }));
+      row.insertCell().appendChild(toggle(excluded ? `Include ${n.product_id}` : `Exclude ${n.product_id}`, excluded, () => {
+        if (excluded) state.excluded.delete(n.product_id); else { state.excluded.add(n.product_id); state.pinned.delete(n.product_id); }
+        renderAnalogues(neighbours, f);
+      }));
+    }
+  }
+
+  function renderDrivers(f) {
+    const list = $("drivers");
+    list.textContent = "";
+    const drivers = f.drivers;
+    if (!drivers) {
+      $("drivers-summary").textContent = "No drivers in this answer (this key or this model does not give them).";
+      return;
+    }
+    const entries = Object.entries(drivers.contributions).sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
+    const total = drivers.baseline + entries.reduce((sum, [, v]) => sum + v, 0);
+    $("drivers-summary").textContent = `baseline ${fmt(drivers.baseline)} + contributions = ${fmt(total)} units`;
+    const scale = Math.max(1e-9, ...entries.map(([, v]) => Math.abs(v)));
+    for (const [name, value] of entries) {
+      const item = document.createElement("li");
+      item.className = value >= 0 ? "up" : "down";
+      const label = document.createElement("span");
+      label.className = "bar-label";
+      label.textContent = name;
+      const track = document.createElement("span");
+      track.className = "bar-track";
+      const bar = document.createElement("span");
+      bar.className = "bar";
+      bar.style.width = `${(Math.abs(value) / scale) * 100}%`;
+      track.appendChild(bar);
+      const number = document.createElement("span");
+      number.className = "bar-value";
+      number.textContent = (value >= 0 ? "+" : "−") + fmt(Math.abs(value));
+      item.append(label, track, number);
+      list.appendChild(item);
+    }
+  }
+
+  // ---------------------------------------------------------------- CSV
+  function downloadCsv() {
+    const f = forecastOf();
+    const levels = Object.keys(f.points[0].quantiles || {});
+    const lines = [["product", "method", "step", "start_date", "forecast", ...levels.map((l) => `q${l}`)].join(",")];
+    for (const p of f.points) {
+      lines.push([csvCell(f.product_id || state.last.label), f.method, p.step, p.start_date, p.forecast,
+        ...levels.map((l) => p.quantiles[l])].join(","));
+    }
+    const blob = new Blob([lines.join("\n") + "\n"], { type: "text/csv" });
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = `forecast-${(f.product_id || "new-product").replace(/[^A-Za-z0-9_-]/g, "_")}.csv`;
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+    URL.revokeObjectURL(link.href);
+  }
+
+  const csvCell = (text) => (/[",\n]/.test(text) ? `"${String(text).replace(/"/g, '""')}"` : text);
+
+  // ---------------------------------------------------------------- variants
+  function addVariant() {
+    if (state.variants.length >= MAX_VARIANTS) {
+      say(`At most ${MAX_VARIANTS} variants: remove one first.`);
+      return;
+    }
+    const f = forecastOf();
+    state.variants.push({ label: state.last.label, points: f.points.map((p) => [p.step, p.forecast]) });
+    renderVariants();
+    say(`Added to the comparison (${state.variants.length} of ${MAX_VARIANTS}).`);
+  }
+
+  function renderVariants() {
+    $("compare").hidden = state.variants.length === 0;
+    $("add-variant").disabled = state.variants.length >= MAX_VARIANTS;
+    const series = state.variants.map((v, i) => ({
+      kind: "line", key: "variant", name: `${i + 1}: ${v.label}`, cls: `s-variant v${i + 1}`, width: 2.5,
+      dash: VARIANT_STYLES[i].dash, color: VARIANT_STYLES[i].color, endLabel: String(i + 1), labelRow: i,
+      points: v.points,
+    }));
+    LaunchChart.draw($("compare-chart"), {
+      id: "compare", title: `Variants compared: ${state.variants.length} forecasts`, xLabel: "period since launch",
+      yLabel: "units", series, legend: $("compare-legend"),
+    });
+    const body = $("compare-table").querySelector("tbody");
+    body.textContent = "";
+    state.variants.forEach((v, i) => {
+      const row = body.insertRow();
+      row.insertCell().textContent = `${i + 1} (${VARIANT_STYLES[i].dash})`;
+      const name = row.insertCell();
+      const input = document.createElement("input");
+      input.value = v.label;
+      input.setAttribute("aria-label", `name of variant ${i + 1}`);
+      input.addEventListener("change", () => { v.label = input.value; renderVariants(); });
+      name.appendChild(input);
+      row.insertCell().textContent = fmt(v.points.reduce((s, [, y]) => s + y, 0));
+      const peak = v.points.reduce((best, p) => (p[1] > best[1] ? p : best), v.points[0]);
+      row.insertCell().textContent = `${fmt(peak[1])} in period ${peak[0]}`;
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.textContent = `Remove variant ${i + 1}`;
+      remove.addEventListener("click", () => { state.variants.splice(i, 1); renderVariants(); });
+      row.insertCell().appendChild(remove);
+    });
+  }
+
+  // ---------------------------------------------------------------- wiring
+  function init() {
+    initKey();
+    for (const radio of document.querySelectorAll('input[name="mode"]')) {
+      radio.addEventListener("change", () => {
+        $("new-product").hidden = mode() !== "new";
+        $("catalogue-product").hidden = mode() !== "catalogue";
+        state.pinned.clear();
+        state.excluded.clear();
+      });
+    }
+    $("product-form").addEventListener("submit", (event) => { event.preventDefault(); runForecast(); });
+    $("reforecast").addEventListener("click", runForecast);
+    $("pin-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const id = $("pin-id").value.trim();
+      if (!id) return;
+      state.pinned.set(id, 1);
+      state.excluded.delete(id);
+      $("pin-id").value = "";
+      if (state.last) renderAnalogues(forecastOf().neighbours || [], forecastOf());
+    });
+    $("download-csv").addEventListener("click", downloadCsv);
+    $("add-variant").addEventListener("click", addVariant);
+    if (!$("launch-date").value) {
+      const next = new Date();
+      next.setUTCDate(next.getUTCDate() + 28);
+      $("launch-date").value = isoDay(next);
+    }
+    if (sessionStorage.getItem(KEY) || !config.keyRequired) loadChoices();
+  }
+
+  init();
+})();

@@ -1,0 +1,209 @@
+"""The core's components: selection by value added, pins and exclusions, drivers, privacy,
+calendar features, and training that fits each model once."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting.errors import InvalidAnalogue
+from forecasting.features import calendar
+from forecasting.model import LaunchForecaster
+from forecasting.types import Analogue, ForecastQuery
+from tests.core.conftest import small_config
+
+LAUNCH = dt.date(2026, 7, 6)
+
+
+def _query(fitted: LaunchForecaster, row: int, **changes: object) -> ForecastQuery:
+    """A new product with the attributes of catalogue product `row`, launched after all."""
+    attributes = dict(fitted.catalogue_.attributes_[row])
+    return ForecastQuery(launch_date=LAUNCH, attributes=attributes, **changes)  # type: ignore[arg-type]
+
+
+def _noise_catalogue(n: int = 150, seed: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Products whose attributes say nothing about their sales (all follow one curve)."""
+    rng = np.random.default_rng(seed)
+    launch = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 700, n), unit="D")
+    products = pd.DataFrame(
+        {
+            "product_id": [f"N{i:04d}" for i in range(n)],
+            "launch_date": launch,
+            "attributes": [{"colour": str(rng.choice(["a", "b", "c"]))} for _ in range(n)],
+        }
+    )
+    shape = np.array([2, 6, 9, 8, 7, 6, 5, 4, 3, 3, 2, 2], dtype=float)
+    rows = []
+    for pid, day in zip(products["product_id"], launch, strict=True):
+        for k, mean in enumerate(shape):
+            date = day + pd.Timedelta(days=7 * k)
+            if date <= pd.Timestamp("2026-06-29"):
+                rows.append((pid, date, float(rng.poisson(mean * 3))))
+    sales = pd.DataFrame(rows, columns=["product_id", "date", "quantity"])
+    return products, sales
+
+
+def test_a_method_that_does_not_beat_its_fallback_is_not_served_and_not_fitted() -> None:
+    products, sales = _noise_catalogue()
+    # Cold starts only: on launches with nothing observed, nothing here beats the curves.
+    model = LaunchForecaster(small_config(warmup_max_observed=0)).fit(products, sales)
+    assert model.served_method in {"global_curve", "attribute_curve"}
+    assert model.gbm_ is None  # its fit was skipped
+    fold_models = next(s for s in model.stages_ if s["stage"] == "cross-validation")["models"]
+    assert model.metadata_["models_fitted"] == fold_models  # no final LightGBM model
+    assert any("gbm vs" in d and "not served" in d for d in model.selector_.decisions_)
+
+
+def test_training_fits_one_model_per_fold_and_the_final_model_once(
+    fitted: LaunchForecaster,
+) -> None:
+    stages = {s["stage"]: s for s in fitted.stages_}
+    assert stages["cross-validation"]["models"] == fitted.config.cv_folds
+    assert stages["launch model"]["models"] == 1
+    assert fitted.metadata_["models_fitted"] == fitted.config.cv_folds + 1
+    assert all(s["seconds"] >= 0 for s in fitted.stages_)
+
+
+def test_the_fva_table_compares_every_method_with_its_fallback_and_naive(
+    fitted: LaunchForecaster,
+) -> None:
+    table = fitted.selector_.table_
+    assert set(table) >= {"global_curve", "attribute_curve", "neighbours", "gbm", "naive"}
+    gbm = table["gbm"]
+    assert len(gbm["per_fold"]) == fitted.config.cv_folds
+    assert len(gbm["per_step"]) == fitted.config.launch_steps
+    assert gbm["vs_fallback"] == pytest.approx(table["neighbours"]["wape"] - gbm["wape"])
+    assert "vs_naive" in gbm
+
+
+def test_pinned_analogues_are_the_neighbours_in_order_and_change_the_forecast(
+    fitted: LaunchForecaster,
+) -> None:
+    ids = fitted.catalogue_.product_ids_
+    pins = (Analogue(str(ids[3]), 2.0), Analogue(str(ids[40]), 1.0))
+    plain = fitted.predict([_query(fitted, 5)], 6, explain=True)[0]
+    pinned = fitted.predict([_query(fitted, 5, analogues=pins)], 6, explain=True)[0]
+    assert [n.product_id for n in pinned.neighbours] == [str(ids[3]), str(ids[40])]
+    assert [n.weight for n in pinned.neighbours] == pytest.approx([2 / 3, 1 / 3])
+    assert pinned.method == "neighbours"
+    assert not np.allclose(plain.point, pinned.point)
+    # A single pin at its own level is that product's launch curve.
+    single = fitted.predict([_query(fitted, 5, analogues=(Analogue(str(ids[3])),))], 6)[0]
+    np.testing.assert_allclose(single.point, np.nan_to_num(fitted.curve_of(str(ids[3]))[:6]))
+
+
+def test_an_excluded_product_is_never_borrowed_from(fitted: LaunchForecaster) -> None:
+    first = fitted.predict([_query(fitted, 5)], 4, explain=True)[0].neighbours
+    banned = tuple(n.product_id for n in first[:3])
+    plain = fitted.predict([_query(fitted, 5)], 4, explain=True)[0]
+    again = fitted.predict([_query(fitted, 5, exclude_analogues=banned)], 4, explain=True)[0]
+    assert not set(banned) & {n.product_id for n in again.neighbours}
+    assert len(again.neighbours) == len(first)
+    # The planner steered the like items: the answer borrows from the ones left.
+    assert again.method == "neighbours" and not np.allclose(again.point, plain.point)
+
+
+def test_unknown_or_later_analogues_are_refused_naming_the_field(
+    fitted: LaunchForecaster,
+) -> None:
+    with pytest.raises(InvalidAnalogue) as unknown:
+        fitted.predict([_query(fitted, 1), _query(fitted, 5, analogues=(Analogue("NOPE"),))], 3)
+    assert unknown.value.errors[0]["index"] == "1"
+    assert unknown.value.errors[0]["field"] == "analogues[0].product_id"
+    latest = str(fitted.catalogue_.product_ids_[-1])
+    early = ForecastQuery(
+        launch_date=dt.date(2000, 1, 3), attributes={}, analogues=(Analogue(latest),)
+    )
+    with pytest.raises(InvalidAnalogue) as later:
+        fitted.predict([early], 3)
+    assert later.value.errors[0]["field"] == "analogues[0].product_id"
+    with pytest.raises(InvalidAnalogue):
+        fitted.predict([_query(fitted, 5, exclude_analogues=("NOPE",))], 3)
+
+
+def test_drivers_sum_to_the_forecast_total(fitted: LaunchForecaster) -> None:
+    ids = fitted.catalogue_.product_ids_
+    history = ((LAUNCH, 40.0), (LAUNCH + dt.timedelta(days=7), 30.0))
+    queries = [
+        _query(fitted, 5),
+        _query(fitted, 6, history=history),
+        _query(fitted, 7, analogues=(Analogue(str(ids[2])),)),
+        ForecastQuery(launch_date=LAUNCH, attributes={}),
+    ]
+    for horizon in (4, 30):
+        for forecast in fitted.predict(queries, horizon, details={"drivers"}):
+            assert forecast.drivers is not None
+            total = forecast.drivers.baseline + sum(forecast.drivers.contributions.values())
+            assert total == pytest.approx(forecast.point.sum(), rel=1e-6, abs=1e-6)
+    cold, warm, pinned, _ = fitted.predict(queries, 6, details={"drivers"})
+    assert cold.drivers and cold.drivers.contributions["history"] == 0.0
+    assert warm.drivers and warm.drivers.contributions["history"] != 0.0
+    assert pinned.drivers and pinned.drivers.contributions["analogues"] != 0.0
+
+
+def test_an_attribute_value_that_sells_twice_as_much_gets_a_positive_contribution() -> None:
+    rng = np.random.default_rng(11)
+    n = 240
+    launch = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 700, n), unit="D")
+    colour = rng.choice(["plain", "bold"], n)
+    products = pd.DataFrame(
+        {
+            "product_id": [f"C{i:04d}" for i in range(n)],
+            "launch_date": launch,
+            "attributes": [{"colour": c} for c in colour],
+        }
+    )
+    rows = []
+    for pid, day, c in zip(products["product_id"], launch, colour, strict=True):
+        season = 3.0 if day.month in (5, 6, 7, 8) else 1.0  # what only the launch model sees
+        for k in range(8):
+            mean = (20.0 if c == "bold" else 10.0) * season * (1 + k % 3)
+            rows.append((pid, day + pd.Timedelta(days=7 * k), float(rng.poisson(mean))))
+    sales = pd.DataFrame(rows, columns=["product_id", "date", "quantity"])
+    model = LaunchForecaster(small_config(gbm_rounds=60)).fit(products, sales)
+    assert model.served_method == "gbm"
+    bold, plain = model.predict(
+        [
+            ForecastQuery(launch_date=LAUNCH, attributes={"colour": "bold"}),
+            ForecastQuery(launch_date=LAUNCH, attributes={"colour": "plain"}),
+        ],
+        8,
+        details={"drivers"},
+    )
+    assert bold.drivers and plain.drivers
+    assert bold.drivers.contributions["colour"] > 0 > plain.drivers.contributions["colour"]
+
+
+def test_private_answers_name_no_product_and_refuse_pins(fitted: LaunchForecaster) -> None:
+    [forecast] = fitted.predict(
+        [_query(fitted, 5)], 4, explain=True, details={"curves", "drivers"}, private=True
+    )
+    assert forecast.neighbours == [] and forecast.drivers is None
+    with pytest.raises(ValueError, match="private"):
+        fitted.predict([_query(fitted, 5, analogues=(Analogue("P00001"),))], 4, private=True)
+
+
+def test_neighbour_curves_are_aligned_on_their_own_launch(fitted: LaunchForecaster) -> None:
+    [forecast] = fitted.predict([_query(fitted, 5)], 5, details={"curves"})
+    for neighbour in forecast.neighbours:
+        assert neighbour.curve is not None and len(neighbour.curve) == 5
+        expected = fitted.curve_of(neighbour.product_id)[:5]
+        np.testing.assert_array_equal(np.asarray(neighbour.curve), expected)
+
+
+def test_calendar_knows_where_in_its_week_and_month_a_launch_falls() -> None:
+    days = np.array([dt.date(2026, 11, 30), dt.date(2026, 12, 6)], dtype="datetime64[D]")
+    month, _week, weekday, day_of_month = calendar(days.astype(np.int64)).T
+    assert weekday.tolist() == [0.0, 6.0]  # a Monday and a Sunday
+    assert day_of_month.tolist() == [30.0, 6.0]
+    assert month.tolist() == [11.0, 12.0]
+
+
+def test_quantiles_hold_per_step_and_never_cross(fitted: LaunchForecaster) -> None:
+    [forecast] = fitted.predict([_query(fitted, 5)], 20, quantiles=(0.1, 0.5, 0.9))
+    low, mid, high = (forecast.quantiles[q] for q in (0.1, 0.5, 0.9))
+    assert (low <= mid).all() and (mid <= high).all() and (low >= 0).all()
+    assert fitted.calibrator_.ratios_["cold"].shape == (fitted.config.launch_steps, 99)

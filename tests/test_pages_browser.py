@@ -1,0 +1,239 @@
+"""The pages in a real headless Chromium with the network off: /docs, /redoc and /app.
+
+One browser for the module and one live server (uvicorn in a thread, a small trained model on
+SQLite); every request that leaves 127.0.0.1 is aborted and recorded, so a page that needs the
+internet fails here. Screenshots go to tests/artifacts/screenshots/ (not committed); with
+LAUNCHCAST_README_SCREENSHOT=1 the forecast one also replaces docs/app.png (the README's).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import uvicorn
+
+from service.app import create_app
+from store import migrations
+from store.ingest import import_frames
+from store.session import get_sessionmaker
+from store.settings import Settings
+from tests.conftest import new_database
+from tests.test_forecast_api import CATALOGUE, artifacts, register
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+expect = playwright_sync.expect
+
+__all__ = ["artifacts"]  # fixtures used below by name
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).parent / "artifacts" / "screenshots"
+README_SCREENSHOT = Path(__file__).parent.parent / "docs" / "app.png"
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+if not CHROMIUM.exists():
+    # CI installs it (`make install`); say so rather than pass silently anywhere else.
+    if os.environ.get("CI"):
+        raise RuntimeError(f"{CHROMIUM} is missing: run `make install` (it installs chromium)")
+    pytest.skip(f"{CHROMIUM} is missing: `make install` installs it", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def server(
+    artifacts: dict[str, tuple[Path, str]], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A live service on a free port: the synthetic catalogue and model v1, no API keys."""
+    tmp = tmp_path_factory.mktemp("browser")
+    url, drop = new_database("sqlite", tmp)
+    migrations.upgrade(url)
+    with get_sessionmaker(url)() as session:
+        import_frames(session, *CATALOGUE)
+        session.commit()
+    register(url, "v1", *artifacts["v1"], active=True)
+    app = create_app(Settings(database_url=url, artifact_dir=tmp / "artifacts"))
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name="live-server", daemon=True)
+    thread.start()
+    started = threading.Event()
+    # uvicorn sets `started` once it listens; wait on it without a fixed sleep.
+    for _ in range(600):
+        if server.started or not thread.is_alive():
+            break
+        started.wait(0.05)
+    assert server.started, "the live server did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    drop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright_sync.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+class Offline:
+    """A page whose requests beyond this machine are aborted and remembered."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.blocked: list[str] = []  # tried to reach beyond this machine
+        self.failed: list[str] = []  # anything else that went wrong
+        page.route("**/*", self._route)
+        page.on("requestfailed", self._failed)
+        page.on("pageerror", lambda error: self.failed.append(f"script error: {error}"))
+
+    def _failed(self, request: Any) -> None:
+        # Refused by the page's Content-Security-Policy: the browser never asked the network
+        # (ReDoc's footer logo on a CDN; ReDoc hides it). Anything else is a failure.
+        if (request.failure or "") not in ("csp", "net::ERR_BLOCKED_BY_CSP"):
+            self.failed.append(f"{request.url}: {request.failure}")
+
+    def _route(self, route: Any) -> None:
+        host = urlsplit(route.request.url).hostname
+        if route.request.url.startswith(("data:", "blob:")) or host in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            self.blocked.append(route.request.url)
+            route.abort("internetdisconnected")
+
+
+@pytest.fixture
+def offline(browser: Any) -> Iterator[Offline]:
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield Offline(page)
+    context.close()
+
+
+def screenshot(page: Any, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def test_swagger_ui_renders_the_operations_offline(server: str, offline: Offline) -> None:
+    page = offline.page
+    page.goto(f"{server}/docs")
+    expect(page.get_by_text("/v1/forecasts").first).to_be_visible()
+    expect(page.locator(".opblock")).not_to_have_count(0)
+    screenshot(page, "docs")
+    assert offline.blocked == [] and offline.failed == []
+
+
+def test_redoc_renders_the_operations_offline(server: str, offline: Offline) -> None:
+    page = offline.page
+    page.goto(f"{server}/redoc")
+    expect(
+        page.get_by_role(
+            "heading", name="Forecast a batch of products (new, warming up or established)"
+        )
+    ).to_be_visible()
+    screenshot(page, "redoc")
+    assert offline.blocked == [] and offline.failed == []
+
+
+def forecast_new_product(page: Any, color: str = "red") -> None:
+    page.get_by_label("category", exact=True).select_option("tops")
+    page.get_by_label("color", exact=True).select_option(color)
+    page.get_by_label("Launch date").fill("2026-08-03")
+    page.get_by_role("button", name="Forecast", exact=True).click()
+
+
+def forecast_line(page: Any) -> Any:
+    return page.locator("#forecast-chart [data-series=forecast] path.line")
+
+
+def test_the_planners_page_loads_offline_and_draws_a_forecast(
+    server: str, offline: Offline
+) -> None:
+    page = offline.page
+    page.goto(f"{server}/app")
+    expect(page.get_by_label("category", exact=True)).to_be_visible()
+    forecast_new_product(page)
+    expect(page.get_by_role("img", name="Forecast chart: category=tops")).to_be_visible()
+    expect(forecast_line(page)).to_have_count(1)
+    expect(page.locator("#forecast-chart [data-series=band] path")).to_have_count(1)
+    expect(page.get_by_role("button", name="Download CSV")).to_be_enabled()
+    timing = page.evaluate("JSON.stringify(performance.getEntriesByType('navigation')[0].toJSON())")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    (SCREENSHOTS / "app-navigation-timing.json").write_text(timing)
+    shot = screenshot(page, "app-forecast")
+    if os.environ.get("LAUNCHCAST_README_SCREENSHOT"):  # refresh docs/app.png on request only
+        README_SCREENSHOT.write_bytes(shot.read_bytes())
+    assert json.loads(timing)["loadEventEnd"] > 0
+    assert offline.blocked == [] and offline.failed == []
+
+
+def test_comparing_two_variants_shows_two_lines(server: str, offline: Offline) -> None:
+    page = offline.page
+    page.goto(f"{server}/app")
+    forecast_new_product(page, color="red")
+    expect(forecast_line(page)).to_have_count(1)
+    page.get_by_role("button", name="Add to comparison").click()
+    first = forecast_line(page).get_attribute("d")
+    forecast_new_product(page, color="black")
+    expect(forecast_line(page)).not_to_have_attribute("d", first or "")
+    page.get_by_role("button", name="Add to comparison").click()
+    lines = page.locator("#compare-chart path.line")
+    expect(lines).to_have_count(2)
+    expect(page.get_by_role("img", name="Variants compared: 2 forecasts")).to_be_visible()
+    screenshot(page, "app-variants")
+    assert offline.blocked == [] and offline.failed == []
+
+
+def test_excluding_an_analogue_changes_the_forecast(server: str, offline: Offline) -> None:
+    page = offline.page
+    page.goto(f"{server}/app")
+    forecast_new_product(page)
+    rows = page.locator("#analogues tbody tr")
+    expect(rows).not_to_have_count(0)
+    first, second = (rows.nth(i).get_attribute("data-product-id") for i in (0, 1))
+    # The planner keeps two like items, then drops one of them. (An exclusion alone changes
+    # only the neighbour forecast: the served gbm method ignores it, see test_planner_api.)
+    page.get_by_role("button", name=f"Pin {first}").click()
+    page.get_by_role("button", name=f"Pin {second}").click()
+    page.get_by_role("button", name="Re-forecast").click()
+    expect(page.get_by_role("cell", name=f"{second} (pinned)")).to_be_visible()
+    before = forecast_line(page).get_attribute("d")
+    page.get_by_role("button", name=f"Exclude {second}").click()
+    expect(page.get_by_role("button", name=f"Include {second}")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    page.get_by_role("button", name="Re-forecast").click()
+    expect(page.get_by_role("cell", name=f"{second} (excluded)")).to_be_visible()
+    expect(forecast_line(page)).not_to_have_attribute("d", before or "")
+    screenshot(page, "app-excluded")
+    assert offline.blocked == [] and offline.failed == []
