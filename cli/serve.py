@@ -7,6 +7,11 @@ import uvicorn
 
 from store.settings import get_settings
 
+# With --workers, uvicorn's supervisor pings each worker and kills (then restarts) one that does not
+# answer within this time; its default, 5 s, is shorter than a worker's start-up (imports, loading
+# the model) on a busy 2-core machine, where the workers were killed and restarted forever.
+WORKER_HEALTHCHECK_SECONDS = 120
+
 
 def serve_command(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
@@ -21,6 +26,7 @@ def serve_command(
         host=host,
         port=port,
         workers=workers,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         log_level="info",
         access_log=False,
     )
