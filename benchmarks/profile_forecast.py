@@ -45,10 +45,13 @@ from store.settings import Settings
 # the first frame that matches names the stage. Order matters only within one frame.
 STAGES: list[tuple[str, Callable[[str], bool]]] = [
     ("neighbour search", lambda f: "forecasting/neighbours.py" in f or "faiss" in f),
+    ("neighbour curves", lambda f: "forecasting/neighbour_model.py" in f),
     ("tree evaluation (LightGBM)", lambda f: "lightgbm" in f),
-    ("feature building", lambda f: "forecasting/features.py" in f),
-    ("blending", lambda f: "forecasting/blend.py" in f),
-    ("quantiles and calendar", lambda f: "forecasting/periods.py" in f or "_quantile" in f),
+    ("feature building", lambda f: "forecasting/features.py" in f or "forecasting/gbm.py" in f),
+    ("blending / method selection", lambda f: "forecasting/blend.py" in f or "selection.py" in f),
+    ("quantiles (calibration)", lambda f: "forecasting/calibration.py" in f or "_quantile" in f),
+    ("query parsing (core)", lambda f: "forecasting/queries.py" in f),
+    ("calendar", lambda f: "forecasting/periods.py" in f),
     ("model predict (other core code)", lambda f: "forecasting/" in f),
     ("sanitise", lambda f: ("service/forecasts.py" in f and "sanitise" in f) or "_all_sound" in f),
     (
@@ -75,6 +78,11 @@ STAGES: list[tuple[str, Callable[[str], bool]]] = [
 ]
 
 
+# Innermost frames where the process waits rather than computes: py-spy's idle detection misses
+# these (uvloop polls in C under Runner.run; the thread pool's workers wait on a Condition).
+IDLE_FRAMES = ("Condition.wait ", "Runner.run ", "Event.wait ", "WorkerThread.run ")
+
+
 def categorise(raw: str) -> tuple[Counter[str], int, int]:
     """Samples per stage from py-spy's raw (collapsed) output; also the total and pandas ones."""
     stages: Counter[str] = Counter()
@@ -89,6 +97,9 @@ def categorise(raw: str) -> tuple[Counter[str], int, int]:
         if any("pandas/" in f for f in frames):
             pandas += count
         stage = "other"
+        if any(frames[-1].startswith(idle) for idle in IDLE_FRAMES):
+            stages["(idle: a thread waiting, the event loop polling)"] += count
+            continue
         for frame in reversed(frames):
             hit = next((name for name, match in STAGES if match(frame)), None)
             if hit is not None:
@@ -218,6 +229,8 @@ def summary_text(
     ]
     lines += [f"{ms:9.3f}  {name}" for name, ms in timings.items()]
     lines += ["", f"## py-spy samples of the server process under wrk (4 connections): {total}"]
+    busy = total - stages.get("(idle: a thread waiting, the event loop polling)", 0)
+    lines += [f"# busy samples (not idle): {busy}; shares below are of all samples"]
     lines += [f"{100 * n / total:6.1f} %  {name}" for name, n in stages.most_common()]
     lines += [f"{100 * pandas / max(total, 1):6.1f} %  (samples with pandas on the stack)"]
     lines += ["", "## hottest innermost frames (own samples)"]
