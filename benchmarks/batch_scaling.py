@@ -160,8 +160,8 @@ def main() -> None:
         {
             "command": "python -m benchmarks.batch_scaling " + " ".join(sys.argv[1:]),
             "load_average": os.getloadavg(),
-            "neighbour_index": model.index_.backend,
-            "neighbour_index_parameters": model.index_.parameters,
+            "neighbour_index": model.neighbours_.index_.backend,
+            "neighbour_index_parameters": model.neighbours_.index_.parameters,
             "core": core,
             "catalogue": args.catalogue,
             "batch": len(batch),
