@@ -1,9 +1,14 @@
 """The planner's controls that need the forecasting core to act on them (issue 13 items 1-3).
 
 Pinned and excluded analogues change the served forecast, not only the list; `details` give
-each neighbour's own launch curve and drivers that sum to the forecast's total; and a `forecast`
-key cannot reconstruct a training product's sales, however it asks (the privacy attack), while a
-`read` key that pins the product can (the control).
+each neighbour's own launch curve and drivers that sum to the forecast's total; a `forecast`
+key should get no closer to a training product's sales than a model that never saw the product
+(the privacy attack), while a `read` key that pins the product gets them back (the control).
+
+The privacy attack is a paired experiment: the same products A are attacked through the served
+model, which learned from them, and through models trained on the catalogue without them (same
+configuration, two seeds); the seed-to-seed spread and a bootstrap over A measure the noise.
+Today the served model is measurably closer (a strict xfail naming the core gap).
 
 These need the redesigned core (issue 10), which acts on pins, exclusions, details and
 `private`.
@@ -14,6 +19,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +42,10 @@ from tests.conftest import KEYS
 from tests.test_forecast_api import register
 
 HORIZON = 12
-UNSEEN = 90  # the newest-id products are held out of training: the attack's yardstick
 RESULTS = Path(__file__).parent / "artifacts" / "privacy_attack.json"
+SERVED = "planner"  # the registry version of the model trained on the whole catalogue
+ATTACK_SPLIT_SEED = 13
+BOOTSTRAP_ROUNDS = 1000
 
 
 @functools.cache
@@ -46,9 +54,8 @@ def planner_catalogue() -> tuple[pd.DataFrame, pd.DataFrame]:
     products, sales = generate_catalogue(360, seed=11)
     rng = np.random.default_rng(11)
     finish = rng.choice(["matte", "gloss"], size=len(products))
-    products = products.assign(
-        attributes=[{**a, "finish": f} for a, f in zip(products["attributes"], finish, strict=True)]
-    )
+    attributes = [{**a, "finish": f} for a, f in zip(products["attributes"], finish, strict=True)]
+    products = products.assign(attributes=pd.Series(attributes, index=products.index))
     gloss = set(products["product_id"][finish == "gloss"])
     sales = sales.assign(
         quantity=np.where(sales["product_id"].isin(gloss), 2.0, 1.0) * sales["quantity"]
@@ -57,15 +64,19 @@ def planner_catalogue() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def training_ids() -> list[str]:
+    """The products the served model learned from: the whole catalogue."""
     products, _ = planner_catalogue()
-    return sorted(products["product_id"])[:-UNSEEN]
+    return sorted(products["product_id"])
 
 
 @functools.cache
-def _trained(base: Path) -> tuple[Path, str]:
+def _trained(
+    base: Path, leave_out: frozenset[str] = frozenset(), seed: int = 0
+) -> tuple[Path, str]:
+    """The planner model's artifact, trained on the catalogue less `leave_out` with `seed`."""
     products, sales = planner_catalogue()
-    keep = set(training_ids())
-    model = LaunchForecaster(default_config(gbm_rounds=30, seed=0, neighbours_k=10)).fit(
+    keep = set(training_ids()) - leave_out
+    model = LaunchForecaster(default_config(gbm_rounds=30, seed=seed, neighbours_k=10)).fit(
         products[products["product_id"].isin(keep)], sales[sales["product_id"].isin(keep)]
     )
     return base, model.save(base)
@@ -81,7 +92,7 @@ def planner(
     with get_sessionmaker(migrated_database)() as session:
         import_frames(session, *planner_catalogue())
         session.commit()
-    register(migrated_database, "planner", folder, checksum, active=True)
+    register(migrated_database, SERVED, folder, checksum, active=True)
     keys = {hash_key(k): Role(role) for role, k in KEYS.items()}
     settings = Settings(
         database_url=migrated_database,
@@ -156,7 +167,7 @@ def wape(actual: np.ndarray, forecast: np.ndarray) -> float:
     return float(np.abs(actual - forecast).sum() / actual.sum())
 
 
-NEW = {
+NEW: dict[str, Any] = {
     "attributes": {"category": "tops", "color": "red", "finish": "matte"},
     "launch_date": "2026-07-06",
 }
@@ -187,11 +198,6 @@ def test_an_excluded_analogue_is_never_borrowed_from(planner: TestClient) -> Non
     assert top not in [n["product_id"] for n in after["neighbours"]]
 
 
-@pytest.mark.xfail(
-    reason="core: the served gbm method takes no neighbour features, so an exclusion changes "
-    "only the neighbour forecast (issue 13 item 1 asks for both); strict: passes once fixed",
-    strict=True,
-)
 def test_an_excluded_analogue_changes_the_served_forecast(planner: TestClient) -> None:
     before = first(ask(planner, "read", [NEW], explain=True))
     top = before["neighbours"][0]["product_id"]
@@ -204,9 +210,8 @@ def test_an_unknown_analogue_is_422_naming_it(planner: TestClient) -> None:
     product = {**NEW, "analogues": [{"product_id": training_ids()[0]}, {"product_id": "NOPE"}]}
     response = ask(planner, "read", [NEW, product])
     assert response.status_code == 422, response.text
-    # The core names the pin ("analogues[1]"), or its id (as for a pin launched too late).
     fields = [e["field"] for e in response.json()["errors"]]
-    assert len(fields) == 1 and fields[0].startswith("products[1].analogues[1]")
+    assert len(fields) == 1 and fields[0] == "products[1].analogues[1].product_id"
 
 
 def test_an_analogue_launched_after_the_product_is_422_naming_it(planner: TestClient) -> None:
@@ -261,57 +266,173 @@ def test_a_forecast_key_answer_names_no_other_product(planner: TestClient) -> No
     assert points(result).sum() > 0
 
 
-def reconstruction(client: TestClient, role: str, product_id: str) -> np.ndarray:
-    """The attacker's best guess of a product's sales: the mean answer to queries with its
-    exact attributes and launch date, and small variations of both."""
+@functools.cache
+def attacked_halves() -> tuple[list[str], list[str]]:
+    """The attacked products (every catalogue product with a full launch curve), split at
+    random into halves A and B (seeded)."""
+    ids = full_curve_ids(training_ids())
+    shuffled = [str(p) for p in np.random.default_rng(ATTACK_SPLIT_SEED).permutation(ids)]
+    half = len(shuffled) // 2
+    return sorted(shuffled[:half]), sorted(shuffled[half:])
+
+
+def truth(product_ids: list[str]) -> np.ndarray:
+    return np.array([actual_curves()[p] for p in product_ids])
+
+
+def attack_queries(product_id: str) -> list[dict[str, Any]]:
+    """A forecast key's queries about one product: its exact attributes and launch date, the
+    launch a week either side, and the price 1% either side."""
     exact = stored(product_id)
     launch = pd.Timestamp(exact["launch_date"])
     queries = [exact]
     for days in (-7, 7):
-        queries.append(
-            {**exact, "launch_date": (launch + pd.Timedelta(days=days)).date().isoformat()}
-        )
+        moved = (launch + pd.Timedelta(days=days)).date().isoformat()
+        queries.append({**exact, "launch_date": moved})
     for factor in (0.99, 1.01):
-        price = exact["attributes"]["price"] * factor
-        queries.append({**exact, "attributes": {**exact["attributes"], "price": round(price, 2)}})
-    answers = client.post(
-        "/v1/forecasts", json={"horizon": HORIZON, "products": queries}, headers=key(role)
-    )
-    assert answers.status_code == 200, answers.text
-    return np.mean([points(f) for f in answers.json()["forecasts"]], axis=0)
+        price = round(exact["attributes"]["price"] * factor, 2)
+        queries.append({**exact, "attributes": {**exact["attributes"], "price": price}})
+    return queries
 
 
-def test_a_forecast_key_cannot_reconstruct_a_training_products_sales(
-    planner: TestClient,
-) -> None:
-    curves = actual_curves()
-    trained = full_curve_ids(training_ids())
-    unseen = full_curve_ids(sorted(planner_catalogue()[0]["product_id"])[-UNSEEN:])
-    assert len(trained) >= 100 and len(unseen) >= 50
-    truth = np.array([curves[p] for p in trained])
-    attack = wape(truth, np.array([reconstruction(planner, "forecast", p) for p in trained]))
-    yardstick = wape(
-        np.array([curves[p] for p in unseen]),
-        np.array([reconstruction(planner, "forecast", p) for p in unseen]),
-    )
-    # The control: a read key that pins the product gets its sales back exactly.
-    pinned_curves, pinned_forecasts = [], []
-    for p in trained:
-        product = {**stored(p), "analogues": [{"product_id": p}]}
-        result = first(ask(planner, "read", [product], details=["curves"]))
-        pinned_curves.append(np.array(result["neighbours"][0]["curve"], dtype=float))
-        pinned_forecasts.append(points(result))
-    control = wape(truth, np.array(pinned_curves))
+def reconstruction(client: TestClient, version: str, product_ids: list[str]) -> np.ndarray:
+    """The attacker's best guess of each product's sales (one row each): the mean answer to its
+    queries, asked with a forecast key of the model `version` (checked on the answer)."""
+    asked = [attack_queries(p) for p in product_ids]
+    body = {"horizon": HORIZON, "products": [q for queries in asked for q in queries]}
+    response = client.post("/v1/forecasts", json=body, headers=key("forecast"))
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["model_version"] == version
+    forecasts = np.array([points(f) for f in answer["forecasts"]])
+    return forecasts.reshape(len(product_ids), len(asked[0]), HORIZON).mean(axis=1)
+
+
+def activate(client: TestClient, version: str) -> None:
+    """Make `version` the served model (an admin activation reloads this app at once)."""
+    response = client.post(f"/v1/models/{version}/activate", headers=key("admin"))
+    assert response.status_code == 200, response.text
+
+
+@contextmanager
+def serving(client: TestClient, version: str) -> Iterator[None]:
+    """The app serves `version` inside the block, the planner model again after it."""
+    activate(client, version)
+    try:
+        yield
+    finally:
+        activate(client, SERVED)
+
+
+def paired_bootstrap_sd(
+    actual: np.ndarray, first: np.ndarray, second: np.ndarray, seed: int = 0
+) -> float:
+    """Standard deviation of WAPE(first) - WAPE(second) over products resampled with
+    replacement; both WAPEs are taken on the same resample, as the products are the same."""
+    rng = np.random.default_rng(seed)
+    n = len(actual)
+    differences = []
+    for _ in range(BOOTSTRAP_ROUNDS):
+        rows = rng.integers(0, n, n)
+        differences.append(wape(actual[rows], first[rows]) - wape(actual[rows], second[rows]))
+    return float(np.std(differences))
+
+
+def control(client: TestClient, product_ids: list[str]) -> dict[str, float]:
+    """WAPE of what a read key gets by pinning each product as its own analogue: the pinned
+    neighbour's curve and the served forecast."""
+    products = [{**stored(p), "analogues": [{"product_id": p}]} for p in product_ids]
+    response = ask(client, "read", products, details=["curves"])
+    assert response.status_code == 200, response.text
+    results = response.json()["forecasts"]
+    curves = np.array([r["neighbours"][0]["curve"] for r in results], dtype=float)
+    forecasts = np.array([points(r) for r in results])
+    return {
+        "control_wape_read_key_pinned_curve": wape(truth(product_ids), curves),
+        "control_wape_read_key_pinned_forecast": wape(truth(product_ids), forecasts),
+    }
+
+
+@pytest.fixture(scope="module")
+def privacy_attack(
+    planner: TestClient, migrated_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, float]:
+    """The attack's figures (also written to tests/artifacts/privacy_attack.json).
+
+    Paired: the same products A are attacked through the served model, which learned from them,
+    and through the same configuration trained without them, at its seed and another (their
+    spread and a bootstrap over A are the noise). B, seen by both, shows what the smaller
+    training set alone costs. The control: a read key pinning each product of A.
+    """
+    a, b = attacked_halves()
+    seen_a = reconstruction(planner, SERVED, a)
+    seen_b = reconstruction(planner, SERVED, b)
+    unseen_a, unseen_b = [], []
+    for seed in (0, 1):
+        version = f"planner-without-a-seed{seed}"
+        folder, checksum = _trained(tmp_path_factory.getbasetemp() / version, frozenset(a), seed)
+        register(migrated_database, version, folder, checksum, active=False)
+        with serving(planner, version):
+            unseen_a.append(reconstruction(planner, version, a))
+            unseen_b.append(reconstruction(planner, version, b))
+    actual_a, actual_b = truth(a), truth(b)
+    unseen_wapes = [wape(actual_a, u) for u in unseen_a]
+    seed_spread = abs(unseen_wapes[0] - unseen_wapes[1])
+    bootstrap_sd = paired_bootstrap_sd(actual_a, seen_a, unseen_a[0])
     figures = {
-        "attack_wape_training_products": attack,
-        "wape_unseen_products": yardstick,
-        "control_wape_read_key_pinned_curve": control,
-        "control_wape_read_key_pinned_forecast": wape(truth, np.array(pinned_forecasts)),
-        "n_training_products": len(trained),
-        "n_unseen_products": len(unseen),
+        "attack_wape_a_seen": wape(actual_a, seen_a),
+        "attack_wape_a_unseen_seed0": unseen_wapes[0],
+        "attack_wape_a_unseen_seed1": unseen_wapes[1],
+        "seed_spread_unseen_wape": seed_spread,
+        "bootstrap_sd_paired_difference": bootstrap_sd,
+        # The smallest gap the measurement tells from noise: the larger of the seed-to-seed
+        # spread and two bootstrap standard deviations of the paired difference.
+        "margin": max(seed_spread, 2 * bootstrap_sd),
+        "attack_wape_b_seen_by_both_served_model": wape(actual_b, seen_b),
+        "attack_wape_b_seen_by_both_without_a_seed0": wape(actual_b, unseen_b[0]),
+        **control(planner, a),
+        "n_products_a": len(a),
+        "n_products_b": len(b),
+        "n_catalogue": len(training_ids()),
+        "bootstrap_rounds": BOOTSTRAP_ROUNDS,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2))
-    assert figures["control_wape_read_key_pinned_curve"] < 0.01
-    # No closer to the training products than the model is to products it never saw.
-    assert figures["attack_wape_training_products"] >= 0.9 * figures["wape_unseen_products"]
+    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    return figures
+
+
+def test_a_read_key_pinning_a_training_product_gets_its_sales_back(
+    privacy_attack: dict[str, float],
+) -> None:
+    assert privacy_attack["control_wape_read_key_pinned_curve"] < 0.01
+    assert privacy_attack["control_wape_read_key_pinned_forecast"] < 0.01
+
+
+def test_the_privacy_attack_tells_a_five_point_gap_from_noise(
+    privacy_attack: dict[str, float],
+) -> None:
+    assert privacy_attack["n_products_a"] >= 100 and privacy_attack["n_products_b"] >= 100
+    assert privacy_attack["margin"] < 0.05
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=(
+        "core gap: the served launch model (LightGBM) fits each leaf on the rows of at least "
+        "min_analogues products, the attacked product among them, so its answer to the "
+        "product's exact attributes leans toward the product's own sales: the served model "
+        "is closer to A's sales than the same model trained without A, WAPE 0.605 vs 0.705, "
+        "margin 0.028 (tests/artifacts/privacy_attack.json). The neighbour forecast leaks as "
+        "much (0.587 vs 0.692): each product of A is its own first neighbour (weight 0.18)"
+    ),
+)
+def test_a_forecast_key_cannot_reconstruct_a_training_products_sales(
+    privacy_attack: dict[str, float],
+) -> None:
+    """The attack is no closer to A's sales for the model having learned from A, beyond
+    noise (the paired experiment of the `privacy_attack` fixture)."""
+    figures = privacy_attack
+    assert (
+        figures["attack_wape_a_seen"] >= figures["attack_wape_a_unseen_seed0"] - figures["margin"]
+    )
