@@ -26,9 +26,6 @@ from service.middleware import Metrics
 from service.model_store import ModelStore
 
 Render = Callable[[Answer], bytes]
-# Batches of at most this many products are predicted on the event loop, not in a worker thread
-# (see _drain): a few milliseconds, during which the loop would wait for the lock anyway.
-INLINE_PRODUCTS = 8
 _Key = tuple[int, tuple[float, ...], bool, frozenset[str], bool]
 
 
@@ -52,8 +49,8 @@ class _Job:
 class ForecastBatcher:
     """Coalesces concurrent forecast requests of one app into shared predict calls.
 
-    Lives on the event loop: `submit` is called from async routes; the predict calls run one at
-    a time, small ones (INLINE_PRODUCTS) on the loop itself, larger ones in the thread pool.
+    Lives on the event loop: `submit` is called from async routes; the predict calls run in
+    the thread pool, one at a time.
     """
 
     def __init__(self, store: ModelStore, max_products: int, metrics: Metrics) -> None:
@@ -105,15 +102,7 @@ class ForecastBatcher:
         while self._pending:
             batch = self._take()
             try:
-                if sum(len(job.queries) for job in batch) <= INLINE_PRODUCTS:
-                    # Small and CPU-bound: predicted on the loop itself. A worker thread holds
-                    # the interpreter lock all the same, and its round trip (hand-over, lock
-                    # switches with the loop, wake-up) cost 0.14 ms of a 1.3 ms prediction
-                    # (benchmarks/results/profile_forecast_before.txt).
-                    outcomes = self._run(batch)
-                    await asyncio.sleep(0)  # requests that arrived meanwhile form the next batch
-                else:
-                    outcomes = await run_in_threadpool(self._run, batch)
+                outcomes = await run_in_threadpool(self._run, batch)
             except asyncio.CancelledError:  # shutting down: nobody will be answered
                 for job in batch + self._pending:
                     job.future.cancel()
@@ -140,7 +129,7 @@ class ForecastBatcher:
         return batch
 
     def _run(self, batch: list[_Job]) -> list[bytes | BaseException]:
-        """Predict each group of compatible jobs in one call (on the loop or a worker thread)."""
+        """Predict each group of compatible jobs in one call (runs in a worker thread)."""
         outcomes: dict[int, bytes | BaseException] = {}
         groups: dict[_Key, list[int]] = {}
         for position, job in enumerate(batch):
