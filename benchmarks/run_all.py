@@ -12,6 +12,7 @@ BENCHMARKS = (
     ["benchmarks.batch_scaling"],
     ["benchmarks.neighbour_search"],
     ["benchmarks.visuelle_accuracy"],
+    ["benchmarks.training_scale"],
 )
 
 

@@ -5,16 +5,19 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from store import migrations
 from store.settings import get_settings
 
-app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+app = typer.Typer(
+    help="Database schema (Alembic migrations).", no_args_is_help=True, rich_markup_mode=None
+)
 console = Console()
 
 
 @app.command("upgrade")
 def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Migrate the database at LAUNCHCAST_DATABASE_URL to the latest schema."""
+    from store import migrations  # Alembic and SQLAlchemy load only when the command runs
+
     url = get_settings().database_url
     migrations.upgrade(url, revision)
     console.print(f"database migrated to [bold]{revision}[/]: {_redact(url)}")
@@ -23,6 +26,8 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> 
 @app.command("downgrade")
 def downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. base.")) -> None:
     """Migrate the database back to `revision`."""
+    from store import migrations
+
     url = get_settings().database_url
     migrations.downgrade(url, revision)
     console.print(f"database migrated down to [bold]{revision}[/]")

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
-from sqlalchemy import func, select
 
 from cli.serve import serve_command
 from cli.train import print_backtest, stage_progress
-from forecasting.synthetic import generate_catalogue
-from store import migrations, registry
-from store.ingest import import_frames
-from store.models import Product
-from store.session import get_sessionmaker
 from store.settings import get_settings
-from training.job import run_training
 
 console = Console()
 
@@ -28,6 +21,16 @@ def demo_command(
     port: int = typer.Option(8000, help="Port to serve on."),
 ) -> None:
     """Migrate the database, load a generated demo catalogue, train, and serve /docs."""
+    # Imported here: pandas and the training stack load only when the command runs.
+    from sqlalchemy import func, select
+
+    from forecasting.synthetic import generate_catalogue
+    from store import migrations, registry
+    from store.ingest import import_frames
+    from store.models import Product
+    from store.session import get_sessionmaker
+    from training.job import run_training
+
     settings = get_settings()
     migrations.upgrade(settings.database_url)
     console.print(f"database ready: {settings.database_url}", highlight=False)

@@ -13,7 +13,7 @@ console = Console()
 
 def forecast_command(
     all_products: bool = typer.Option(
-        False, "--all", help="Forecast every catalogue product into the `forecasts` table."
+        False, "--all/--no-all", help="Forecast every catalogue product into the `forecasts` table."
     ),
     horizon: int = typer.Option(12, min=1, help="Steps to forecast."),
     force: bool = typer.Option(False, help="Recompute products already forecast by this model."),

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from store.ingest import ImportSummary, ItemError, import_records
-from store.session import get_sessionmaker
 from store.settings import get_settings
+
+if TYPE_CHECKING:  # pandas loads when a file is read, not for `launchcast --help`
+    import pandas as pd
+
+    from store.ingest import ImportSummary, ItemError
 
 console = Console()
 
@@ -26,6 +28,8 @@ def read_table(path: Path) -> pd.DataFrame:
     """A CSV or Parquet file as a frame; ids stay strings, empty cells become missing."""
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
+    import pandas as pd
+
     if path.suffix.lower() in (".parquet", ".pq"):
         return pd.read_parquet(path)
     if path.suffix.lower() in (".csv", ".txt"):
@@ -44,7 +48,9 @@ def import_command(
     products: Path | None = typer.Option(None, "--products", help="Products file (CSV/Parquet)."),
     sales: Path | None = typer.Option(None, "--sales", help="Sales file (CSV/Parquet)."),
     skip_invalid: bool = typer.Option(
-        False, "--skip-invalid", help="Write the valid rows and report the invalid ones."
+        False,
+        "--skip-invalid/--no-skip-invalid",
+        help="Write the valid rows and report the invalid ones.",
     ),
 ) -> None:
     """Import products (product_id, launch_date, any attribute columns) and sales
@@ -52,7 +58,15 @@ def import_command(
     """
     if products is None and sales is None:
         raise typer.BadParameter("give --products FILE, --sales FILE or both")
+    from store import migrations
+    from store.ingest import import_records
+    from store.session import get_sessionmaker
+
+    for path in (products, sales):
+        if path is not None and not path.exists():
+            raise FileNotFoundError(f"no such file: {path}")
     settings = get_settings()
+    migrations.require_current(settings.database_url)
     with _progress() as progress:
         reading = progress.add_task("reading files", total=None)
         product_rows = _records(read_table(products) if products else None)

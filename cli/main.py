@@ -17,6 +17,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Click's plain help: flags read --flag/--no-flag (Typer's Rich panels print `<bool>`
+    # beside them), and --help does not load Rich's layout machinery.
+    rich_markup_mode=None,
 )
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-import uvicorn
 
 from store.settings import get_settings
 
@@ -19,10 +18,15 @@ def serve_command(
     workers: int = typer.Option(1, help="Worker processes (stateless replicas)."),
 ) -> None:
     """Serve the API (docs at /docs). Refuses a non-loopback address without API keys."""
+    import uvicorn
+
+    from service.http import protocol_class
+
     get_settings().check_safe_to_serve(host)
     uvicorn.run(
         "service.app:create_app",
         factory=True,
+        http=protocol_class(),  # uvicorn's protocol plus a deadline for request headers
         host=host,
         port=port,
         workers=workers,

@@ -13,19 +13,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from forecasting.backtest import backtest
-from store.session import get_sessionmaker
 from store.settings import get_settings
-from training.data import load_training_data
-from training.job import run_training
-from training.report import (
-    metrics_table,
-    selection_lines,
-    statistical_line,
-    warmup_lines,
-    write_html,
-)
-from training.statistical import evaluate_established
+
+# The training stack (pandas, LightGBM, statsforecast) is imported inside each command, so that
+# `launchcast --help` and the light commands start in a fraction of a second.
 
 console = Console()
 log = logging.getLogger("launchcast.schedule")
@@ -63,6 +54,8 @@ def train_command(
     holdout_fraction: float | None = typer.Option(None, help="Share of recent launches held out."),
 ) -> None:
     """Train on the catalogue, backtest by launch date, publish a model version through the gate."""
+    from training.job import run_training
+
     if engine not in ("local", "dask"):
         raise typer.BadParameter(f"'{engine}' is not local or dask", param_hint="--engine")
     settings = get_settings()
@@ -85,6 +78,8 @@ def train_command(
 
 def print_backtest(metrics: dict[str, Any]) -> None:
     """The backtest table, then the served method and why, warm-up and established products."""
+    from training.report import metrics_table, selection_lines, statistical_line, warmup_lines
+
     console.print(metrics_table(metrics))
     for line in (*selection_lines(metrics), *warmup_lines(metrics), statistical_line(metrics)):
         console.print(line, highlight=False)
@@ -97,6 +92,12 @@ def evaluate_command(
     samples: int = typer.Option(12, help="Test products to plot."),
 ) -> None:
     """Backtest without publishing: a table here and an HTML report with plots."""
+    from forecasting.backtest import backtest
+    from store.session import get_sessionmaker
+    from training.data import load_training_data
+    from training.report import write_html
+    from training.statistical import evaluate_established
+
     settings = get_settings()
     with get_sessionmaker(settings.database_url)() as session:
         data = load_training_data(session)
@@ -124,7 +125,9 @@ def evaluate_command(
 
 
 def schedule_command(
-    run_now: bool = typer.Option(False, "--run-now", help="Also run once immediately."),
+    run_now: bool = typer.Option(
+        False, "--run-now/--no-run-now", help="Also run once immediately."
+    ),
 ) -> None:
     """Retrain on LAUNCHCAST_RETRAIN_CRON (APScheduler), one run at a time; a failure is logged
     and the schedule goes on."""
@@ -148,6 +151,8 @@ def schedule_command(
 
 def scheduled_run() -> bool:
     """One scheduled run; never raises, so the scheduler survives a failed run."""
+    from training.job import run_training
+
     try:
         outcome = run_training(get_settings(), trigger="schedule")
     except Exception:

@@ -42,6 +42,7 @@ def generate_catalogue(
     seed: int = 0,
     end: dt.date = dt.date(2026, 6, 29),
     years: float = 3.0,
+    history_periods: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Generate products and weekly sales in the core frame format (see forecasting/types.py).
 
@@ -50,6 +51,8 @@ def generate_catalogue(
         seed: Random seed; the same seed gives the same catalogue.
         end: The last date with sales ("today"): recent launches have only a few weeks.
         years: Launches are spread over this many years before `end`.
+        history_periods: At most this many weekly sales rows per product (the training-scale
+            benchmark uses 52); None keeps every week of each product's life (up to 129).
 
     Returns:
         (products, sales): products with product_id, launch_date, attributes;
@@ -75,6 +78,11 @@ def generate_catalogue(
         rng.random(n) < 0.12, rng.integers(52, 130, size=n), rng.integers(12, 27, size=n)
     )
     life = np.where(is_basic, np.maximum(life, 40), life)
+    if history_periods is not None:
+        if history_periods < 1:
+            raise ValueError(f"history_periods must be at least 1, not {history_periods}")
+        # Capped after the product draws, so the products are the same as without the cap.
+        life = np.minimum(life, history_periods)
 
     products = pd.DataFrame(
         {

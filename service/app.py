@@ -22,6 +22,7 @@ from service.batching import ForecastBatcher
 from service.errors import install_error_handlers
 from service.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from service.model_store import ModelStore
+from service.openapi import install_openapi
 from service.web import install_pages
 from store.settings import Settings, get_settings
 
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.on_shutdown = []
     install_model_store(app, settings)
     install_error_handlers(app)
+    install_openapi(app)
     # Routes are matched in order: the hot one (forecasts) first, then the rest.
     for module in (forecasts, attributes, health, products, sales, training_runs, models):
         app.include_router(module.router)

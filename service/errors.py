@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from forecasting.errors import ForecastingError
+from store.fields import is_union_branch, message
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -100,17 +102,8 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
             merged.setdefault("body", []).append(f"malformed JSON at character {position}: {error}")
             continue
         loc = [p for p in err.get("loc", ()) if not is_union_branch(p)]
-        merged.setdefault(field_path(loc), []).append(str(err.get("msg", "invalid value")))
+        merged.setdefault(field_path(loc), []).append(message(err))
     return [{"field": f, "message": " or ".join(dict.fromkeys(m))} for f, m in merged.items()]
-
-
-def is_union_branch(part: Any) -> bool:
-    """pydantic names the union member it tried ('str', 'function-after[...]') in locations."""
-    # pydantic adds the union member's type name ("str", "float", ...) to the location
-    return isinstance(part, str) and (part in _UNION_MEMBERS or "[" in part)
-
-
-_UNION_MEMBERS = {"str", "int", "float", "bool", "none", "dict", "list"}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -131,13 +124,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(422, "Cannot forecast", str(exc), api_errors(exc.errors))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        title = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request, headers.get("Allow", ""))
         return problem_response(
             exc.status_code,
-            title.get(exc.status_code, "Error"),
+            TITLES.get(exc.status_code, "Error"),
             str(exc.detail),
-            headers=getattr(exc, "headers", None),
+            headers=headers or None,
         )
 
     @app.exception_handler(OperationalError)
@@ -154,6 +149,53 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
+        # The failed request may have left its body unread or the app in doubt about the
+        # connection: close it rather than let the client reuse it and get a reset.
         return problem_response(
-            500, "Internal error", "an unexpected error occurred; it was logged"
+            500,
+            "Internal error",
+            "an unexpected error occurred; it was logged",
+            headers={"Connection": "close"},
         )
+
+
+TITLES = {
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request body too large",
+    422: "Validation failed",
+    503: "Service unavailable",
+}
+
+
+def allowed_methods(request: Request, fallback: str) -> str:
+    """Every method documented at this path; the router names only the first route's.
+
+    Read from the OpenAPI document, the one place that lists each path template's methods
+    whatever router declared them; paths it does not describe keep the router's answer.
+    """
+    path = request.scope.get("path", "")
+    for template, methods in _path_methods(request.app).items():
+        if template.fullmatch(path):
+            return ", ".join(sorted(methods))
+    return fallback
+
+
+def _path_methods(app: FastAPI) -> dict[re.Pattern[str], set[str]]:
+    cached: dict[re.Pattern[str], set[str]] | None = getattr(app.state, "path_methods", None)
+    if cached is None:
+        cached = {}
+        for path, item in app.openapi().get("paths", {}).items():
+            pattern = re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)))
+            methods = {method.upper() for method in item if method in _HTTP_METHODS}
+            if "GET" in methods:
+                methods.add("HEAD")  # served for every GET route
+            cached[pattern] = methods
+        app.state.path_methods = cached
+    return cached
+
+
+_HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}

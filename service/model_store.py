@@ -4,7 +4,8 @@ Each replica polls the registry (the database all replicas share) every few seco
 version becomes active it loads and verifies the new artifact beside the old one, then swaps a
 single reference. A request takes that reference once, so it finishes on the model it started
 with. An artifact that is missing or fails its checksum is refused and logged, and the previous
-model keeps serving.
+model keeps serving; the refusal holds until the artifact's files change on disk (a repair or a
+re-copy), when the next poll tries it again.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class ModelStore:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._model: ServedModel | None = None
-        self._refused: dict[str, str] = {}  # "version checksum" -> why it was refused
+        # "version checksum" -> the artifact's files as they were when refused
+        self._refused: dict[str, Fingerprint] = {}
         self._lock = threading.Lock()  # one load at a time; readers never wait on it
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
@@ -93,8 +95,10 @@ class ModelStore:
         version, checksum, path = target
         current = self._model
         key = f"{version} {checksum}"
-        if (current is not None and current.version == version) or key in self._refused:
+        if current is not None and current.version == version:
             return
+        if self._refused.get(key) == fingerprint(Path(path)):
+            return  # unchanged since refused: loading it again would fail the same way
         with self._lock:
             self._load(version, checksum, Path(path), key)
 
@@ -103,13 +107,14 @@ class ModelStore:
             forecaster = LaunchForecaster.load(path, expected_checksum=checksum)
         except (ArtifactError, OSError, ValueError) as exc:
             reason = f"model {version} refused: {exc}"
-            self._refused[key] = reason
+            self._refused[key] = fingerprint(path)
             self.last_problem = reason
             log.error(
                 "%s; still serving %s", reason, self._model.version if self._model else "none"
             )
             return
         self._model = ServedModel(version, checksum, forecaster)
+        self._refused.pop(key, None)
         self.last_problem = None
         log.info("now serving model %s", version)
 
@@ -140,6 +145,20 @@ class ModelStore:
             return CurveBaseline(self.settings.forecaster_config()).fit(products, sales)
         except EmptyCatalogue:
             return None
+
+
+# Each file of an artifact directory: (relative path, size, modification time in ns).
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+def fingerprint(path: Path) -> Fingerprint:
+    """What changes when an artifact is repaired on disk; a stat per file, no reading."""
+    try:
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        stats = [(p, p.stat()) for p in files if p.exists()]
+    except OSError:
+        return ()
+    return tuple((str(p.relative_to(path.parent)), s.st_size, s.st_mtime_ns) for p, s in stats)
 
 
 def _fresh(cached: tuple[float, CurveBaseline | None]) -> bool:

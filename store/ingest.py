@@ -11,32 +11,21 @@ import datetime as dt
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import pandas as pd
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StrictBool,
-    StrictStr,
     TypeAdapter,
     ValidationError,
 )
 from sqlalchemy.orm import Session
 
-from service.errors import is_union_branch
-from store.models import PRODUCT_ID_MAX
+from store.fields import Attributes, Date, FiniteFloat, ProductId, is_union_branch, message
 from store.repositories import catalogue
 from store.repositories.catalogue import OnChunk, UpsertCount
-
-ProductId = Annotated[
-    str,
-    Field(min_length=1, max_length=PRODUCT_ID_MAX, pattern=r"\S", examples=["SKU-1001"]),
-]
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
-# Attribute values: strings, finite numbers, booleans or null. Objects and lists are refused.
-AttributeValue = StrictBool | StrictStr | FiniteFloat | None
 
 
 class ProductIn(BaseModel):
@@ -56,10 +45,10 @@ class ProductIn(BaseModel):
     )
 
     product_id: ProductId
-    launch_date: dt.date | None = Field(
+    launch_date: Date | None = Field(
         None, description="When absent, the first sale's date is used."
     )
-    attributes: dict[str, AttributeValue] = Field(
+    attributes: Attributes = Field(
         default_factory=dict, description="Flat map; a missing attribute is simply unknown."
     )
 
@@ -75,7 +64,7 @@ class SaleIn(BaseModel):
     )
 
     product_id: ProductId
-    date: dt.date
+    date: Date
     quantity: FiniteFloat
 
 
@@ -196,7 +185,7 @@ def parse_records(
         except ValidationError as exc:
             for err in exc.errors():
                 loc = [str(part) for part in err["loc"] if not is_union_branch(part)]
-                parsed.errors.append(ItemError(index, locate(index, ".".join(loc)), err["msg"]))
+                parsed.errors.append(ItemError(index, locate(index, ".".join(loc)), message(err)))
     if on_chunk is not None and records:
         on_chunk(len(records) - (len(records) - 1) // catalogue.CHUNK_ROWS * catalogue.CHUNK_ROWS)
     return parsed
@@ -284,9 +273,13 @@ def import_records(
     the number of rows after each chunk validated and each chunk written (progress reporting).
     """
     summary = ImportSummary()
+    product_rows_in, column_errors = numeric_attribute_columns(product_rows_in, product_locator)
+    sale_rows_in = numbers_in_column(sale_rows_in, "quantity")
     products = parse_records(product_records(product_rows_in), _PRODUCTS, product_locator, on_chunk)
-    product_errors = products.errors + _to_rows(
-        products, check_products(products.valid, _remap(products, product_locator))
+    product_errors = (
+        products.errors
+        + column_errors
+        + _to_rows(products, check_products(products.valid, _remap(products, product_locator)))
     )
     summary.rejected = product_errors
     bad_products = {e.index for e in product_errors}
@@ -310,6 +303,72 @@ def import_records(
     summary.products = catalogue.upsert_products(session, product_rows(good_products), on_chunk)
     summary.sales = catalogue.upsert_sales(session, sale_rows(good_sales), on_chunk)
     return summary
+
+
+# A text column is numeric when all of its cells but this share (and at least one) read as numbers.
+STRAY_TEXT_SHARE = 0.01
+
+
+def numeric_attribute_columns(
+    rows: Sequence[dict[str, Any]], locate: Locator
+) -> tuple[list[dict[str, Any]], list[ItemError]]:
+    """Read numbers written as text in numeric attribute columns; name the cells that are not.
+
+    A CSV column with one bad cell ("25", "n/a", "30") reaches us as text throughout; storing it
+    as such would silently turn every price into a category. A column whose text cells are all
+    numbers but one (or but 1%) is read as numbers, and each stray cell is an invalid row.
+    """
+    columns = {name for row in rows for name in row} - {"product_id", "launch_date"}
+    errors: list[ItemError] = []
+    out = [dict(row) for row in rows]
+    for column in sorted(columns):
+        cells = [(i, row.get(column)) for i, row in enumerate(rows)]
+        texts = [(i, v) for i, v in cells if isinstance(v, str) and v != ""]
+        if not texts:
+            continue
+        numbers = sum(1 for _, v in cells if _as_number(v) is not None)
+        stray = [(i, v) for i, v in texts if _as_number(v) is None]
+        # No stray text: the reader typed the column as it should. Much stray text: a text column.
+        allowed = max(1, STRAY_TEXT_SHARE * (numbers + len(stray)))
+        if not stray or numbers < 2 or len(stray) > allowed:
+            continue
+        for i, v in texts:
+            out[i][column] = _as_number(v) if _as_number(v) is not None else v
+        errors.extend(
+            ItemError(i, locate(i, column), f"{v!r} is not a number; the column {column!r} is")
+            for i, v in stray
+        )
+    return out, errors
+
+
+def numbers_in_column(rows: Sequence[dict[str, Any]], column: str) -> list[dict[str, Any]]:
+    """Numbers written as text become numbers; other text stays, for validation to name."""
+    out = []
+    for row in rows:
+        value = row.get(column)
+        number = _as_number(value) if isinstance(value, str) else None
+        out.append({**row, column: number} if number is not None else row)
+    return out
+
+
+def _as_number(value: Any) -> int | float | None:
+    """`value` as a finite number (text read too), or None; booleans are not numbers."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return value if math.isfinite(value) else None
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _to_rows(parsed: ParsedItems[Any], errors: list[ItemError]) -> list[ItemError]:

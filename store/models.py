@@ -20,7 +20,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from store.jsonsafe import json_safe
 
 # Stable constraint names, so migrations can refer to them on every database.
 NAMING_CONVENTION = {
@@ -31,8 +33,21 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-# JSONB on PostgreSQL (indexable, compact), plain JSON text on SQLite.
-JsonDoc = JSON().with_variant(JSONB(), "postgresql")
+
+class JsonDoc(TypeDecorator[Any]):
+    """JSONB on PostgreSQL (indexable, compact), plain JSON text on SQLite; values made JSON-safe
+    on the way in (NaN/inf -> null, NumPy -> Python), so no writer can store what JSONB refuses.
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        return dialect.type_descriptor(JSONB() if dialect.name == "postgresql" else JSON())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return json_safe(value)
+
 
 PRODUCT_ID_MAX = 128
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
+from store.jsonsafe import json_safe
 from store.models import ModelVersion, utcnow
 
 ACTIVE, CANDIDATE, RETIRED, REJECTED = "active", "candidate", "retired", "rejected"
@@ -146,8 +147,8 @@ def register(
         artifact_path=artifact_path,
         checksum=checksum,
         frequency=frequency,
-        metrics=metrics or {},
-        data_summary=data_summary or {},
+        metrics=json_safe(metrics or {}),
+        data_summary=json_safe(data_summary or {}),
         reason=reason,
     )
     session.add(row)

@@ -88,3 +88,31 @@ def test_serve_with_two_workers_starts_two_replicas_of_the_app_factory(tmp_path:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_importing_the_cli_loads_no_data_or_model_library() -> None:
+    probe = (
+        "import sys, cli.main; "
+        "print(sorted(m for m in ('lightgbm', 'pandas', 'statsforecast', 'sklearn', 'fastapi') "
+        "if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "flag"),
+    [
+        ("import", "--skip-invalid / --no-skip-invalid"),
+        ("demo", "--retrain / --no-retrain"),
+        ("demo", "--serve / --no-serve"),
+        ("schedule", "--run-now / --no-run-now"),
+        ("forecast", "--all / --no-all"),
+    ],
+)
+def test_boolean_flags_show_both_forms_and_no_type(command: str, flag: str) -> None:
+    result = CliRunner().invoke(app, [command, "--help"])
+    assert flag in result.output
+    assert "<bool>" not in result.output

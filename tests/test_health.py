@@ -8,12 +8,24 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from store.settings import Settings
+from tests.conftest import KEYS
 
 
 def test_health_endpoints_need_no_key(auth_client: TestClient) -> None:
     assert auth_client.get("/healthz").status_code == 200
-    assert auth_client.get("/metrics").status_code == 200
     assert auth_client.get("/readyz").status_code in (200, 503)
+
+
+def test_metrics_need_a_read_key_when_keys_are_configured(auth_client: TestClient) -> None:
+    assert auth_client.get("/metrics").status_code == 401
+    assert auth_client.get("/metrics", headers={"X-API-Key": "wrong"}).status_code == 401
+    answer = auth_client.get("/metrics", headers={"X-API-Key": KEYS["read"]})
+    assert answer.status_code == 200
+    assert "launchcast_http_requests_total" in answer.text
+
+
+def test_metrics_are_open_when_no_key_is_configured(client: TestClient) -> None:
+    assert client.get("/metrics").status_code == 200
 
 
 def test_metrics_count_requests_per_route_template(client: TestClient) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +17,9 @@ from cli.main import app
 from store.models import Product, SalesObservation
 from store.session import get_sessionmaker
 from store.settings import get_settings
+from tests.conftest import BACKENDS, new_database
 
+LAUNCHCAST = Path(sys.executable).parent / "launchcast"
 VISUELLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "visuelle"
 
 
@@ -106,3 +111,45 @@ def test_visuelle_imports_completely(cli: CliRunner, database_url: str) -> None:
     result = cli.invoke(app, [*args, "--sales", str(VISUELLE / "sales.csv")])
     assert result.exit_code == 0, result.output
     assert counts(database_url) == (5080, 60960)
+
+
+def test_one_bad_cell_keeps_a_numeric_column_numeric_with_skip_invalid(
+    cli: CliRunner, database_url: str, tmp_path: Path
+) -> None:
+    products = tmp_path / "products.csv"
+    products.write_text(
+        "product_id,launch_date,price,color\n"
+        "A,2024-01-01,25,red\nB,2024-01-01,ask us,blue\nC,2024-01-01,30.5,green\n"
+    )
+    result = cli.invoke(app, ["import", "--products", str(products), "--skip-invalid"])
+    assert result.exit_code == 0, result.output
+    flat = "".join(result.output.split())  # rich wraps long lines anywhere
+    assert "row2:price:'askus'isnotanumber" in flat
+    with get_sessionmaker(database_url)() as session:
+        a, b, c = (session.get(Product, pid) for pid in ("A", "B", "C"))
+        assert a is not None and c is not None and b is None
+        assert a.attributes == {"price": 25, "color": "red"}
+        assert c.attributes == {"price": 30.5, "color": "green"}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_importing_before_db_upgrade_says_to_run_it_in_one_line(
+    tmp_path: Path, backend: str
+) -> None:
+    products, sales = write_files(tmp_path)
+    url, drop = new_database(backend, tmp_path)  # created, never migrated
+    env = {**os.environ, "LAUNCHCAST_DATABASE_URL": url}
+    try:
+        done = subprocess.run(
+            [str(LAUNCHCAST), "import", "--products", str(products), "--sales", str(sales)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        drop()
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "run `launchcast db upgrade` first" in lines[0]

@@ -7,6 +7,7 @@ replica that notices another one's activation are in test_forecast_api.py.
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -105,3 +106,28 @@ def test_the_degraded_path_picks_up_a_first_import_without_a_restart(
         import_frames(session, *generate_catalogue(80, seed=9))
         session.commit()
     assert any(p["forecast"] > 0 for p in forecast_of(post(client))["points"])
+
+
+def test_a_refused_artifact_repaired_on_disk_is_served_without_a_restart(
+    catalogue: None,
+    database_url: str,
+    artifacts: dict[str, tuple[Path, str]],
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+) -> None:
+    folder, checksum = artifacts["v1"]
+    broken = tmp_path / "repaired"
+    shutil.copytree(folder, broken)
+    victim = next(p for p in sorted(broken.iterdir()) if p.is_file() and p.name != "CHECKSUM")
+    original = victim.read_bytes()
+    victim.write_bytes(original + b"tampered")
+    register(database_url, "v-repaired", broken, checksum, active=True)
+    with TestClient(create_app(make_settings(model_poll_seconds=0.05))) as client:
+        assert client.get("/readyz").status_code == 503
+        victim.write_bytes(original)  # the operator restores the file
+        for _ in range(400):  # the poller runs every 0.05 s; stop as soon as it has reloaded
+            if client.get("/readyz").status_code == 200:
+                break
+            time.sleep(0.05)
+        assert client.get("/readyz").status_code == 200
+        assert post(client).json()["model_version"] == "v-repaired"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from sqlalchemy import func, select
 
 from forecasting.synthetic import generate_catalogue
@@ -36,3 +37,15 @@ def test_the_catalogue_imports_without_rejections(database_url: str) -> None:
         stored = session.scalar(select(func.count()).select_from(SalesObservation))
     assert summary.products.inserted == 100
     assert stored == len(sales)
+
+
+def test_history_periods_caps_each_products_weeks_and_keeps_the_products() -> None:
+    products, sales = generate_catalogue(600, seed=1, history_periods=52)
+    uncapped, _ = generate_catalogue(600, seed=1)
+    assert sales.groupby("product_id").size().max() == 52
+    pd.testing.assert_frame_equal(products, uncapped)
+
+
+def test_history_periods_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="history_periods"):
+        generate_catalogue(10, history_periods=0)

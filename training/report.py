@@ -48,11 +48,19 @@ def statistical_line(metrics: dict[str, Any]) -> str:
     stats = metrics.get("statistical") or {}
     if not stats.get("n_products"):
         return "statistical models: no established product long enough to score"
+    coverage = stats.get("coverage")
+    seasonal = (
+        f", SeasonalNaive {_fmt(stats.get('seasonal_naive_wape'))} on the "
+        f"{stats['seasonal_naive_n_products']} with a season of history"
+        if stats.get("seasonal_naive_n_products")
+        else ""
+    )
     return (
         f"statistical models on {stats['n_products']} established products, last "
         f"{stats['horizon']} periods held out: WAPE {_fmt(stats.get('wape'))} "
-        f"(naive {_fmt(stats.get('naive_wape'))}), 10-90% coverage "
-        f"{_fmt(100 * (stats.get('coverage') or 0))}%, models {stats.get('models')}"
+        f"(naive {_fmt(stats.get('naive_wape'))}{seasonal}), 10-90% coverage "
+        f"{_fmt(100 * coverage if coverage is not None else None)}%, "
+        f"models served {stats.get('models')}"
     )
 
 

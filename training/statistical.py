@@ -2,8 +2,11 @@
 
 A product with more history than the launch model covers is answered by statsforecast
 (forecasting/statistical.py). The job scores that path too: for every established product it
-holds out the last `horizon` periods, forecasts them from the periods before, and reports WAPE,
-MAE, bias and 10-90% coverage, beside a naive last-value reference and the models that answered.
+holds out the last `horizon` periods, forecasts them from the periods before (the model chosen
+on the periods before, as a request would), and reports WAPE, MAE, bias and 10-90% coverage
+beside the naive last-value reference, overall and per model served, the mix of models served,
+and SeasonalNaive's WAPE on the series with a season before the holdout. Every figure is a float
+or None (a WAPE over all-zero holdouts has no value), so the metrics go into JSON as they are.
 
 With the Dask engine the series are spread over the workers with `client.map` (fugue, which
 statsforecast would need to take Dask frames directly, is not a dependency); every worker runs
@@ -21,7 +24,7 @@ import pandas as pd
 from forecasting.curves import build_launch_curves
 from forecasting.metrics import bias, coverage, mae, wape
 from forecasting.periods import Frequency, steps_of
-from forecasting.statistical import forecast_series
+from forecasting.statistical import SEASON_LENGTH, forecast_series
 
 # Enough series for a stable figure while keeping a run short; picked evenly, deterministically.
 MAX_SERIES = 400
@@ -114,21 +117,75 @@ def evaluate_established(
     else:
         results = _on_dask(client, series, horizon, freq)
     actual = np.vstack([y[-horizon:] for y in series])
+    served = [r[0] for r in results]
     point = np.vstack([r[1] for r in results])
     lower = np.vstack([r[2] for r in results])
     upper = np.vstack([r[3] for r in results])
     naive = np.vstack([np.full(horizon, y[-horizon - 1]) for y in series])
-    summary.update(
-        {
-            "wape": wape(actual, point),
-            "mae": mae(actual, point),
-            "bias": bias(actual, point),
-            "coverage": coverage(actual, lower, upper),
-            "naive_wape": wape(actual, naive),
-            "models": dict(sorted(Counter(r[0] for r in results).items())),
+    summary.update(_scores(actual, point, lower, upper, naive))
+    summary.update(_seasonal_naive_reference(series, horizon, freq, actual, point))
+    summary["models"] = dict(sorted(Counter(served).items()))
+    summary["per_model"] = {
+        name: {
+            "n_products": int(rows.sum()),
+            **_scores(actual[rows], point[rows], lower[rows], upper[rows], naive[rows]),
         }
-    )
+        for name in summary["models"]
+        for rows in [np.array([s == name for s in served])]
+    }
     return summary
+
+
+def _json_safe(value: float) -> float | None:
+    """NaN and infinities (a WAPE on all-zero holdouts) as None, which JSON can carry."""
+    return value if np.isfinite(value) else None
+
+
+def _scores(
+    actual: np.ndarray,
+    point: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    naive: np.ndarray,
+) -> dict[str, float | None]:
+    """The served forecast's measures beside the naive (last value) reference."""
+    scores = {
+        "wape": wape(actual, point),
+        "mae": mae(actual, point),
+        "bias": bias(actual, point),
+        "coverage": coverage(actual, lower, upper),
+        "naive_wape": wape(actual, naive),
+        "naive_mae": mae(actual, naive),
+    }
+    return {key: _json_safe(value) for key, value in scores.items()}
+
+
+def _seasonal_naive_reference(
+    series: list[np.ndarray],
+    horizon: int,
+    freq: Frequency,
+    actual: np.ndarray,
+    point: np.ndarray,
+) -> dict[str, Any]:
+    """SeasonalNaive's WAPE and the served one on the series with a full season before the
+    holdout (None when no series has one)."""
+    season = SEASON_LENGTH[freq]
+    rows = np.array([len(y) - horizon >= season for y in series])
+    if not rows.any():
+        return {"seasonal_naive_n_products": 0, "seasonal_naive_wape": None}
+    seen = [y[:-horizon] for y, ok in zip(series, rows, strict=True) if ok]
+    reference = np.vstack([_seasonal_naive(y, horizon, season) for y in seen])
+    return {
+        "seasonal_naive_n_products": int(rows.sum()),
+        "seasonal_naive_wape": _json_safe(wape(actual[rows], reference)),
+        "served_wape_on_seasonal_subset": _json_safe(wape(actual[rows], point[rows])),
+    }
+
+
+def _seasonal_naive(y: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    """The value one season before each step (statsforecast's SeasonalNaive)."""
+    last_season = y[-season:]
+    return np.resize(last_season, horizon)
 
 
 def _on_dask(

@@ -1,26 +1,126 @@
-"""statsforecast for established products, with a fallback that names itself."""
+"""Established products: a statsforecast model chosen per series that never loses to Naive on
+its own backtest, with fallbacks that name themselves and metrics that JSON can carry."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pandas as pd
 import pytest
 
-from forecasting.statistical import forecast_series
+from forecasting.statistical import (
+    SELECTION_MARGIN,
+    StatisticalSelector,
+    backtest_cutoffs,
+    forecast_series,
+    stopped_selling,
+)
+from training.statistical import evaluate_established
+
+QUANTILES = (0.1, 0.5, 0.9)
 
 
-def test_regular_series_uses_autoets() -> None:
-    y = 20 + np.random.default_rng(0).normal(0, 2, 30)
-    result = forecast_series(y, 5, "W", quantiles=(0.1, 0.5, 0.9))
-    assert result.model == "AutoETS"
-    assert (result.quantiles[0.1] <= result.quantiles[0.5]).all()
-    assert (result.quantiles[0.5] <= result.quantiles[0.9]).all()
+def random_walk(n: int = 80, seed: int = 0) -> np.ndarray:
+    """A level that wanders: the last value is the best forecast."""
+    return 200 + np.cumsum(np.random.default_rng(seed).normal(0, 10, n))
 
 
-def test_intermittent_series_uses_croston_with_empirical_quantiles() -> None:
-    y = np.array([0, 0, 3, 0, 0, 1, 0, 0, 2, 0, 0, 0, 4.0])
-    result = forecast_series(y, 4, "W", quantiles=(0.1, 0.9))
-    assert result.model == "CrostonOptimized"
-    assert (result.quantiles[0.1] <= result.quantiles[0.9]).all()
+def level_shifts(seed: int = 0) -> np.ndarray:
+    """A level that holds for ten weeks, then jumps: the last value is the best forecast."""
+    levels = np.repeat([50.0, 120, 80, 150, 60, 110, 90, 140], 10)
+    return levels + np.random.default_rng(seed).normal(0, 1, len(levels))
+
+
+def yearly_pattern(n: int = 130, seed: int = 1) -> np.ndarray:
+    """Weekly sales with a strong yearly season and little noise."""
+    t = np.arange(n)
+    noise = np.random.default_rng(seed).normal(0, 2, n)
+    return np.maximum(50 + 40 * np.sin(2 * np.pi * t / 52) + noise, 0)
+
+
+def intermittent(n: int = 80, seed: int = 2) -> np.ndarray:
+    """A slow seller: most weeks nothing, now and then a few units."""
+    rng = np.random.default_rng(seed)
+    return np.where(rng.random(n) < 0.35, rng.integers(1, 6, n), 0).astype(float)
+
+
+def assert_sound(result: object, horizon: int) -> None:
+    point = result.point  # type: ignore[attr-defined]
+    qs = result.quantiles  # type: ignore[attr-defined]
+    assert point.shape == (horizon,) and np.isfinite(point).all() and (point >= 0).all()
+    stacked = np.column_stack([qs[q] for q in sorted(qs)])
+    assert np.isfinite(stacked).all() and (stacked >= 0).all()
+    assert (np.diff(stacked, axis=1) >= 0).all()
+
+
+def test_a_series_where_naive_is_best_is_served_naive() -> None:
+    selector = StatisticalSelector("W", 8).fit(level_shifts())
+    # AutoETS learns a smoothing weight near 1 (Naive itself): a near tie, which Naive wins.
+    assert selector.scores_["AutoETS"] > (1 - SELECTION_MARGIN) * selector.scores_["Naive"]
+    assert selector.scores_["WindowAverage"] > selector.scores_["Naive"]
+    result = selector.predict(8, QUANTILES)
+    assert result.model == "Naive"
+    assert np.allclose(result.point, level_shifts()[-1])
+    assert_sound(result, 8)
+
+
+def test_a_seasonal_series_is_served_a_seasonal_model() -> None:
+    result = forecast_series(yearly_pattern(), 12, "W", QUANTILES)
+    assert result.model == "SeasonalNaive"
+    assert_sound(result, 12)
+    # The forecast follows the season: the next 12 weeks are last year's same weeks.
+    assert np.corrcoef(result.point, yearly_pattern()[-52:-40])[0, 1] > 0.9
+
+
+def test_a_monthly_seasonal_series_may_use_seasonal_ets() -> None:
+    t = np.arange(48)
+    y = 100 + 50 * np.sin(2 * np.pi * t / 12) + np.random.default_rng(3).normal(0, 3, 48)
+    result = forecast_series(y, 6, "M", QUANTILES)
+    assert result.model in {"SeasonalNaive", "AutoETS"}
+    assert_sound(result, 6)
+
+
+def test_an_intermittent_series_is_handled() -> None:
+    y = intermittent()
+    selector = StatisticalSelector("W", 6).fit(y)
+    # The intermittent-demand models are among the candidates and were scored.
+    assert {"CrostonOptimized", "ADIDA"} <= set(selector.scores_)
+    result = selector.predict(6, QUANTILES)
+    assert result.model in selector.scores_
+    assert_sound(result, 6)
+
+
+@pytest.mark.parametrize(
+    "y", [random_walk(), yearly_pattern(), intermittent(), random_walk(30, 5), yearly_pattern(60)]
+)
+def test_the_chosen_model_never_loses_to_naive_on_its_own_backtest(y: np.ndarray) -> None:
+    selector = StatisticalSelector("W", 12).fit(y)
+    naive = selector.scores_["Naive"]
+    chosen = selector.scores_[selector.model_]
+    if selector.model_ != "Naive":
+        assert chosen < (1 - SELECTION_MARGIN) * naive
+    assert chosen <= naive
+
+
+def test_a_product_that_stopped_selling_is_served_zero() -> None:
+    y = np.concatenate([np.full(40, 30.0) + np.arange(40) % 3, np.zeros(2)])
+    assert stopped_selling(y)
+    result = forecast_series(y, 4, "W", QUANTILES)
+    assert result.model == "Naive" and np.allclose(result.point, 0)
+    assert any("no sales lately" in w for w in result.warnings)
+
+
+def test_a_slow_seller_with_a_usual_gap_has_not_stopped() -> None:
+    y = intermittent()
+    y[-2:] = 0
+    assert not stopped_selling(y)
+
+
+def test_short_series_are_backtested_on_shorter_windows() -> None:
+    h, cutoffs = backtest_cutoffs(20, 12)
+    assert h < 12 and cutoffs and cutoffs[0] >= 6 and cutoffs[-1] + h == 20
+    assert backtest_cutoffs(6, 4)[1] == []
 
 
 @pytest.mark.parametrize(
@@ -30,15 +130,63 @@ def test_short_or_flat_series_falls_back_to_naive(y: np.ndarray, reason: str) ->
     result = forecast_series(y, 3, "W", quantiles=(0.1, 0.9))
     assert result.model == "Naive"
     assert any(reason in w for w in result.warnings)
-    assert np.isfinite(result.point).all() and (result.point >= 0).all()
-    assert (result.quantiles[0.1] >= 0).all()
+    assert_sound(result, 3)
 
 
-def test_long_seasonal_series_is_forecast_without_negative_values() -> None:
-    t = np.arange(120)
-    y = np.maximum(
-        10 + 8 * np.sin(2 * np.pi * t / 52) + np.random.default_rng(1).normal(0, 1, 120), 0
+def test_an_all_zero_series_gives_zero() -> None:
+    result = forecast_series(np.zeros(60), 5, "W", QUANTILES)
+    assert result.model == "Naive"
+    assert np.allclose(result.point, 0)
+    assert_sound(result, 5)
+
+
+def test_negative_and_missing_values_do_not_leak_into_the_answer() -> None:
+    y = random_walk(60)
+    y[[3, 10]] = [-5.0, np.nan]
+    assert_sound(forecast_series(y, 4, "W", QUANTILES), 4)
+
+
+def catalogue(series: dict[str, np.ndarray]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Products launched on the same Monday with the given weekly sales."""
+    launch = pd.Timestamp("2024-01-01")
+    products = pd.DataFrame(
+        {
+            "product_id": list(series),
+            "launch_date": [launch] * len(series),
+            "attributes": [{}] * len(series),
+        }
     )
-    result = forecast_series(y, 10, "W", quantiles=(0.1, 0.9))
-    assert result.model in {"AutoETS", "SeasonalNaive"}
-    assert (result.point >= 0).all() and (result.quantiles[0.1] >= 0).all()
+    sales = pd.DataFrame(
+        [
+            {"product_id": pid, "date": launch + pd.Timedelta(weeks=k), "quantity": float(q)}
+            for pid, y in series.items()
+            for k, q in enumerate(y)
+        ]
+    )
+    return products, sales
+
+
+def test_all_zero_holdouts_give_json_safe_metrics() -> None:
+    # Sales that stop right at the holdout: every WAPE is 0/0, which must read None, not NaN.
+    stopped = np.concatenate([np.full(30, 8.0) + np.arange(30) % 2, np.zeros(12)])
+    products, sales = catalogue({f"P{i}": stopped for i in range(3)})
+    metrics = evaluate_established(products, sales, "W", launch_steps=12, horizon=12)
+    assert metrics["n_products"] == 3
+    assert metrics["wape"] is None and metrics["naive_wape"] is None
+    assert metrics["models"] == {"Naive": 3}
+    json.dumps(metrics, allow_nan=False)
+
+
+def test_established_backtest_reports_the_mix_and_naive_per_model() -> None:
+    products, sales = catalogue(
+        {"walk": random_walk(130), "season": yearly_pattern(130), "slow": intermittent(130)}
+    )
+    metrics = evaluate_established(products, sales, "W", launch_steps=12, horizon=12)
+    assert metrics["n_products"] == 3
+    assert sum(metrics["models"].values()) == 3
+    assert set(metrics["per_model"]) == set(metrics["models"])
+    for scores in metrics["per_model"].values():
+        assert {"wape", "naive_wape", "coverage", "n_products"} <= set(scores)
+    # 118 weeks before the holdout: a full season for SeasonalNaive's reference.
+    assert metrics["seasonal_naive_n_products"] == 3
+    json.dumps(metrics, allow_nan=False)

@@ -17,7 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from forecasting.types import Neighbour, ProductForecast
-from service.api.routes.products import check_batch_size
+from service.api.routes.products import ProductIdPath, check_batch_size
 from service.api.schemas import AUTH_ERRORS, VALIDATION_ERROR, problem
 from service.auth import CallerRole
 from service.batching import ForecastBatcher
@@ -30,7 +30,7 @@ from service.forecasts import (
     resolve_queries,
 )
 from service.model_store import ModelStore
-from store.ingest import AttributeValue, FiniteFloat, ProductId
+from store.fields import Attributes, Date, FiniteFloat, ProductId
 from store.session import get_sessionmaker
 from store.settings import Role, Settings
 
@@ -73,7 +73,7 @@ EXAMPLE_RESPONSE: dict[str, Any] = {
 
 class HistoryPoint(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    date: dt.date
+    date: Date
     quantity: FiniteFloat
 
 
@@ -95,8 +95,8 @@ class ProductToForecast(BaseModel):
     product_id: ProductId | None = Field(
         None, description="Optional: a hypothetical product needs none."
     )
-    launch_date: dt.date | None = None
-    attributes: dict[str, AttributeValue] | None = None
+    launch_date: Date | None = None
+    attributes: Attributes | None = None
     history: list[HistoryPoint] | None = Field(
         None, description="Early sales of this product (warm-up): the forecast continues after."
     )
@@ -462,7 +462,7 @@ async def create_forecasts(
     responses={**RESPONSES, 404: problem("Not found", 404, "no product 'SKU-1001'")},
 )
 async def product_forecast(
-    product_id: str,
+    product_id: ProductIdPath,
     app: ForecastingDep,
     role: CallerRole,
     horizon: int = Query(12, ge=1, description="Steps to forecast."),

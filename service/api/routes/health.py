@@ -1,4 +1,4 @@
-"""Liveness, readiness and metrics: open, no API key."""
+"""Liveness and readiness (open, no API key) and metrics (a read key when keys are set)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from service.api.deps import SettingsDep
-from service.api.schemas import problem
+from service.api.schemas import AUTH_ERRORS, problem
+from service.auth import ReadAccess
 from store.session import get_engine
 
 router = APIRouter(tags=["operations"])
@@ -52,9 +53,19 @@ def readyz(request: Request, settings: SettingsDep) -> JSONResponse:
     return JSONResponse({"status": "ready"})
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    dependencies=[ReadAccess],
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}},
+        **AUTH_ERRORS,
+    },
+)
 def metrics(request: Request) -> Response:
-    """Request counts and latencies per route, in Prometheus text format."""
+    """Request counts and latencies per route, in Prometheus text format (a `read` key when
+    keys are configured: route names and traffic are not for anonymous callers)."""
     return Response(
         generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
     )

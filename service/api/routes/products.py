@@ -5,17 +5,17 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import SessionDep, SettingsDep
 from service.api.schemas import AUTH_ERRORS, VALIDATION_ERROR, problem
 from service.auth import ReadAccess, WriteAccess
 from service.errors import InvalidItems, NotFound
+from store.fields import AttributeValue, ProductId, no_control_characters
 from store.ingest import (
-    AttributeValue,
     ItemError,
     ProductIn,
     api_locator,
@@ -26,6 +26,9 @@ from store.repositories import catalogue
 from store.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["products"])
+
+# A path id is checked like a stored one: a NUL must be a 422, not a database error.
+ProductIdPath = Annotated[ProductId, Path(description="The product's id.")]
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: problem("Not found", 404, "no product 'SKU-1001'")
@@ -78,6 +81,25 @@ class ProductPage(BaseModel):
     )
 
 
+def product_links(id_expression: str) -> dict[str, Any]:
+    """OpenAPI links from an answer to the operations on the product it names (clients and
+    schemathesis' stateful phase follow them)."""
+    targets = {
+        "get_product": "Read it",
+        "product_sales": "Its sales",
+        "product_forecast": "Its forecast",
+        "delete_product": "Delete it",
+    }
+    return {
+        operation: {
+            "operationId": operation,
+            "parameters": {"product_id": id_expression},
+            "description": description,
+        }
+        for operation, description in targets.items()
+    }
+
+
 def raise_if_invalid(errors: list[ItemError]) -> None:
     if errors:
         fields = ", ".join(e.field for e in errors[:20])
@@ -101,7 +123,12 @@ def check_batch_size(settings: Settings, n_items: int, collection: str) -> None:
     summary="Upsert a batch of products",
     response_model=UpsertResponse,
     dependencies=[WriteAccess],
-    responses={**AUTH_ERRORS, **VALIDATION_ERROR, 413: problem("Too large", 413, "body too large")},
+    responses={
+        200: {"links": product_links("$request.body#/products/0/product_id")},
+        **AUTH_ERRORS,
+        **VALIDATION_ERROR,
+        413: problem("Too large", 413, "body too large"),
+    },
 )
 def upsert_products(
     body: ProductsRequest, session: SessionDep, settings: SettingsDep
@@ -137,7 +164,7 @@ def _product_out(summary: catalogue.ProductSummary) -> ProductOut:
     dependencies=[ReadAccess],
     responses={**AUTH_ERRORS, **NOT_FOUND},
 )
-def get_product(product_id: str, session: SessionDep) -> ProductOut:
+def get_product(product_id: ProductIdPath, session: SessionDep) -> ProductOut:
     """The product with its observation count and first and last sale dates."""
     summary = catalogue.get_product(session, product_id)
     if summary is None:
@@ -150,7 +177,11 @@ def get_product(product_id: str, session: SessionDep) -> ProductOut:
     summary="List products",
     response_model=ProductPage,
     dependencies=[ReadAccess],
-    responses={**AUTH_ERRORS, **VALIDATION_ERROR},
+    responses={
+        200: {"links": product_links("$response.body#/products/0/product_id")},
+        **AUTH_ERRORS,
+        **VALIDATION_ERROR,
+    },
 )
 def list_products(
     session: SessionDep,
@@ -171,7 +202,9 @@ def _encode_cursor(product_id: str) -> str:
 def _decode_cursor(cursor: str) -> str:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+        return no_control_characters(
+            base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+        )
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidItems(
             "invalid cursor", [{"field": "cursor", "message": "not a cursor from a previous page"}]
@@ -186,7 +219,7 @@ def _decode_cursor(cursor: str) -> str:
     dependencies=[WriteAccess],
     responses={**AUTH_ERRORS, **NOT_FOUND},
 )
-def delete_product(product_id: str, session: SessionDep) -> Response:
+def delete_product(product_id: ProductIdPath, session: SessionDep) -> Response:
     """Remove the product and all its sales observations (204; 404 when unknown)."""
     if not catalogue.delete_product(session, product_id):
         raise NotFound(f"no product '{product_id}'")

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
 from service.api.deps import SessionDep, SettingsDep
 from service.api.routes.products import (
     NOT_FOUND,
+    ProductIdPath,
     UpsertResponse,
     check_batch_size,
+    product_links,
     raise_if_invalid,
 )
 from service.api.schemas import AUTH_ERRORS, VALIDATION_ERROR
 from service.auth import ReadAccess, WriteAccess
 from service.errors import NotFound
+from store.fields import Date
 from store.ingest import SaleIn, api_locator, check_sales, sale_rows
 from store.repositories import catalogue
 
@@ -44,7 +45,11 @@ class SalesHistory(BaseModel):
     summary="Upsert a batch of sales observations",
     response_model=UpsertResponse,
     dependencies=[WriteAccess],
-    responses={**AUTH_ERRORS, **VALIDATION_ERROR},
+    responses={
+        200: {"links": product_links("$request.body#/observations/0/product_id")},
+        **AUTH_ERRORS,
+        **VALIDATION_ERROR,
+    },
 )
 def upsert_sales(body: SalesRequest, session: SessionDep, settings: SettingsDep) -> UpsertResponse:
     """Insert or update observations keyed by (product_id, date), atomically.
@@ -68,10 +73,10 @@ def upsert_sales(body: SalesRequest, session: SessionDep, settings: SettingsDep)
     responses={**AUTH_ERRORS, **NOT_FOUND, **VALIDATION_ERROR},
 )
 def product_sales(
-    product_id: str,
+    product_id: ProductIdPath,
     session: SessionDep,
-    start: dt.date | None = Query(None, description="First date included."),
-    end: dt.date | None = Query(None, description="Last date included."),
+    start: Date | None = Query(None, description="First date included."),
+    end: Date | None = Query(None, description="Last date included."),
 ) -> SalesHistory:
     """Observations of one product in date order, optionally between `start` and `end`."""
     if catalogue.get_product(session, product_id) is None:

@@ -1,0 +1,113 @@
+"""Field types every entry point validates with (HTTP bodies, path and query parameters, imports).
+
+One definition per rule so the API, the importer and the forecast request refuse the same
+values with the same message, before anything reaches the database or the forecasting core.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, StrictBool, StrictStr
+
+from store.models import PRODUCT_ID_MAX
+
+EARLIEST_DATE = dt.date(1900, 1, 1)
+LATEST_DATE = dt.date(2199, 12, 31)
+
+# C0 and C1 control characters and DEL. PostgreSQL text cannot hold NUL at all, and the others
+# only hide mistakes (a pasted tab, an escape sequence) in ids nobody can type back.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# What a generator of valid documents (schemathesis, a client) should send; validation below
+# gives the clearer message.
+NO_CONTROL_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+PRODUCT_ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f/]*[^\x00-\x20\x7f-\x9f/][^\x00-\x1f\x7f-\x9f/]*$"
+
+
+def no_control_characters(value: str) -> str:
+    found = _CONTROL.search(value)
+    if found:
+        raise ValueError(
+            f"must not contain control characters (found U+{ord(found.group()):04X} "
+            f"at position {found.start()})"
+        )
+    return value
+
+
+def routable_id(value: str) -> str:
+    """An id must round-trip through `/v1/products/{product_id}` to be read and deleted.
+
+    '/' is refused rather than routed with a path converter: `/v1/products/a/sales` would be
+    ambiguous between product 'a/sales' and the sales of 'a', and proxies commonly decode or
+    refuse an encoded '%2F'. '.' and '..' are removed from paths by clients (RFC 3986).
+    """
+    no_control_characters(value)
+    if "/" in value:
+        raise ValueError("must not contain '/' (ids are used as one URL path segment)")
+    if value in (".", ".."):
+        raise ValueError("'.' and '..' cannot be used as ids (clients drop them from URLs)")
+    if not value.strip():
+        raise ValueError("must contain a non-blank character")
+    return value
+
+
+def date_in_range(value: dt.date) -> dt.date:
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise ValueError(f"must be between {EARLIEST_DATE} and {LATEST_DATE}")
+    return value
+
+
+ProductId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=PRODUCT_ID_MAX,
+        examples=["SKU-1001"],
+        json_schema_extra={"pattern": PRODUCT_ID_PATTERN},
+    ),
+    AfterValidator(routable_id),
+]
+# Attribute names and string values: any text without control characters.
+AttributeName = Annotated[
+    str,
+    Field(min_length=1, json_schema_extra={"pattern": NO_CONTROL_PATTERN}),
+    AfterValidator(no_control_characters),
+]
+AttributeText = Annotated[
+    StrictStr,
+    Field(json_schema_extra={"pattern": NO_CONTROL_PATTERN}),
+    AfterValidator(no_control_characters),
+]
+# Quantities: finite JSON numbers only; strict, so `true` and `"1e3"` are refused, not coerced.
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+# Attribute values: strings, finite numbers, booleans or null. Objects and lists are refused.
+AttributeValue = StrictBool | AttributeText | FiniteFloat | None
+Attributes = dict[AttributeName, AttributeValue]
+# Calendar dates the service can compute periods for (pandas' range ends in 2262).
+Date = Annotated[
+    dt.date,
+    Field(
+        description=f"ISO date between {EARLIEST_DATE} and {LATEST_DATE}.",
+        json_schema_extra={"formatMinimum": str(EARLIEST_DATE), "formatMaximum": str(LATEST_DATE)},
+    ),
+    AfterValidator(date_in_range),
+]
+
+
+# --- pydantic errors as the API and the importer report them ---------------------------------
+
+
+def message(err: Any) -> str:
+    """pydantic's message without the "Value error, " it puts before our validators' own."""
+    return str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+
+
+def is_union_branch(part: Any) -> bool:
+    """pydantic names the union member it tried ('str', 'function-after[...]') in locations."""
+    # pydantic adds the union member's type name ("str", "float", ...) to the location
+    return isinstance(part, str) and (part in _UNION_MEMBERS or "[" in part)
+
+
+_UNION_MEMBERS = {"str", "int", "float", "bool", "none", "dict", "list"}
