@@ -43,7 +43,8 @@ format: $(STAMP) ## Format and auto-fix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP) ## Run the benchmarks (figures go in README.md)
+bench: $(STAMP) ## Run the benchmarks (installs Debian's wrk when missing; figures in benchmarks/results/)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m benchmarks.run_all
 
 clean: ## Remove the environment, the demo database and artifacts

@@ -7,7 +7,8 @@ import sys
 
 BENCHMARKS = (
     ["benchmarks.import_throughput"],
-    ["benchmarks.http_throughput"],
+    ["benchmarks.http_wrk"],
+    ["benchmarks.profile_forecast"],
     ["benchmarks.batch_scaling"],
     ["benchmarks.neighbour_search"],
     ["benchmarks.visuelle_accuracy"],

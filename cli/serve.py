@@ -16,6 +16,10 @@ from store.settings import get_settings
 console = Console(stderr=True)
 # How long a stopping worker may take to record its run's failure before it is killed.
 WORKER_STOP_SECONDS = 30
+# With --workers, uvicorn's supervisor pings each worker and kills (then restarts) one that does not
+# answer within this time; its default, 5 s, is shorter than a worker's start-up (imports, loading
+# the model) on a busy 2-core machine, where the workers were killed and restarted forever.
+WORKER_HEALTHCHECK_SECONDS = 120
 
 
 def serve_command(
@@ -48,6 +52,7 @@ def serve_command(
             host=host,
             port=port,
             workers=workers,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
             log_level="info",
             access_log=False,
         )

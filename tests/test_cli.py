@@ -52,6 +52,55 @@ def test_every_command_documents_itself(command: str) -> None:
     assert "Usage" in result.output
 
 
+def test_serve_with_two_workers_starts_two_replicas_of_the_app_factory(tmp_path: Path) -> None:
+    """`serve --workers 2`: uvicorn imports the factory in each worker process, and each one
+    answers (an empty registry: live, not ready, with the reason)."""
+    import socket
+    import time
+
+    import httpx
+    import psutil
+
+    from store.migrations import upgrade
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    upgrade(url)
+    with socket.socket() as probe:  # a free port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [LAUNCHCAST, "serve", "--port", str(port), "--workers", "2"],
+        env={**os.environ, "LAUNCHCAST_DATABASE_URL": url},
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        workers: list[psutil.Process] = []
+        answers: list[int] = []
+        # Polled until both answer; the deadline only stops a hung start-up (importing the
+        # CLI and two workers takes seconds, or a minute on a loaded machine).
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and server.poll() is None:
+            workers = [p for p in psutil.Process(server.pid).children() if p.is_running()]
+            try:
+                answers = [
+                    httpx.get(f"http://127.0.0.1:{port}{path}", timeout=30).status_code
+                    for path in ("/healthz", "/readyz")
+                ]
+            except httpx.TransportError:
+                answers = []
+            if len(workers) >= 2 and answers:
+                break
+            time.sleep(0.2)
+        assert server.poll() is None, "the server exited"
+        assert len(workers) >= 2, [w.cmdline() for w in workers]
+        assert answers == [200, 503]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def test_importing_the_cli_loads_no_data_or_model_library() -> None:
     probe = (
         "import sys, cli.main; "
