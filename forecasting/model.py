@@ -147,6 +147,65 @@ class LaunchForecaster:
         report("done", 1.0)
         return self
 
+    def refit(
+        self,
+        products: pd.DataFrame,
+        sales: pd.DataFrame,
+        progress: Progress | None = None,
+        dask_client: Any = None,
+    ) -> LaunchForecaster:
+        """A new forecaster on (more) data with this one's choices, fitting each model once.
+
+        The served method, the boosting rounds and the calibration that this forecaster's
+        cross-validation chose are kept; the catalogue, neighbours, curves and (if served) the
+        launch model are fitted on the new data. This is how the training job publishes: its
+        backtest's model made the choices on launches before the cutoff, and the published
+        model applies them to every launch without cross-validating again.
+        """
+        self._check_fitted()
+        cfg = self.config
+        report = progress or (lambda stage, done: None)
+        new = LaunchForecaster(cfg)
+        new.stages_ = []
+        stage = _StageTimer(new.stages_, report)
+        with stage("catalogue", 0.0):
+            new.catalogue_ = LaunchCatalogue(cfg).fit(products, sales)
+        with stage("neighbour index", 0.1):
+            new.neighbours_ = NeighbourModel(cfg).fit(new.catalogue_)
+        nb = new.neighbours_
+        levels = [len(v) for v in nb.encoder_.categorical.values()]
+        with stage("curves", 0.2):
+            new.curves_ = CurveModel(cfg).fit(new.catalogue_.curves_, nb.codes_, levels)
+        new.selector_ = self.selector_
+        new.calibrator_ = self.calibrator_
+        new.gbm_ = None
+        rows = None
+        if self.gbm_ is not None and len(new.catalogue_) >= MIN_GBM_PRODUCTS:
+            with stage("training rows", 0.3):
+                rows = training_rows(
+                    new.catalogue_, nb.codes_, nb.numerics_, new.curves_.global_, cfg
+                )
+                setup = new._gbm_setup(rows)
+                dataset = _dataset(rows, setup, cfg)
+            with stage("launch model", 0.4) as record:
+                new.gbm_ = LaunchGBM(cfg).fit(
+                    dataset, rounds=self.gbm_.rounds_, dask_client=dask_client, **setup
+                )
+                record["models"] = 1
+        new.metadata_ = {
+            **new.catalogue_.summary(),
+            "n_rows": 0 if rows is None else len(rows.y),
+            "rounds": self.metadata_.get("rounds"),
+            "served_method": new.selector_.served_,
+            "fva": new.selector_.table_,
+            "selection": new.selector_.decisions_,
+            "folds": self.metadata_.get("folds", []),
+            "choices_from": "the backtest's model (launches before its cutoff)",
+            "models_fitted": sum(s.get("models", 0) for s in new.stages_),
+        }
+        report("done", 1.0)
+        return new
+
     def _gbm_setup(self, rows: Any) -> dict[str, Any]:
         nb = self.neighbours_
         L = self.config.launch_steps

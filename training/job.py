@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from forecasting.backtest import BacktestResult, backtest
-from forecasting.model import ForecasterConfig, LaunchForecaster
+from forecasting.model import ForecasterConfig
 from store import registry, runs
 from store.runs import RunAbandoned, RunInProgress, queue_run
 from store.session import get_sessionmaker
@@ -117,7 +117,11 @@ def _train_and_publish(
             max_series=settings.statistical_backtest_series,
         )
         report("refit on every product", 0.6)
-        model = LaunchForecaster(config).fit(data.products, data.sales, dask_client=client)
+        # Train once: the backtest's model chose the method, rounds and calibration on its
+        # folds; the published model applies them to every product.
+        if result.model is None:
+            raise RuntimeError("the backtest fitted no model")
+        model = result.model.refit(data.products, data.sales, dask_client=client)
     report("writing the artifact", 0.85)
     # The artifact carries its own evidence; nothing run-specific, so the checksum stays
     # a function of data, configuration and seed.

@@ -207,3 +207,15 @@ def test_quantiles_hold_per_step_and_never_cross(fitted: LaunchForecaster) -> No
     low, mid, high = (forecast.quantiles[q] for q in (0.1, 0.5, 0.9))
     assert (low <= mid).all() and (mid <= high).all() and (low >= 0).all()
     assert fitted.calibrator_.ratios_["cold"].shape == (fitted.config.launch_steps, 99)
+
+
+def test_refit_keeps_the_choices_and_fits_each_model_once(
+    fitted: LaunchForecaster, catalogue: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    products, sales = catalogue
+    refitted = fitted.refit(products, sales)
+    assert refitted.served_method == fitted.served_method
+    assert refitted.calibrator_ is fitted.calibrator_
+    assert refitted.gbm_ is not None and refitted.gbm_.rounds_ == fitted.gbm_.rounds_  # type: ignore[union-attr]
+    assert refitted.metadata_["models_fitted"] == 1
+    assert not any(s["stage"] == "cross-validation" for s in refitted.stages_)
