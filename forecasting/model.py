@@ -32,13 +32,14 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from forecasting import drivers
 from forecasting.artifact import ArtifactReader, ArtifactWriter, artifact_checksum
 from forecasting.calibration import ConformalCalibrator
 from forecasting.catalogue import LaunchCatalogue
 from forecasting.config import ForecasterConfig, default_config
 from forecasting.curve_model import CurveModel
 from forecasting.errors import ArtifactError
-from forecasting.features import CALENDAR_NAMES, HISTORY_NAMES, Pairs, build_rows, feature_names
+from forecasting.features import Pairs, build_rows, feature_names
 from forecasting.gbm import LaunchGBM, lgbm_parameters, min_rows_in_leaf, row_scale
 from forecasting.neighbour_model import Borrowed, NeighbourModel
 from forecasting.periods import step_starts
@@ -541,86 +542,23 @@ class LaunchForecaster:
         points: np.ndarray,
         steps: np.ndarray,
     ) -> list[Drivers]:
-        """The total over the horizon as a baseline plus contributions (see `Drivers`).
-
-        The launch model's part is LightGBM's own TreeSHAP (`pred_contrib`) per row, in units
-        (attributes by name, the calendar, the observed history; the step and the global curve
-        are the baseline); a curve or neighbour answer is the global curve plus what the
-        attribute curves, the neighbours or the observed level moved it by. Steps past
-        launch_steps carry their last step's contributions scaled like the forecast; the floor
-        at zero is counted in the baseline, so the parts always sum to the total.
-        """
+        """The total over the horizon as a baseline plus contributions (forecasting/drivers.py)."""
         L = self.config.launch_steps
-        m = len(rows)
-        inside = np.minimum(steps, L) - 1
-        tail = np.where(steps <= L, 1.0, self._tail(steps))
+        horizon = drivers.Horizon(
+            np.minimum(steps, L) - 1, np.where(steps <= L, 1.0, self._tail(steps))
+        )
         enc = self.neighbours_.encoder_
         names = [*enc.categorical, *enc.numeric]
-        calendar, analogues, history = len(names), len(names) + 1, len(names) + 2
-        parts = np.zeros((m, len(names) + 3))
-        baseline = np.zeros(m)
         if "gbm" in curves and self.gbm_ is not None:
-            contrib = self.gbm_.contributions(self._rows_X(parsed, rows)).reshape(m, L, -1)
-            picked = np.take_along_axis(contrib, inside[:, :, None], axis=1) * tail[:, :, None]
-            total = picked.sum(axis=1)  # (m, features + 1)
-            for column, group in enumerate(_feature_groups(self.gbm_.feature_names_, names)):
-                if group is None:
-                    baseline += total[:, column]
-                else:
-                    parts[:, group] += total[:, column]
-            baseline += total[:, -1]
-            # Nothing observed: what the history features say of a cold start is its baseline.
-            cold = parsed.n_observed[rows] == 0
-            baseline += np.where(cold, parts[:, history], 0.0)
-            parts[cold, history] = 0.0
-            model_total = total.sum(axis=1)
+            X = self._rows_X(parsed, rows)
+            parts = drivers.from_launch_model(self.gbm_, X, names, horizon, parsed.n_observed[rows])
         else:
             codes = parsed.codes[rows]
-            zero = np.zeros(m, dtype=np.int64)
-            cold = self.curves_.forecasts(codes, np.zeros(m), zero)
-            base = self._horizon_total(cold["global_curve"], inside, tail)
-            attribute = self._horizon_total(cold["attribute_curve"], inside, tail)
-            known = (codes >= 0).sum(axis=1)
-            baseline += base
-            for j in range(len(enc.categorical)):
-                share = np.where(codes[:, j] >= 0, 1.0 / np.maximum(known, 1), 0.0)
-                parts[:, j] += share * (attribute - base)
-            name = np.where(known > 0, "attribute_curve", "global_curve")
-            warm = np.array(
-                [
-                    self._horizon_total(
-                        curves[str(n)][j : j + 1], inside[j : j + 1], tail[j : j + 1]
-                    )[0]
-                    for j, n in enumerate(name)
-                ]
+            own = np.where(
+                (codes >= 0).any(axis=1)[:, None], curves["attribute_curve"], curves["global_curve"]
             )
-            parts[:, history] += warm - np.where(known > 0, attribute, base)
-            model_total = warm
-        served_total = points.sum(axis=1)
-        for j in range(m):
-            if methods[j] == "global_curve":
-                baseline[j], parts[j] = served_total[j], 0.0
-            elif methods[j] == "neighbours":
-                # Borrowed from neighbours: what they add to the model's own answer.
-                parts[j, analogues] += served_total[j] - model_total[j]
-            else:
-                baseline[j] += served_total[j] - model_total[j]  # the floor at zero
-        return [
-            Drivers(
-                baseline=float(baseline[j]),
-                contributions={
-                    **{name: float(parts[j, c]) for c, name in enumerate(names)},
-                    "launch_calendar": float(parts[j, calendar]),
-                    "analogues": float(parts[j, analogues]),
-                    "history": float(parts[j, history]),
-                },
-            )
-            for j in range(m)
-        ]
-
-    @staticmethod
-    def _horizon_total(curve: np.ndarray, inside: np.ndarray, tail: np.ndarray) -> np.ndarray:
-        return (np.take_along_axis(curve, inside, axis=1) * tail).sum(axis=1)
+            parts = drivers.from_curves(self.curves_, codes, own, names, horizon)
+        return drivers.assemble(parts, points.sum(axis=1), methods, names)
 
     def quantiles_for(
         self, point: np.ndarray, levels: Sequence[float], warm: bool
@@ -761,21 +699,6 @@ def _served(curves: dict[str, np.ndarray], methods: list[str]) -> np.ndarray:
     if not methods:
         return next(iter(curves.values()))[:0]
     return np.stack([curves[method][j] for j, method in enumerate(methods)])
-
-
-def _feature_groups(features: list[str], attributes: list[str]) -> list[int | None]:
-    """Per feature: the drivers column it adds to (None: the baseline)."""
-    groups: list[int | None] = []
-    for name in features:
-        if name.startswith(("cat:", "num:")):
-            groups.append(attributes.index(name[4:]))
-        elif name in CALENDAR_NAMES:
-            groups.append(len(attributes))
-        elif name in HISTORY_NAMES:
-            groups.append(len(attributes) + 2)
-        else:
-            groups.append(None)
-    return groups
 
 
 def check_request(horizon: int, quantiles: Sequence[float]) -> None:
