@@ -126,3 +126,18 @@ def auth_client(make_settings: Callable[..., Settings]) -> Iterator[TestClient]:
     keys = {hash_key(key): Role(role) for role, key in KEYS.items()}
     with TestClient(create_app(make_settings(api_keys=keys))) as test_client:
         yield test_client
+
+
+def visuelle_dir() -> Path:
+    """Where the VISUELLE data sits: $LAUNCHCAST_VISUELLE_DIR, else ../shared/data/visuelle
+    beside the repository, else this machine's /work/shared/data/visuelle (CI clones the
+    repository elsewhere)."""
+    candidates = [
+        os.environ.get("LAUNCHCAST_VISUELLE_DIR", ""),
+        str(Path(__file__).resolve().parents[2] / "shared" / "data" / "visuelle"),
+        "/work/shared/data/visuelle",
+    ]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "products.csv").is_file():
+            return Path(candidate)
+    return Path(candidates[1])

@@ -17,10 +17,10 @@ from cli.main import app
 from store.models import Product, SalesObservation
 from store.session import get_sessionmaker
 from store.settings import get_settings
-from tests.conftest import BACKENDS, new_database
+from tests.conftest import BACKENDS, new_database, visuelle_dir
 
 LAUNCHCAST = Path(sys.executable).parent / "launchcast"
-VISUELLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "visuelle"
+VISUELLE = visuelle_dir()
 
 
 @pytest.fixture
@@ -105,7 +105,7 @@ def test_a_missing_file_is_a_clear_error(cli: CliRunner, tmp_path: Path) -> None
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not VISUELLE.exists(), reason="shared/data/visuelle is not beside the repo")
+@pytest.mark.skipif(not VISUELLE.exists(), reason="no VISUELLE data (LAUNCHCAST_VISUELLE_DIR)")
 def test_visuelle_imports_completely(cli: CliRunner, database_url: str) -> None:
     args = ["import", "--products", str(VISUELLE / "products.csv")]
     result = cli.invoke(app, [*args, "--sales", str(VISUELLE / "sales.csv")])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -12,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from store.settings import Settings
+from tests.conftest import visuelle_dir
 
 PRODUCT = {
     "product_id": "SKU-1",
@@ -193,11 +193,11 @@ def test_sales_can_be_filtered_by_date(client: TestClient) -> None:
     assert [o["date"] for o in got.json()["observations"]] == ["2024-03-11", "2024-03-18"]
 
 
-VISUELLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "visuelle"
+VISUELLE = visuelle_dir()
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not VISUELLE.exists(), reason="shared/data/visuelle is not beside the repo")
+@pytest.mark.skipif(not VISUELLE.exists(), reason="no VISUELLE data (LAUNCHCAST_VISUELLE_DIR)")
 def test_visuelle_imports_completely_over_the_api(client: TestClient, database_url: str) -> None:
     if not database_url.startswith("sqlite"):
         pytest.skip("the CLI test covers PostgreSQL; one backend is enough over HTTP")

@@ -17,8 +17,9 @@ from store import registry
 from store.models import TrainingRun
 from store.runs import queue_run
 from store.session import get_sessionmaker
+from tests.conftest import visuelle_dir
 
-VISUELLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "visuelle"
+VISUELLE = visuelle_dir()
 # Deadline for the whole training (polling, not a speed bound): today's core needs minutes.
 DEADLINE = 3 * 3600
 
