@@ -19,6 +19,7 @@ import pandas as pd
 
 from forecasting.curves import build_launch_curves, resolve_launch_dates
 from forecasting.errors import EmptyCatalogue
+from forecasting.jsonsafe import json_safe
 from forecasting.metrics import score, score_per_step, wape
 from forecasting.model import ForecasterConfig, LaunchForecaster, Progress
 from forecasting.types import ForecastQuery
@@ -151,7 +152,7 @@ def backtest(
     }
     samples = _samples(model, queries, actual, n_samples)
     report("backtest: done", 1.0)
-    return BacktestResult(metrics=_jsonable(metrics), samples=samples, model=model)
+    return BacktestResult(metrics=json_safe(metrics), samples=samples, model=model)
 
 
 def fva(methods: dict[str, Any]) -> dict[str, Any]:
@@ -252,17 +253,4 @@ def _samples(
                 ],
             }
         )
-    return _jsonable(out)
-
-
-def _jsonable(value: Any) -> Any:
-    """Replace NaN/inf by None and NumPy scalars by Python ones, recursively."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if np.isfinite(value) else None
-    return value
+    return json_safe(out)

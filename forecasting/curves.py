@@ -9,7 +9,7 @@ so calling them on training products alone keeps test products out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,18 +44,6 @@ class LaunchCurves:
 
     def __len__(self) -> int:
         return len(self.product_ids)
-
-    def subset(self, mask: np.ndarray) -> LaunchCurves:
-        """The curves of the rows where `mask` is true."""
-        index = np.flatnonzero(mask)
-        return LaunchCurves(
-            product_ids=self.product_ids[index],
-            launch_dates=self.launch_dates[index],
-            attributes=[self.attributes[i] for i in index],
-            values=self.values[index],
-            n_clipped=self.n_clipped,
-            n_skipped=self.n_skipped,
-        )
 
 
 def resolve_launch_dates(products: pd.DataFrame, sales: pd.DataFrame) -> pd.Series:
@@ -153,75 +141,6 @@ def _fill_forward(curve: np.ndarray) -> np.ndarray:
     return out
 
 
-@dataclass
-class AttributeCurves:
-    """Mean launch curve per attribute value, shrunk towards the global curve.
-
-    Attributes:
-        global_: The global curve.
-        by_value: {attribute: {value: (curve, n_products)}}.
-        shrinkage: Pseudo-count of the global curve in the shrunk mean.
-    """
-
-    global_: np.ndarray
-    by_value: dict[str, dict[str, tuple[np.ndarray, int]]]
-    shrinkage: float
-
-    def curve_for(self, attributes: Mapping[str, Any]) -> np.ndarray | None:
-        """Average of the shrunk curves of the known attribute values (None if none is known)."""
-        curves = []
-        for name, value in attributes.items():
-            entry = self.by_value.get(name, {}).get(category_key(value))
-            if entry is not None:
-                curves.append(self._shrunk(*entry))
-        if not curves:
-            return None
-        return np.mean(curves, axis=0)
-
-    def shrunk_table(self, name: str, levels: Sequence[str]) -> np.ndarray:
-        """(len(levels), steps) the shrunk curve of each level of `name` (as in `curve_for`);
-        NaN rows for levels without a curve. Lets a batch look curves up by level code."""
-        table = np.full((len(levels), len(self.global_)), np.nan)
-        for i, level in enumerate(levels):
-            entry = self.by_value.get(name, {}).get(level)
-            if entry is not None:
-                table[i] = self._shrunk(*entry)
-        return table
-
-    def _shrunk(self, curve: np.ndarray, count: int) -> np.ndarray:
-        """A value's curve pulled towards the global curve, the less so the more products."""
-        return (count * curve + self.shrinkage * self.global_) / (count + self.shrinkage)
-
-
 def category_key(value: Any) -> str:
     """How an attribute value is keyed as a category (numbers are keyed by their text)."""
     return str(value)
-
-
-def attribute_curves(
-    curves: LaunchCurves,
-    attribute_names: list[str],
-    statistic: str = "median",
-    shrinkage: float = 10.0,
-) -> AttributeCurves:
-    """Per-value launch curves of the given categorical attributes, from these curves only."""
-    base = global_curve(curves.values, statistic)
-    by_value: dict[str, dict[str, tuple[np.ndarray, int]]] = {}
-    for name in attribute_names:
-        keys = np.array(
-            [
-                category_key(a.get(name)) if a.get(name) is not None else ""
-                for a in curves.attributes
-            ]
-        )
-        table: dict[str, tuple[np.ndarray, int]] = {}
-        for key in np.unique(keys):
-            if key == "":
-                continue
-            rows = curves.values[keys == key]
-            curve = global_curve(rows, statistic)
-            # Steps this group never reached borrow the global curve rather than a stale value.
-            reached = np.isfinite(rows).any(axis=0)
-            table[str(key)] = (np.where(reached, curve, base), len(rows))
-        by_value[name] = table
-    return AttributeCurves(global_=base, by_value=by_value, shrinkage=shrinkage)

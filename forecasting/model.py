@@ -41,6 +41,7 @@ from forecasting.curve_model import CurveModel
 from forecasting.errors import ArtifactError
 from forecasting.features import Pairs, build_rows, feature_names
 from forecasting.gbm import LaunchGBM, lgbm_parameters, min_rows_in_leaf, row_scale
+from forecasting.jsonsafe import json_safe
 from forecasting.neighbour_model import Borrowed, NeighbourModel
 from forecasting.periods import step_starts
 from forecasting.queries import ParsedQueries, parse_queries
@@ -99,14 +100,8 @@ class LaunchForecaster:
         report = progress or (lambda stage, done: None)
         self.stages_: list[dict[str, Any]] = []
         stage = _StageTimer(self.stages_, report)
-        with stage("catalogue", 0.0):
-            self.catalogue_ = LaunchCatalogue(cfg).fit(products, sales)
-        with stage("neighbour index", 0.05):
-            self.neighbours_ = NeighbourModel(cfg).fit(self.catalogue_)
+        self._fit_catalogue(products, sales, stage)
         nb = self.neighbours_
-        levels = [len(v) for v in nb.encoder_.categorical.values()]
-        with stage("curves", 0.1):
-            self.curves_ = CurveModel(cfg).fit(self.catalogue_.curves_, nb.codes_, levels)
         gl = self.curves_.global_
         rows, dataset, setup = None, None, {}
         if len(self.catalogue_) >= MIN_GBM_PRODUCTS:
@@ -169,14 +164,8 @@ class LaunchForecaster:
         new = LaunchForecaster(cfg)
         new.stages_ = []
         stage = _StageTimer(new.stages_, report)
-        with stage("catalogue", 0.0):
-            new.catalogue_ = LaunchCatalogue(cfg).fit(products, sales)
-        with stage("neighbour index", 0.1):
-            new.neighbours_ = NeighbourModel(cfg).fit(new.catalogue_)
+        new._fit_catalogue(products, sales, stage)
         nb = new.neighbours_
-        levels = [len(v) for v in nb.encoder_.categorical.values()]
-        with stage("curves", 0.2):
-            new.curves_ = CurveModel(cfg).fit(new.catalogue_.curves_, nb.codes_, levels)
         new.selector_ = self.selector_
         new.calibrator_ = self.calibrator_
         new.gbm_ = None
@@ -206,6 +195,20 @@ class LaunchForecaster:
         }
         report("done", 1.0)
         return new
+
+    def _fit_catalogue(
+        self, products: pd.DataFrame, sales: pd.DataFrame, stage: _StageTimer
+    ) -> None:
+        """The components every fit starts from: catalogue, neighbour model, curves."""
+        cfg = self.config
+        with stage("catalogue", 0.0):
+            self.catalogue_ = LaunchCatalogue(cfg).fit(products, sales)
+        with stage("neighbour index", 0.05):
+            self.neighbours_ = NeighbourModel(cfg).fit(self.catalogue_)
+        nb = self.neighbours_
+        levels = [len(v) for v in nb.encoder_.categorical.values()]
+        with stage("curves", 0.1):
+            self.curves_ = CurveModel(cfg).fit(self.catalogue_.curves_, nb.codes_, levels)
 
     def _gbm_setup(self, rows: Any) -> dict[str, Any]:
         nb = self.neighbours_
@@ -618,7 +621,7 @@ class LaunchForecaster:
         writer.json("selection", self.selector_.to_json())
         writer.json(
             "metadata",
-            _jsonable(
+            json_safe(
                 {
                     "format": ARTIFACT_FORMAT,
                     "config": self.config.to_json(),
@@ -707,19 +710,6 @@ def check_request(horizon: int, quantiles: Sequence[float]) -> None:
         raise ValueError("horizon must be at least 1")
     if any(not 0 < q < 1 for q in quantiles):
         raise ValueError("quantiles must be strictly between 0 and 1")
-
-
-def _jsonable(value: Any) -> Any:
-    """Replace NaN/inf by None and NumPy scalars by Python ones, recursively."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if np.isfinite(value) else None
-    return value
 
 
 def _versions() -> dict[str, str]:

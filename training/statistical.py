@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.curves import build_launch_curves
+from forecasting.jsonsafe import json_safe
 from forecasting.metrics import bias, coverage, mae, wape
 from forecasting.periods import Frequency, steps_of
 from forecasting.statistical import SEASON_LENGTH, forecast_series
@@ -136,11 +137,6 @@ def evaluate_established(
     return summary
 
 
-def _json_safe(value: float) -> float | None:
-    """NaN and infinities (a WAPE on all-zero holdouts) as None, which JSON can carry."""
-    return value if np.isfinite(value) else None
-
-
 def _scores(
     actual: np.ndarray,
     point: np.ndarray,
@@ -157,7 +153,7 @@ def _scores(
         "naive_wape": wape(actual, naive),
         "naive_mae": mae(actual, naive),
     }
-    return {key: _json_safe(value) for key, value in scores.items()}
+    return {key: json_safe(value) for key, value in scores.items()}
 
 
 def _seasonal_naive_reference(
@@ -177,8 +173,8 @@ def _seasonal_naive_reference(
     reference = np.vstack([_seasonal_naive(y, horizon, season) for y in seen])
     return {
         "seasonal_naive_n_products": int(rows.sum()),
-        "seasonal_naive_wape": _json_safe(wape(actual[rows], reference)),
-        "served_wape_on_seasonal_subset": _json_safe(wape(actual[rows], point[rows])),
+        "seasonal_naive_wape": json_safe(wape(actual[rows], reference)),
+        "served_wape_on_seasonal_subset": json_safe(wape(actual[rows], point[rows])),
     }
 
 

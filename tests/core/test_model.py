@@ -256,26 +256,25 @@ def test_curve_baseline_answers_with_attribute_or_global_curve_and_warns(
     assert len(attr.point) == 10
 
 
-def test_attribute_curve_is_the_mean_of_its_known_values_curves(
-    fitted: LaunchForecaster, catalogue: tuple[pd.DataFrame, pd.DataFrame]
+def test_attribute_curve_is_the_mean_of_its_known_values_shrunk_curves(
+    fitted: LaunchForecaster,
 ) -> None:
-    from forecasting.curves import attribute_curves, build_launch_curves
+    from forecasting.curve_model import ATTRIBUTE_SHRINKAGE
+    from forecasting.curves import global_curve
 
-    products, sales = catalogue
-    cfg = fitted.config
-    curves = build_launch_curves(products, sales, cfg.freq, max(cfg.launch_steps, cfg.curve_steps))
-    encoder = fitted.neighbours_.encoder_
-    reference = attribute_curves(curves, list(encoder.categorical), cfg.curve_statistic)
-    attributes = [
-        *catalogue[0]["attributes"][:20],
-        {"category": "never-seen"},
-        {},
-        {"color": "red", "unknown": 1},
-    ]
-    batch = fitted.curves_.attribute_curve(encoder.codes(attributes))
-    for row, attrs in zip(batch, attributes, strict=True):
-        single = reference.curve_for(attrs)
-        if single is None:
-            assert np.isnan(row).all()
-        else:
-            np.testing.assert_allclose(row, single, rtol=1e-12)
+    cat, enc = fitted.catalogue_, fitted.neighbours_.encoder_
+    codes = fitted.neighbours_.codes_
+    g = fitted.curves_.global_
+    shrunk = []
+    for j in range(2):  # a product's first two categorical values
+        rows = cat.curves_[codes[:, j] == codes[0, j]]
+        reached = np.isfinite(rows).any(axis=0)
+        curve = np.where(reached, global_curve(rows, fitted.config.curve_statistic), g)
+        shrunk.append(
+            (len(rows) * curve + ATTRIBUTE_SHRINKAGE * g) / (len(rows) + ATTRIBUTE_SHRINKAGE)
+        )
+    query = np.full((1, len(enc.categorical)), -1)
+    query[0, :2] = codes[0, :2]
+    np.testing.assert_allclose(fitted.curves_.attribute_curve(query)[0], np.mean(shrunk, axis=0))
+    unknown = fitted.curves_.attribute_curve(np.full((1, len(enc.categorical)), -1))
+    assert np.isnan(unknown).all()
