@@ -395,10 +395,11 @@ class LaunchForecaster:
             )
         # The planner steering the like items (pins or exclusions) gets a forecast borrowed
         # from the like items it approved; otherwise the method the folds chose answers.
+        own = (parsed.own_rows[rows] >= 0).tolist()  # Python values: no NumPy scalar per row
         pinned = np.array(
             [
-                bool(parsed.pins[i]) or len(parsed.exclude[i]) > (parsed.own_rows[i] >= 0)
-                for i in rows
+                bool(parsed.pins[i]) or len(parsed.exclude[i]) > own[j]
+                for j, i in enumerate(rows.tolist())
             ],
             dtype=bool,
         )
@@ -417,7 +418,8 @@ class LaunchForecaster:
                 borrowed, self.curves_.global_, observed_total, n_obs
             )
         if self.gbm_ is not None and len(rows):
-            curves["gbm"] = self.gbm_.predict(self._rows_X(parsed, rows)).reshape(len(rows), L)
+            X = self._rows_X(parsed, rows)  # L rows per query, one per step
+            curves["gbm"] = self.gbm_.predict(X, group=L).reshape(len(rows), L)
         known = parsed.known[rows]
         main = served if served in curves else "neighbours"
         methods = [
