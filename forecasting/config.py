@@ -45,6 +45,7 @@ class ForecasterConfig(BaseModel):
     cv_folds: int = Field(ge=0)
     cv_window: float = Field(gt=0, lt=1)
     selection_margin: float = Field(ge=0)
+    interval_drift: float = Field(ge=0, le=0.2)
     min_analogues: int = Field(ge=1)
     num_threads: int = Field(ge=1)
     seed: int

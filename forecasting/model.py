@@ -233,7 +233,7 @@ class LaunchForecaster:
         scored = newest.scored()
         steps = np.broadcast_to(np.arange(1, L + 1)[None, :], scored.shape)
         warm = np.broadcast_to((newest.n_observed > 0)[:, None], scored.shape)
-        return ConformalCalibrator().fit(
+        return ConformalCalibrator(self.config.interval_drift).fit(
             newest.actual[scored],
             newest.forecasts[served][scored],
             steps[scored],

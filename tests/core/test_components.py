@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecasting.calibration import ConformalCalibrator
 from forecasting.errors import InvalidAnalogue
 from forecasting.features import calendar
 from forecasting.model import LaunchForecaster
@@ -219,3 +220,23 @@ def test_refit_keeps_the_choices_and_fits_each_model_once(
     assert refitted.gbm_ is not None and refitted.gbm_.rounds_ == fitted.gbm_.rounds_  # type: ignore[union-attr]
     assert refitted.metadata_["models_fitted"] == 1
     assert not any(s["stage"] == "cross-validation" for s in refitted.stages_)
+
+
+def test_interval_drift_reads_each_tail_further_out_and_survives_saving() -> None:
+    rng = np.random.default_rng(3)
+    n = 4000
+    actual = rng.gamma(2.0, 5.0, n)
+    point = np.full(n, 10.0)
+    steps = np.tile(np.arange(1, 5), n // 4)
+    warm = np.zeros(n, dtype=bool)
+    exact = ConformalCalibrator(0.0).fit(actual, point, steps, warm, 4)
+    drifted = ConformalCalibrator(0.01).fit(actual, point, steps, warm, 4)
+    grid = (np.full((1, 4), 10.0), np.arange(1, 5)[None, :], np.zeros(1, dtype=bool))
+    plain = exact.predict(*grid, levels=[0.09, 0.1, 0.5, 0.9, 0.91])
+    wider = drifted.predict(*grid, levels=[0.1, 0.5, 0.9])
+    np.testing.assert_allclose(wider[0.1], plain[0.09])
+    np.testing.assert_allclose(wider[0.5], plain[0.5])
+    np.testing.assert_allclose(wider[0.9], plain[0.91])
+    assert (wider[0.1] < plain[0.1]).all() and (wider[0.9] > plain[0.9]).all()
+    restored = ConformalCalibrator.from_json(drifted.to_json())
+    np.testing.assert_allclose(restored.predict(*grid, levels=[0.1])[0.1], wider[0.1])
