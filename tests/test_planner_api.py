@@ -14,7 +14,8 @@ towards the products they learnt from (WAPE 0.605 vs 0.705 unseen, margin 0.028)
 it, and curves over 10 products leaned too (0.670 vs 0.684, margin 0.006; the attack still tells
 that leak from noise below, so the test can fail). Over 100: 0.6915 vs 0.6930, margin 0.005.
 A product's weight in a curve is about 1/n, so the lean shrinks with n but is never zero: this
-split's attack no longer tells it from noise, which is all the test shows.
+split's attack no longer tells it from noise, which is all the test shows (on other splits it
+does: benchmarks/privacy_attack.py).
 
 These need the redesigned core (issue 10), which acts on pins, exclusions, details and
 `private`.
