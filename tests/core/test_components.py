@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from forecasting.calibration import ConformalCalibrator
+from forecasting.curve_model import CurveModel
 from forecasting.errors import InvalidAnalogue
 from forecasting.features import calendar
 from forecasting.model import LaunchForecaster
@@ -240,3 +241,29 @@ def test_interval_drift_reads_each_tail_further_out_and_survives_saving() -> Non
     assert (wider[0.1] < plain[0.1]).all() and (wider[0.9] > plain[0.9]).all()
     restored = ConformalCalibrator.from_json(drifted.to_json())
     np.testing.assert_allclose(restored.predict(*grid, levels=[0.1])[0.1], wider[0.1])
+
+
+def test_one_product_moves_a_private_answer_by_at_most_a_rank_of_its_curves() -> None:
+    """A private answer uses attribute values of at least `private_group` (100) products, so a
+    product whose sales are multiplied by 1000 moves each step of its value curves' medians to
+    the next product's value at most; a value of two products would follow it far."""
+    rng = np.random.default_rng(3)
+    n = 121
+    curves = rng.gamma(4.0, 10.0, size=(n, 8))
+    # Attribute 0: one common value. Attribute 1: product 0 and one other share a rare value.
+    codes = np.stack([np.zeros(n, dtype=int), np.where(np.arange(n) < 2, 0, 1)], axis=1)
+    config = small_config(curve_steps=8, launch_steps=8)
+    outlier = curves.copy()
+    outlier[0] *= 1000.0
+    query = codes[:1]
+    answers = {}
+    for min_products in (1, config.private_group):
+        before, after = (
+            CurveModel(config).fit(c, codes, [1, 2]).attribute_curve(query, min_products)[0]
+            for c in (curves, outlier)
+        )
+        answers[min_products] = np.abs(after / before - 1).max()
+    sorted_steps = np.sort(curves, axis=0)
+    rank_step = (sorted_steps[n // 2 + 1] / sorted_steps[n // 2] - 1).max()
+    assert answers[config.private_group] <= rank_step + 1e-9
+    assert answers[1] > 10 * answers[config.private_group]
