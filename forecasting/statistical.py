@@ -9,10 +9,10 @@ origin, the latest included: a model that won on the early origins and lost on t
 not served (issue 12). A series too short for the full backtest (every window at the horizon
 asked) gets Naive: a few one-step windows are too little evidence to serve a forecast 12 steps
 long. So the model served is Naive or beat it everywhere it was tried; simple wins ties. On the
-benchmark this serves Naive on nearly every demo series and SeasonalNaive on the seasonal
-VISUELLE aggregates (benchmarks/statistical_accuracy.py). The 10-90% (or any) interval comes from the chosen
-model's backtest errors (split conformal, as statsforecast's `ConformalIntervals` does from the
-same kind of windows, pooled over steps).
+benchmark this serves Naive on nearly every demo series and SeasonalNaive on some seasonal
+VISUELLE aggregates (benchmarks/statistical_accuracy.py). The 10-90% (or any) interval comes
+from the chosen model's backtest errors (split conformal, as statsforecast's
+`ConformalIntervals` does from the same kind of windows, pooled over steps).
 
 A series that is too short or flat, or whose product has stopped selling, gets Naive with a
 warning that says why. The answer names the model that produced it; the forecaster serves it as
