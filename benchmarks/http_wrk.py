@@ -299,6 +299,7 @@ def print_table(results: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    global PORT  # one module constant read by every helper here; a free port beside other runs
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--catalogue", type=int, default=2000)
     parser.add_argument("--workers", default="1,2", help="server worker processes to compare")
@@ -306,10 +307,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--single-products", type=int, default=600)
     parser.add_argument("--batch-bodies", type=int, default=30)
+    parser.add_argument("--port", type=int, default=8765, help="where the server listens")
     parser.add_argument(
         "--workdir", type=Path, default=None, help="keep (or reuse) the catalogue and model here"
     )
     args = parser.parse_args()
+    PORT = args.port
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: `make bench` installs Debian's wrk (apt-get install wrk)")
     connections = [int(c) for c in args.connections.split(",")]
