@@ -65,7 +65,10 @@ def install_model_store(app: FastAPI, settings: Settings) -> None:
     app.state.model_readiness = store.readiness
     app.state.on_model_activated = store.refresh
     app.state.forecast_batcher = ForecastBatcher(
-        store, settings.forecast_batch_products, app.state.metrics
+        store,
+        settings.forecast_batch_products,
+        app.state.metrics,
+        settings.forecast_inline_products,
     )
     app.state.on_startup.append(lambda _: store.start())
     app.state.on_shutdown.append(lambda _: store.stop())

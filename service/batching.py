@@ -49,20 +49,25 @@ class _Job:
 class ForecastBatcher:
     """Coalesces concurrent forecast requests of one app into shared predict calls.
 
-    Lives on the event loop: `submit` is called from async routes; the predict calls run in
-    the thread pool, one at a time.
+    Lives on the event loop: `submit` is called from async routes; the predict calls run one
+    at a time, small ones on the loop, the others in the thread pool.
     """
 
-    def __init__(self, store: ModelStore, max_products: int, metrics: Metrics) -> None:
+    def __init__(
+        self, store: ModelStore, max_products: int, metrics: Metrics, inline_products: int = 0
+    ) -> None:
         """
         Args:
             store: Where the served model (or the fallback) comes from.
             max_products: Most products in one shared call; bigger requests should not come
                 here (see `accepts`).
             metrics: Where the requests per predict call are counted.
+            inline_products: Calls of at most this many products run on the event loop itself
+                (about a millisecond), larger ones in the thread pool.
         """
         self._store = store
         self._max_products = max_products
+        self._inline_products = inline_products
         self._metrics = metrics
         self._pending: list[_Job] = []
         self._drainer: asyncio.Task[None] | None = None
@@ -102,7 +107,12 @@ class ForecastBatcher:
         while self._pending:
             batch = self._take()
             try:
-                outcomes = await run_in_threadpool(self._run, batch)
+                if sum(len(job.queries) for job in batch) <= self._inline_products:
+                    # Short: the thread hop (a hand-off of the interpreter lock each way)
+                    # costs more than it frees the loop for.
+                    outcomes = self._run(batch)
+                else:
+                    outcomes = await run_in_threadpool(self._run, batch)
             except asyncio.CancelledError:  # shutting down: nobody will be answered
                 for job in batch + self._pending:
                     job.future.cancel()

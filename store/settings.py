@@ -56,6 +56,7 @@ class Settings(ForecasterConfig, BaseSettings):
     api_keys: dict[str, Role]
     model_poll_seconds: float = Field(gt=0)
     forecast_batch_products: int = Field(ge=0)
+    forecast_inline_products: int = Field(ge=0)
     header_timeout_seconds: float = Field(gt=0)
 
     backtest_holdout_fraction: float = Field(gt=0, lt=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import shutil
 import threading
 import time
@@ -330,3 +331,40 @@ def _query() -> Any:
     from forecasting.types import ForecastQuery
 
     return ForecastQuery(launch_date=dt.date(2026, 7, 6), attributes=NEW["attributes"])
+
+
+def test_the_short_path_answers_byte_for_byte_as_fastapis_own_path(
+    served: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.api.routes import forecasts as route
+
+    taken: list[bool] = []
+    plain_request = route._plain_request
+
+    async def spy(*args: Any) -> Any:
+        arguments = await plain_request(*args)
+        taken.append(arguments is not None)
+        return arguments
+
+    monkeypatch.setattr(route, "_plain_request", spy)
+    bodies = [
+        {"horizon": 6, "quantiles": [0.1, 0.9], "explain": True, "products": [NEW, NEW]},
+        {"horizon": 3, "details": ["drivers", "curves"], "products": [NEW]},
+        {"horizon": 6, "quantiles": [0.9, 0.9], "products": [NEW]},  # refused: 422
+        {"horizon": 6, "products": [{"launch_date": "2026-07-06"}], "extra": 1},  # 422
+    ]
+    for body in bodies:
+        taken.clear()
+        text = json.dumps(body)
+        short = served.post(
+            "/v1/forecasts", content=text, headers={"Content-Type": "application/json"}
+        )
+        fastapi_path = served.post(
+            "/v1/forecasts",
+            content=text,
+            headers={"Content-Type": "application/json; charset=utf-8"},  # FastAPI's path
+        )
+        assert taken == [short.status_code == 200, False]
+        assert short.status_code == fastapi_path.status_code
+        assert short.content == fastapi_path.content
+        assert short.headers["content-type"] == fastapi_path.headers["content-type"]

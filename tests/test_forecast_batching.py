@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -146,3 +147,24 @@ def test_http_answers_are_the_same_with_batching_on_and_off(
     assert on.json() == off.json()
     metrics = served.get("/metrics").text
     assert "launchcast_forecast_requests_per_predict_count 1.0" in metrics
+
+
+def test_small_predict_calls_run_on_the_event_loop_and_larger_ones_in_a_thread(
+    store: ModelStore,
+) -> None:
+    batcher = ForecastBatcher(store, max_products=64, metrics=Metrics(), inline_products=2)
+    rendered_on: list[int] = []
+
+    def render(answer: Answer) -> bytes:
+        rendered_on.append(threading.get_ident())
+        return points(answer)
+
+    async def run(jobs: list[list[ForecastQuery]]) -> int:
+        await asyncio.gather(*(batcher.submit(job, 8, [], False, render) for job in jobs))
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(run([[NEW_PRODUCTS[0]], [NEW_PRODUCTS[1]]]))
+    assert rendered_on == [loop_thread, loop_thread]
+    rendered_on.clear()
+    loop_thread = asyncio.run(run([[q] for q in NEW_PRODUCTS[:3]]))
+    assert len(rendered_on) == 3 and loop_thread not in rendered_on
