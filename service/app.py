@@ -26,6 +26,8 @@ from service.openapi import install_openapi
 from service.web import install_pages
 from store.settings import Settings, get_settings
 
+GC_YOUNG_THRESHOLD = 10_000
+
 DESCRIPTION = """
 Cold-start demand forecasting for new products. launchcast finds the known products that look
 most like a new one and borrows from how they sold: forecasts for products with no history,
@@ -51,6 +53,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # out of the cyclic collector's full passes, which otherwise rescan it while a large
     # answer is being built (a known CPython server practice; measured ~1.5x on rendering).
     gc.freeze()
+    # Collect the young generation every GC_YOUNG_THRESHOLD net allocations, not 700: a busy
+    # server allocates per request, and each gen-0 pass (and every tenth, gen 1, and every
+    # hundredth, a full one) interrupts the loop; requests' objects die by reference count.
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     try:
         yield
     finally:

@@ -6,6 +6,7 @@ replica that notices another one's activation are in test_forecast_api.py.
 
 from __future__ import annotations
 
+import gc
 import shutil
 import time
 from collections.abc import Callable
@@ -131,3 +132,20 @@ def test_a_refused_artifact_repaired_on_disk_is_served_without_a_restart(
             time.sleep(0.05)
         assert client.get("/readyz").status_code == 200
         assert post(client).json()["model_version"] == "v-repaired"
+
+
+def test_a_model_swapped_in_is_kept_out_of_the_collectors_full_passes(
+    catalogue: None,
+    database_url: str,
+    artifacts: dict[str, tuple[Path, str]],
+    make_settings: Callable[..., Settings],
+) -> None:
+    register(database_url, "v1", *artifacts["v1"], active=True)
+    register(database_url, "v2", *artifacts["v2"], active=False)
+    with TestClient(create_app(make_settings(model_poll_seconds=3600))) as client:
+        gc.unfreeze()  # as if start-up had frozen nothing: only the swap can freeze v2
+        assert client.post("/v1/models/v2/activate").status_code == 200
+        forecaster = client.app.state.model_store.model.forecaster  # type: ignore[attr-defined]
+        assert gc.is_tracked(forecaster)
+        # gc.get_objects() lists what the collector's passes scan; frozen objects are not there.
+        assert not any(o is forecaster for o in gc.get_objects())
