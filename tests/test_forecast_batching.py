@@ -168,3 +168,21 @@ def test_small_predict_calls_run_on_the_event_loop_and_larger_ones_in_a_thread(
     rendered_on.clear()
     loop_thread = asyncio.run(run([[q] for q in NEW_PRODUCTS[:3]]))
     assert len(rendered_on) == 3 and loop_thread not in rendered_on
+
+
+def test_requests_parsed_in_the_turn_after_the_first_join_its_predict_call(
+    store: ModelStore,
+) -> None:
+    metrics = Metrics()
+    batcher = ForecastBatcher(store, max_products=64, metrics=metrics, inline_products=64)
+
+    async def arrive(job: list[ForecastQuery], turns: int) -> bytes:
+        for _ in range(turns):  # read in the same poll, parsed one loop turn later
+            await asyncio.sleep(0)
+        return await batcher.submit(job, 8, [], False, points)
+
+    async def run() -> None:
+        await asyncio.gather(*(arrive([q], min(i, 1)) for i, q in enumerate(NEW_PRODUCTS[:3])))
+
+    asyncio.run(run())
+    assert predict_calls(metrics) == (1, 3)
