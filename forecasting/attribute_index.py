@@ -1,0 +1,315 @@
+"""Exact k-nearest search over encoded attributes, without dense vectors or an ANN index.
+
+The similarity of two products is the cosine of their `AttributeEncoder` vectors:
+
+    sim(q, p) = (sum of the weights of the categorical values they share + q_num . p_num)
+                / (|q| |p|)
+
+where `x_num` holds the clipped, weighted z-scores of the numeric attributes. Products that share
+more weight with the query come first, so the search walks the query's *match masks* (subsets of
+its categorical attributes) from the heaviest down. A table per mask groups the products by their
+values on those attributes, so "every product that matches the query on at least mask M" is one
+contiguous slice found by binary search. After each level of masks of equal shared weight S, every
+product not yet seen shares less than the next level's weight S', and by Cauchy-Schwarz its
+similarity is at most sqrt(S' + |q_num|^2) / |q|; once that bound rounds below the k-th best
+similarity found, the search stops. The result is exact (not approximate), with the same tie rule
+as a brute-force scan: similarities rounded to `SIMILARITY_DECIMALS`, equal ones by lower row.
+
+Within a group, products are ordered by launch day, so "launched strictly before" is a prefix.
+Queries that would need a mask with no table (few attributes known, or a search that must go
+deep) fall back to a brute-force scan over the encoded attributes, which is exact too.
+
+At 1,000,000 products of 5 categorical attributes and one numeric, this answers a one-product
+query in about 0.1 ms (benchmarks/neighbour_search.py), builds in seconds and holds ~0.2 GB.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from forecasting.neighbours import SIMILARITY_DECIMALS, AttributeEncoder
+
+# Tables for masks that leave out at most this many categorical attributes (and at most
+# MAX_TABLES tables): deeper levels share so little that a search rarely reaches them, and a
+# search that does falls back to the brute-force scan.
+TABLE_DEPTH = 3
+MAX_TABLES = 64
+# Slack on the stopping bound: it is computed in float64 like the similarities, so this only
+# guards against the last bit.
+BOUND_SLACK = 1e-9
+# Rows per block in the brute-force scan (bounds its scratch memory).
+SCAN_BLOCK = 65_536
+
+
+@dataclass(frozen=True)
+class _MaskTable:
+    """Products grouped by their values on some categorical attributes.
+
+    `rows[starts[g]:starts[g + 1]]` are the products whose key is `keys[g]`, by launch day and
+    then row. Keys are a mixed-radix number of the codes, exact while it fits in 64 bits; past
+    that it wraps, and a collision only adds products to a group, which the exact scoring of
+    candidates then ranks (never hides a match).
+    """
+
+    keys: np.ndarray
+    starts: np.ndarray
+    rows: np.ndarray
+
+    def group(self, key: np.uint64) -> np.ndarray:
+        g = int(np.searchsorted(self.keys, key))
+        if g == len(self.keys) or self.keys[g] != key:
+            return self.rows[:0]
+        return self.rows[self.starts[g] : self.starts[g + 1]]
+
+
+class AttributeIndex:
+    """k most similar products by attribute cosine similarity, optionally only among earlier
+    launches; exact, deterministic, built in seconds from the encoded catalogue."""
+
+    def __init__(
+        self,
+        encoder: AttributeEncoder,
+        codes: np.ndarray,
+        numerics: np.ndarray,
+        launch_days: np.ndarray,
+    ) -> None:
+        """Index the catalogue.
+
+        Args:
+            encoder: The fitted encoder (levels, numeric scales, weights).
+            codes: (n, n_cat) categorical codes, -1 when unknown.
+            numerics: (n, n_num) raw numeric attributes, NaN when missing.
+            launch_days: (n,) launch dates as int64 days since epoch.
+        """
+        self.encoder = encoder
+        codes = np.asarray(codes, dtype=np.int32).reshape(len(codes), -1)
+        levels = [len(v) for v in encoder.categorical.values()]
+        # Products are stored in "slots" ordered by their codes, the attribute with the most
+        # levels varying fastest: the largest groups a search reads (all but that attribute
+        # shared) are then contiguous, and scoring them reads memory in order, not at random.
+        fastest_first = sorted(range(codes.shape[1]), key=lambda j: -levels[j])
+        sort_keys: list[np.ndarray] = [np.arange(len(codes))]
+        sort_keys += [codes[:, j] for j in fastest_first]
+        self.row_of = np.lexsort(sort_keys).astype(np.int32)
+        self.slot_of = np.empty_like(self.row_of)
+        self.slot_of[self.row_of] = np.arange(len(codes), dtype=np.int32)
+        self.codes = np.ascontiguousarray(codes[self.row_of])
+        self.launch_days = np.asarray(launch_days, dtype=np.int64)[self.row_of]
+        self.cat_weights = np.array([encoder.weight(n) for n in encoder.categorical], dtype=float)
+        self.numeric = self._numeric_part(np.asarray(numerics, dtype=float)[self.row_of])
+        norm2 = (self.codes >= 0) @ self.cat_weights + (self.numeric**2).sum(axis=1)
+        self.inv_norm = np.where(norm2 > 0, 1.0 / np.sqrt(np.where(norm2 > 0, norm2, 1.0)), 0.0)
+        # Mixed radix over every attribute: code + 1 (0 = unknown) times the product of the
+        # earlier attributes' level counts + 1, wrapping at 2**64.
+        self.radix = np.cumprod([1, *(n + 1 for n in levels[:-1])], dtype=np.uint64)
+        self.tables = self._tables()
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @property
+    def backend(self) -> str:
+        return "attribute-masks"
+
+    @property
+    def parameters(self) -> dict[str, int]:
+        """How many mask tables the index holds and how deep they go."""
+        return {"tables": len(self.tables), "depth": TABLE_DEPTH}
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the index holds (tables, codes, numeric part, norms, launch days)."""
+        arrays = [self.codes, self.numeric, self.inv_norm, self.launch_days]
+        arrays += [self.row_of, self.slot_of]
+        arrays += [a for t in self.tables.values() for a in (t.keys, t.starts, t.rows)]
+        return sum(int(a.nbytes) for a in arrays)
+
+    def _numeric_part(self, numerics: np.ndarray) -> np.ndarray:
+        # As AttributeEncoder.vectors_from, before normalising: clipped z-score * sqrt(weight).
+        _, _, means, stds, scale = self.encoder._layout()
+        if not len(means):
+            return np.zeros((len(self.codes), 0))
+        z = np.clip((np.asarray(numerics, dtype=float) - means) / stds, -3, 3)
+        return np.where(np.isfinite(z), z, 0.0) * scale
+
+    def _tables(self) -> dict[tuple[int, ...], _MaskTable]:
+        n_cat = self.codes.shape[1]
+        # Launch day then slot: a stable sort by key keeps that order within each group.
+        by_day = np.argsort(self.launch_days, kind="stable").astype(np.int32)
+        codes = self.codes[by_day]
+        tables: dict[tuple[int, ...], _MaskTable] = {}
+        for size in range(n_cat, max(0, n_cat - TABLE_DEPTH - 1), -1):
+            for mask in itertools.combinations(range(n_cat), size):
+                if size == 0 or len(tables) >= MAX_TABLES:
+                    return tables
+                keys = self._keys(codes, mask)
+                order = np.argsort(keys, kind="stable")
+                keys = keys[order]
+                first = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+                tables[mask] = _MaskTable(
+                    keys[first], np.r_[first, len(keys)].astype(np.int64), by_day[order]
+                )
+        return tables
+
+    def _keys(self, codes: np.ndarray, mask: tuple[int, ...]) -> np.ndarray:
+        columns = list(mask)
+        shifted = (codes[:, columns].astype(np.int64) + 1).astype(np.uint64)
+        return (shifted * self.radix[columns]).sum(axis=1, dtype=np.uint64)
+
+    def similarity(self, rows: np.ndarray, codes: np.ndarray, numerics: np.ndarray) -> np.ndarray:
+        """Cosine similarity of one query (codes (n_cat,), numerics (n_num,)) with `rows`."""
+        q_codes, q_num, q_inv = self._query_parts(codes[None, :], numerics[None, :])
+        return self._score(self.slot_of[rows], q_codes[0], q_num[0], float(q_inv[0]))
+
+    def _query_parts(
+        self, codes: np.ndarray, numerics: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        q_codes = np.asarray(codes, dtype=np.int32).reshape(len(codes), -1)
+        q_num = self._numeric_part(np.asarray(numerics, dtype=float).reshape(len(codes), -1))
+        norm2 = (q_codes >= 0) @ self.cat_weights + (q_num**2).sum(axis=1)
+        q_inv = np.where(norm2 > 0, 1.0 / np.sqrt(np.where(norm2 > 0, norm2, 1.0)), 0.0)
+        return q_codes, q_num, q_inv
+
+    def _score(
+        self, slots: np.ndarray | slice, q_codes: np.ndarray, q_num: np.ndarray, q_inv: float
+    ) -> np.ndarray:
+        shared = ((self.codes[slots] == q_codes) & (q_codes >= 0)) @ self.cat_weights
+        return (shared + self.numeric[slots] @ q_num) * self.inv_norm[slots] * q_inv
+
+    def query(
+        self,
+        codes: np.ndarray,
+        numerics: np.ndarray,
+        k: int,
+        exclude: np.ndarray | None = None,
+        launched_before: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The k most similar known products per query.
+
+        Args:
+            codes: (m, n_cat) categorical codes of the queries (-1 unknown).
+            numerics: (m, n_num) raw numeric attributes of the queries.
+            k: Neighbours per query.
+            exclude: (m,) row of a known product to leave out per query (-1 for none).
+            launched_before: (m,) int64 days; only products launched strictly before qualify.
+
+        Returns:
+            (indices, similarities), each (m, k); index -1 (similarity 0) where fewer qualify.
+            Similarities are rounded to 5 decimals and equal ones ordered by row.
+        """
+        m = len(codes)
+        k = max(1, min(k, len(self)))
+        q_codes, q_num, q_inv = self._query_parts(codes, numerics)
+        out_idx = np.full((m, k), -1, dtype=np.int64)
+        out_sim = np.zeros((m, k), dtype=np.float32)
+        for i in range(m):
+            skip = -1 if exclude is None or exclude[i] < 0 else int(self.slot_of[exclude[i]])
+            before = None if launched_before is None else int(launched_before[i])
+            found = self._search(q_codes[i], q_num[i], float(q_inv[i]), k, skip, before)
+            if found is None:
+                found = self._scan(q_codes[i], q_num[i], float(q_inv[i]), k, skip, before)
+            rows, sims = found
+            out_idx[i, : len(rows)] = rows
+            out_sim[i, : len(rows)] = sims
+        return out_idx, out_sim
+
+    def _search(
+        self,
+        q_codes: np.ndarray,
+        q_num: np.ndarray,
+        q_inv: float,
+        k: int,
+        skip: int,
+        before: int | None,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Walk the match masks from the heaviest; None when a needed table is missing."""
+        known = tuple(int(j) for j in np.flatnonzero(q_codes >= 0))
+        levels = _mask_levels(known, tuple(self.cat_weights[list(known)]))
+        numeric2 = float(q_num @ q_num)
+        shifted = (q_codes.astype(np.int64) + 1).astype(np.uint64) * self.radix
+        found: list[np.ndarray] = []
+        for masks, next_shared in levels:
+            for mask in masks:
+                table = self.tables.get(mask)
+                if table is None:
+                    return None
+                group = table.group(shifted[list(mask)].sum(dtype=np.uint64))
+                if before is not None:
+                    group = group[: np.searchsorted(self.launch_days[group], before)]
+                found.append(group)
+            # A product matching a heavier mask is in the lighter masks' groups too: sort and
+            # drop repeats (cheaper than np.unique's hashing at a few thousand rows).
+            slots = np.sort(np.concatenate(found))
+            slots = slots[np.r_[True, slots[1:] != slots[:-1]] & (slots != skip)]
+            if len(slots) < k:
+                continue
+            sims = self._score(slots, q_codes, q_num, q_inv)
+            kth = -np.partition(-np.round(sims, SIMILARITY_DECIMALS), k - 1)[k - 1]
+            bound = np.sqrt(next_shared + numeric2) * q_inv + BOUND_SLACK
+            if np.round(bound, SIMILARITY_DECIMALS) < kth:
+                return self._top(slots, sims, k)
+        return None  # every mask walked and still short: only a full scan can tell
+
+    def _scan(
+        self,
+        q_codes: np.ndarray,
+        q_num: np.ndarray,
+        q_inv: float,
+        k: int,
+        skip: int,
+        before: int | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Brute force over every product, block by block (slices: memory read in order)."""
+        best_slots = np.empty(0, dtype=np.int64)
+        best_sims = np.empty(0)
+        for start in range(0, len(self), SCAN_BLOCK):
+            block = slice(start, min(start + SCAN_BLOCK, len(self)))
+            sims = np.round(self._score(block, q_codes, q_num, q_inv), SIMILARITY_DECIMALS)
+            valid = np.ones(len(sims), dtype=bool)
+            if before is not None:
+                valid &= self.launch_days[block] < before
+            if start <= skip < block.stop:
+                valid[skip - start] = False
+            sims = np.where(valid, sims, -np.inf)
+            if len(sims) > k:
+                # Everything tied with the block's k-th best survives: the tie rule needs it.
+                kth = -np.partition(-sims, k - 1)[k - 1]
+                valid &= sims >= kth
+            keep = np.flatnonzero(valid)
+            best_slots, best_sims = self._best(
+                np.r_[best_slots, keep + start], np.r_[best_sims, sims[keep]], k
+            )
+        return self._top(best_slots, best_sims, k)
+
+    def _best(self, slots: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k best slots by rounded similarity, equal ones by lower row (the tie rule)."""
+        rounded = np.round(sims, SIMILARITY_DECIMALS)
+        order = np.lexsort((self.row_of[slots], -rounded))[:k]
+        return slots[order], rounded[order]
+
+    def _top(self, slots: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k best as rows of the catalogue."""
+        best, rounded = self._best(slots, sims, k)
+        return self.row_of[best].astype(np.int64), rounded
+
+
+@lru_cache(maxsize=1024)
+def _mask_levels(
+    known: tuple[int, ...], weights: tuple[float, ...]
+) -> list[tuple[list[tuple[int, ...]], float]]:
+    """Non-empty subsets of the known attributes, grouped by shared weight, heaviest first, each
+    level with the next level's shared weight (0 for the empty mask after the last)."""
+    by_weight: dict[float, list[tuple[int, ...]]] = {}
+    for size in range(len(known), 0, -1):
+        for chosen in itertools.combinations(range(len(known)), size):
+            shared = round(sum(weights[c] for c in chosen), 12)
+            by_weight.setdefault(shared, []).append(tuple(known[c] for c in chosen))
+    ordered = sorted(by_weight, reverse=True)
+    return [
+        (by_weight[w], ordered[i + 1] if i + 1 < len(ordered) else 0.0)
+        for i, w in enumerate(ordered)
+    ]
