@@ -86,7 +86,7 @@ class AttributeIndex:
             launch_days: (n,) launch dates as int64 days since epoch.
         """
         self.encoder = encoder
-        codes = np.asarray(codes, dtype=np.int32).reshape(len(codes), -1)
+        codes = np.asarray(codes, dtype=np.int32).reshape(len(codes), len(encoder.categorical))
         levels = [len(v) for v in encoder.categorical.values()]
         # Products are stored in "slots" ordered by their codes, the attribute with the most
         # levels varying fastest: the largest groups a search reads (all but that attribute
@@ -100,7 +100,8 @@ class AttributeIndex:
         self.codes = np.ascontiguousarray(codes[self.row_of])
         self.launch_days = np.asarray(launch_days, dtype=np.int64)[self.row_of]
         self.cat_weights = np.array([encoder.weight(n) for n in encoder.categorical], dtype=float)
-        self.numeric = self._numeric_part(np.asarray(numerics, dtype=float)[self.row_of])
+        numerics = np.asarray(numerics, dtype=float).reshape(len(codes), len(encoder.numeric))
+        self.numeric = self._numeric_part(numerics[self.row_of])
         norm2 = (self.codes >= 0) @ self.cat_weights + (self.numeric**2).sum(axis=1)
         self.inv_norm = np.where(norm2 > 0, 1.0 / np.sqrt(np.where(norm2 > 0, norm2, 1.0)), 0.0)
         # Mixed radix over every attribute: code + 1 (0 = unknown) times the product of the
@@ -132,8 +133,8 @@ class AttributeIndex:
         # As AttributeEncoder.vectors_from, before normalising: clipped z-score * sqrt(weight).
         _, _, means, stds, scale = self.encoder._layout()
         if not len(means):
-            return np.zeros((len(self.codes), 0))
-        z = np.clip((np.asarray(numerics, dtype=float) - means) / stds, -3, 3)
+            return np.zeros((len(numerics), 0))
+        z = np.clip((numerics - means) / stds, -3, 3)
         return np.where(np.isfinite(z), z, 0.0) * scale
 
     def _tables(self) -> dict[tuple[int, ...], _MaskTable]:
@@ -168,8 +169,9 @@ class AttributeIndex:
     def _query_parts(
         self, codes: np.ndarray, numerics: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        q_codes = np.asarray(codes, dtype=np.int32).reshape(len(codes), -1)
-        q_num = self._numeric_part(np.asarray(numerics, dtype=float).reshape(len(codes), -1))
+        shape = (len(codes), len(self.encoder.numeric))
+        q_codes = np.asarray(codes, dtype=np.int32).reshape(len(codes), self.codes.shape[1])
+        q_num = self._numeric_part(np.asarray(numerics, dtype=float).reshape(shape))
         norm2 = (q_codes >= 0) @ self.cat_weights + (q_num**2).sum(axis=1)
         q_inv = np.where(norm2 > 0, 1.0 / np.sqrt(np.where(norm2 > 0, norm2, 1.0)), 0.0)
         return q_codes, q_num, q_inv
