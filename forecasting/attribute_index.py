@@ -10,9 +10,10 @@ more weight with the query come first, so the search walks the query's *match ma
 its categorical attributes) from the heaviest down. A table per mask groups the products by their
 values on those attributes, so "every product that matches the query on at least mask M" is one
 contiguous slice found by binary search. After each level of masks of equal shared weight S, every
-product not yet seen shares less than the next level's weight S', and by Cauchy-Schwarz its
-similarity is at most sqrt(S' + |q_num|^2) / |q|; once that bound rounds below the k-th best
-similarity found, the search stops. The result is exact (not approximate), with the same tie rule
+product not yet seen shares at most the next level's weight S'. Its squared norm is at least
+C = max(S', the least categorical weight any product holds), and by Cauchy-Schwarz its similarity
+is at most sqrt(S'^2 / C + |q_num|^2) / |q|; once that bound rounds below the k-th best similarity
+found, the search stops. The result is exact (not approximate), with the same tie rule
 as a brute-force scan: similarities rounded to `SIMILARITY_DECIMALS`, equal ones by lower row.
 
 Within a group, products are ordered by launch day, so "launched strictly before" is a prefix.
@@ -102,7 +103,10 @@ class AttributeIndex:
         self.cat_weights = np.array([encoder.weight(n) for n in encoder.categorical], dtype=float)
         numerics = np.asarray(numerics, dtype=float).reshape(len(codes), len(encoder.numeric))
         self.numeric = self._numeric_part(numerics[self.row_of])
-        norm2 = (self.codes >= 0) @ self.cat_weights + (self.numeric**2).sum(axis=1)
+        held = (self.codes >= 0) @ self.cat_weights
+        # No product's squared norm is below this (its categorical part): tightens the bound.
+        self.least_held = float(held.min()) if len(held) else 0.0
+        norm2 = held + (self.numeric**2).sum(axis=1)
         self.inv_norm = np.where(norm2 > 0, 1.0 / np.sqrt(np.where(norm2 > 0, norm2, 1.0)), 0.0)
         # Mixed radix over every attribute: code + 1 (0 = unknown) times the product of the
         # earlier attributes' level counts + 1, wrapping at 2**64.
@@ -179,7 +183,8 @@ class AttributeIndex:
     def _score(
         self, slots: np.ndarray | slice, q_codes: np.ndarray, q_num: np.ndarray, q_inv: float
     ) -> np.ndarray:
-        shared = ((self.codes[slots] == q_codes) & (q_codes >= 0)) @ self.cat_weights
+        # An unknown query value (-1) weighs nothing, so products unknown there gain nothing.
+        shared = (self.codes[slots] == q_codes) @ np.where(q_codes >= 0, self.cat_weights, 0.0)
         return (shared + self.numeric[slots] @ q_num) * self.inv_norm[slots] * q_inv
 
     def query(
@@ -246,12 +251,18 @@ class AttributeIndex:
             # A product matching a heavier mask is in the lighter masks' groups too: sort and
             # drop repeats (cheaper than np.unique's hashing at a few thousand rows).
             slots = np.sort(np.concatenate(found))
-            slots = slots[np.r_[True, slots[1:] != slots[:-1]] & (slots != skip)]
+            keep = np.ones(len(slots), dtype=bool)
+            np.not_equal(slots[1:], slots[:-1], out=keep[1:])
+            if skip >= 0:
+                keep &= slots != skip
+            slots = slots[keep]
             if len(slots) < k:
                 continue
             sims = self._score(slots, q_codes, q_num, q_inv)
             kth = -np.partition(-np.round(sims, SIMILARITY_DECIMALS), k - 1)[k - 1]
-            bound = np.sqrt(next_shared + numeric2) * q_inv + BOUND_SLACK
+            least_norm2 = max(next_shared, self.least_held)
+            shared2 = next_shared**2 / least_norm2 if least_norm2 > 0 else 0.0
+            bound = np.sqrt(shared2 + numeric2) * q_inv + BOUND_SLACK
             if np.round(bound, SIMILARITY_DECIMALS) < kth:
                 return self._top(slots, sims, k)
         return None  # every mask walked and still short: only a full scan can tell
@@ -290,6 +301,10 @@ class AttributeIndex:
     def _best(self, slots: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k best slots by rounded similarity, equal ones by lower row (the tie rule)."""
         rounded = np.round(sims, SIMILARITY_DECIMALS)
+        if len(rounded) > k:
+            # Only what reaches the k-th best (ties included) needs the full sort.
+            keep = np.flatnonzero(rounded >= -np.partition(-rounded, k - 1)[k - 1])
+            slots, rounded = slots[keep], rounded[keep]
         order = np.lexsort((self.row_of[slots], -rounded))[:k]
         return slots[order], rounded[order]
 

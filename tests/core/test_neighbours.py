@@ -49,9 +49,9 @@ def test_encoder_gives_cosine_similarity_of_weighted_shared_values() -> None:
     assert not vectors[2].any()
 
 
-def _catalogue(n: int, seed: int) -> list[dict[str, object]]:
+def _catalogue(n: int, seed: int, missing: float = 0.1) -> list[dict[str, object]]:
     """Few levels and a price on a coarse grid: masses of exact duplicates and tied
-    similarities; some attributes missing."""
+    similarities; a share of the attributes missing."""
     rng = np.random.default_rng(seed)
     levels = {"category": 3, "color": 4, "material": 3, "channel": 2}
     out: list[dict[str, object]] = []
@@ -59,9 +59,9 @@ def _catalogue(n: int, seed: int) -> list[dict[str, object]]:
         attrs: dict[str, object] = {
             name: f"{name}{rng.integers(count)}"
             for name, count in levels.items()
-            if rng.random() > 0.1
+            if rng.random() >= missing
         }
-        if rng.random() > 0.1:
+        if rng.random() >= missing:
             attrs["price"] = float(rng.choice([9.99, 19.99, 29.99, 49.99, 99.0]))
         out.append(attrs)
     return out
@@ -93,13 +93,14 @@ def _brute_force(
     return idx, out
 
 
-@pytest.mark.parametrize("depth", [3, 1, 0])
+@pytest.mark.parametrize(("depth", "missing"), [(3, 0.1), (3, 0.0), (1, 0.1), (0, 0.1)])
 def test_index_returns_the_brute_force_top_k_among_ties_missing_values_and_filters(
-    depth: int, monkeypatch: pytest.MonkeyPatch
+    depth: int, missing: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # depth 0 leaves only the full mask's table, so most searches fall back to the scan.
+    # depth 0 leaves only the full mask's table, so most searches fall back to the scan; with
+    # nothing missing every product holds every weight, which tightens the stopping bound.
     monkeypatch.setattr(attribute_index, "TABLE_DEPTH", depth)
-    known = _catalogue(3000, seed=0)
+    known = _catalogue(3000, seed=0, missing=missing)
     encoder = AttributeEncoder.fit(known, weights={"color": 2.0, "material": 0.5})
     days = np.random.default_rng(2).integers(0, 100, size=len(known))
     index = AttributeIndex(encoder, encoder.codes(known), encoder.numerics(known), days)
