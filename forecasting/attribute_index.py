@@ -44,6 +44,16 @@ MAX_TABLES = 64
 BOUND_SLACK = 1e-9
 # Rows per block in the brute-force scan (bounds its scratch memory).
 SCAN_BLOCK = 65_536
+# Up to this many queries are walked one by one (what a request sends; the batched walk's
+# set-up costs more than it saves below a few queries).
+ONE_BY_ONE = 4
+# Queries walked together (bounds the candidates held at once: ~1,300 each at 1M products).
+QUERY_CHUNK = 128
+# Candidates are ranked by one int64: query, then rounded similarity, then row.
+SCALE = 10**SIMILARITY_DECIMALS
+SIM_OFFSET = SCALE
+SIM_BITS = (2 * SCALE).bit_length()
+SIM_MASK = (1 << SIM_BITS) - 1
 
 
 @dataclass(frozen=True)
@@ -61,10 +71,30 @@ class _MaskTable:
     rows: np.ndarray
 
     def group(self, key: np.uint64) -> np.ndarray:
+        """The rows whose key is `key` (empty when absent)."""
         g = int(np.searchsorted(self.keys, key))
         if g == len(self.keys) or self.keys[g] != key:
             return self.rows[:0]
         return self.rows[self.starts[g] : self.starts[g + 1]]
+
+    def groups(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per key, where its group starts and ends in `rows` (empty when absent)."""
+        g = np.searchsorted(self.keys, keys)
+        at = np.minimum(g, len(self.keys) - 1)
+        hit = (g < len(self.keys)) & (self.keys[at] == keys)
+        return np.where(hit, self.starts[at], 0), np.where(hit, self.starts[at + 1], 0)
+
+
+@dataclass
+class _Queries:
+    """Queries as the search needs them: codes, numeric part, 1 / norm, the slot to skip
+    (-1 none) and the launch day before which products qualify (None: all)."""
+
+    codes: np.ndarray
+    numeric: np.ndarray
+    inv: np.ndarray
+    skip: np.ndarray
+    before: np.ndarray | None
 
 
 class AttributeIndex:
@@ -112,6 +142,7 @@ class AttributeIndex:
         # earlier attributes' level counts + 1, wrapping at 2**64.
         self.radix = np.cumprod([1, *(n + 1 for n in levels[:-1])], dtype=np.uint64)
         self.tables = self._tables()
+        self.row_bits = max(1, (len(codes) - 1).bit_length())
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -210,18 +241,34 @@ class AttributeIndex:
         """
         m = len(codes)
         k = max(1, min(k, len(self)))
-        q_codes, q_num, q_inv = self._query_parts(codes, numerics)
+        q = _Queries(*self._query_parts(codes, numerics), np.full(m, -1), launched_before)
+        if exclude is not None:
+            has = np.asarray(exclude) >= 0
+            q.skip[has] = self.slot_of[np.asarray(exclude)[has]]
         out_idx = np.full((m, k), -1, dtype=np.int64)
         out_sim = np.zeros((m, k), dtype=np.float32)
-        for i in range(m):
-            skip = -1 if exclude is None or exclude[i] < 0 else int(self.slot_of[exclude[i]])
-            before = None if launched_before is None else int(launched_before[i])
-            found = self._search(q_codes[i], q_num[i], float(q_inv[i]), k, skip, before)
-            if found is None:
-                found = self._scan(q_codes[i], q_num[i], float(q_inv[i]), k, skip, before)
-            rows, sims = found
-            out_idx[i, : len(rows)] = rows
-            out_sim[i, : len(rows)] = sims
+        if m <= ONE_BY_ONE:
+            for i in range(m):
+                before = None if q.before is None else int(q.before[i])
+                parts = (q.codes[i], q.numeric[i], float(q.inv[i]), k, int(q.skip[i]), before)
+                rows, sims = self._search(*parts) or self._scan(*parts)
+                out_idx[i, : len(rows)], out_sim[i, : len(rows)] = rows, sims
+            return out_idx, out_sim
+        # Queries that know the same attributes walk the same masks: walk them together.
+        patterns, pattern_of = np.unique(q.codes >= 0, axis=0, return_inverse=True)
+        chunk = min(QUERY_CHUNK, 1 << (63 - SIM_BITS - self.row_bits))
+        for p, pattern in enumerate(patterns):
+            members = np.flatnonzero(pattern_of.ravel() == p)
+            known = tuple(int(j) for j in np.flatnonzero(pattern))
+            for start in range(0, len(members), chunk):
+                batch = members[start : start + chunk]
+                done = self._walk(q, batch, known, k, out_idx, out_sim)
+                for i in batch[~done]:
+                    before = None if q.before is None else int(q.before[i])
+                    rows, sims = self._scan(
+                        q.codes[i], q.numeric[i], float(q.inv[i]), k, int(q.skip[i]), before
+                    )
+                    out_idx[i, : len(rows)], out_sim[i, : len(rows)] = rows, sims
         return out_idx, out_sim
 
     def _search(
@@ -233,7 +280,8 @@ class AttributeIndex:
         skip: int,
         before: int | None,
     ) -> tuple[np.ndarray, np.ndarray] | None:
-        """Walk the match masks from the heaviest; None when a needed table is missing."""
+        """One query's walk (a request's few products: cheaper than the batched walk's set-up);
+        None when a needed table is missing."""
         known = tuple(int(j) for j in np.flatnonzero(q_codes >= 0))
         levels = _mask_levels(known, tuple(self.cat_weights[list(known)]))
         numeric2 = float(q_num @ q_num)
@@ -266,6 +314,108 @@ class AttributeIndex:
             if np.round(bound, SIMILARITY_DECIMALS) < kth:
                 return self._top(slots, sims, k)
         return None  # every mask walked and still short: only a full scan can tell
+
+    def _walk(
+        self,
+        q: _Queries,
+        batch: np.ndarray,
+        known: tuple[int, ...],
+        k: int,
+        out_idx: np.ndarray,
+        out_sim: np.ndarray,
+    ) -> np.ndarray:
+        """Walk the match masks of queries `batch` (all knowing `known`) from the heaviest;
+        fills the rows of those that finish and says which did (the rest need a scan)."""
+        done = np.zeros(len(batch), dtype=bool)
+        levels = _mask_levels(known, tuple(self.cat_weights[list(known)]))
+        codes, inv = q.codes[batch], q.inv[batch]
+        numeric, skip = q.numeric[batch], q.skip[batch]
+        before = None if q.before is None else q.before[batch]
+        numeric2 = (numeric**2).sum(axis=1)
+        shifted = (codes.astype(np.int64) + 1).astype(np.uint64) * self.radix
+        active = np.arange(len(batch))
+        carried = np.empty(0, dtype=np.int64)
+        for masks, next_shared in levels:
+            found = [carried]
+            for mask in masks:
+                table = self.tables.get(mask)
+                if table is None:
+                    return done
+                keys = shifted[np.ix_(active, np.array(mask))].sum(axis=1, dtype=np.uint64)
+                lo, hi = table.groups(keys)
+                if before is not None:
+                    hi = self._launched_before(table.rows, lo, hi, before[active])
+                owner, slots = _expand(active, lo, hi, table.rows)
+                found.append(self._exactly(mask, known, owner, slots, codes, numeric, inv, skip))
+            ranked = np.sort(np.concatenate(found))
+            owner = ranked >> (SIM_BITS + self.row_bits)
+            counts = np.bincount(owner, minlength=len(batch))
+            first = np.cumsum(counts) - counts
+            enough = active[counts[active] >= k]
+            kth = SIM_OFFSET - ((ranked[first[enough] + k - 1] >> self.row_bits) & SIM_MASK)
+            least_norm2 = max(next_shared, self.least_held)
+            shared2 = next_shared**2 / least_norm2 if least_norm2 > 0 else 0.0
+            bound = np.sqrt(shared2 + numeric2[enough]) * inv[enough] + BOUND_SLACK
+            stop = np.rint(bound * SCALE) < kth
+            finished = enough[stop]
+            top = ranked[first[finished][:, None] + np.arange(k)]
+            out_idx[batch[finished]] = top & ((1 << self.row_bits) - 1)
+            sim = SIM_OFFSET - ((top >> self.row_bits) & SIM_MASK)
+            out_sim[batch[finished]] = sim / SCALE
+            done[finished] = True
+            # Carry on with the rest, keeping only what can still make their top k.
+            floor = np.full(len(batch), -SIM_OFFSET)
+            floor[enough] = kth
+            keep = ~done[owner] & (
+                SIM_OFFSET - ((ranked >> self.row_bits) & SIM_MASK) >= floor[owner]
+            )
+            carried = ranked[keep]
+            active = np.flatnonzero(~done)
+            if not len(active):
+                break
+        return done
+
+    def _exactly(
+        self,
+        mask: tuple[int, ...],
+        known: tuple[int, ...],
+        owner: np.ndarray,
+        slots: np.ndarray,
+        codes: np.ndarray,
+        numeric: np.ndarray,
+        inv: np.ndarray,
+        skip: np.ndarray,
+    ) -> np.ndarray:
+        """Ranking keys of the products matching their query on exactly `mask` (those matching
+        on more come from a heavier mask's group: each product is scored once)."""
+        others = np.array([j for j in known if j not in mask], dtype=np.intp)
+        keep = slots != skip[owner]
+        if len(others):
+            keep &= ~(self.codes[np.ix_(slots, others)] == codes[np.ix_(owner, others)]).any(1)
+        owner, slots = owner[keep], slots[keep]
+        shared = float(self.cat_weights[list(mask)].sum())
+        dot = shared + (self.numeric[slots] * numeric[owner]).sum(axis=1)
+        sims = dot * self.inv_norm[slots] * inv[owner]
+        # One int64 sorts by query, then similarity (rounded, descending), then row: the tie
+        # rule. np.round(x, 5) is rint(x * 1e5) / 1e5, so the rounding is the same.
+        rounded = np.rint(sims * SCALE).astype(np.int64)
+        return (
+            (owner.astype(np.int64) << (SIM_BITS + self.row_bits))
+            | ((SIM_OFFSET - rounded) << self.row_bits)
+            | self.row_of[slots].astype(np.int64)
+        )
+
+    def _launched_before(
+        self, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray, before: np.ndarray
+    ) -> np.ndarray:
+        """Per group [lo, hi) (launch days ascending), the end of those launched before."""
+        lo, hi = lo.copy(), hi.copy()
+        while (open_ := lo < hi).any():
+            mid = (lo + hi) // 2
+            early = self.launch_days[rows[np.where(open_, mid, 0)]] < before
+            lo = np.where(open_ & early, mid + 1, lo)
+            hi = np.where(open_ & ~early, mid, hi)
+        return lo
 
     def _scan(
         self,
@@ -330,3 +480,13 @@ def _mask_levels(
         (by_weight[w], ordered[i + 1] if i + 1 < len(ordered) else 0.0)
         for i, w in enumerate(ordered)
     ]
+
+
+def _expand(
+    owners: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every (owner, rows[i]) for i in [lo, hi) per owner, as two flat arrays."""
+    lengths = hi - lo
+    owner = np.repeat(owners, lengths)
+    offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths - lo, lengths)
+    return owner, rows[offsets].astype(np.int64)

@@ -114,6 +114,12 @@ def test_index_returns_the_brute_force_top_k_among_ties_missing_values_and_filte
     e_idx, e_sims = _brute_force(encoder, known, days, queries, 20, exclude, before)
     np.testing.assert_array_equal(idx, e_idx)
     np.testing.assert_allclose(sims, e_sims, atol=1e-6)
+    # One query at a time (as a request searches) walks the masks on its own, just as exactly.
+    for i in range(0, len(queries), 15):
+        one, _ = index.query(
+            codes[i : i + 1], numerics[i : i + 1], 20, exclude[i : i + 1], before[i : i + 1]
+        )
+        np.testing.assert_array_equal(one[0], e_idx[i])
     assert (idx[:200][days[:200] == 0] == -1).all()  # the first launches have nothing earlier
 
 
