@@ -38,9 +38,9 @@ import numpy as np
 
 from forecasting.neighbours import SIMILARITY_DECIMALS, AttributeEncoder
 
-# Tables for masks that leave out at most this many categorical attributes (and at most
-# MAX_TABLES tables): deeper levels share so little that a search rarely reaches them, and a
-# search that does falls back to the brute-force scan.
+# Tables for masks that leave out at most this many categorical attributes, and for each single
+# attribute (a product known by one attribute), at most MAX_TABLES in all: deeper levels share
+# so little that a search rarely reaches them, and a search that does falls back to the scan.
 TABLE_DEPTH = 3
 MAX_TABLES = 64
 # Slack on the stopping bound: it is computed in float64 like the similarities, so this only
@@ -140,6 +140,8 @@ class AttributeIndex:
         held = (self.codes >= 0) @ self.cat_weights
         # No product's squared norm is below this (its categorical part): tightens the bound.
         self.least_held = float(held.min()) if len(held) else 0.0
+        # Nor is any product's numeric part longer than this.
+        self.longest_numeric = float(np.sqrt((self.numeric**2).sum(axis=1).max(initial=0.0)))
         norm2 = held + (self.numeric**2).sum(axis=1)
         self.inv_norm = np.where(norm2 > 0, 1.0 / np.sqrt(np.where(norm2 > 0, norm2, 1.0)), 0.0)
         # Mixed radix over every attribute: code + 1 (0 = unknown) times the product of the
@@ -182,17 +184,14 @@ class AttributeIndex:
         by_day = np.argsort(self.launch_days, kind="stable").astype(np.int32)
         codes = self.codes[by_day]
         tables: dict[tuple[int, ...], _MaskTable] = {}
-        for size in range(n_cat, max(0, n_cat - TABLE_DEPTH - 1), -1):
-            for mask in itertools.combinations(range(n_cat), size):
-                if size == 0 or len(tables) >= MAX_TABLES:
-                    return tables
-                keys = self._keys(codes, mask)
-                order = np.argsort(keys, kind="stable")
-                keys = keys[order]
-                first = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-                tables[mask] = _MaskTable(
-                    keys[first], np.r_[first, len(keys)].astype(np.int64), by_day[order]
-                )
+        for mask in _indexed_masks(n_cat):
+            keys = self._keys(codes, mask)
+            order = np.argsort(keys, kind="stable")
+            keys = keys[order]
+            first = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+            tables[mask] = _MaskTable(
+                keys[first], np.r_[first, len(keys)].astype(np.int64), by_day[order]
+            )
         return tables
 
     def _keys(self, codes: np.ndarray, mask: tuple[int, ...]) -> np.ndarray:
@@ -312,9 +311,7 @@ class AttributeIndex:
                 continue
             sims = self._score(slots, q_codes, q_num, q_inv)
             kth = -np.partition(-np.round(sims, SIMILARITY_DECIMALS), k - 1)[k - 1]
-            least_norm2 = max(next_shared, self.least_held)
-            shared2 = next_shared**2 / least_norm2 if least_norm2 > 0 else 0.0
-            bound = np.sqrt(shared2 + numeric2) * q_inv + BOUND_SLACK
+            bound = float(self._bound(next_shared, np.array([numeric2]))[0]) * q_inv + BOUND_SLACK
             if np.round(bound, SIMILARITY_DECIMALS) < kth:
                 return self._top(slots, sims, k)
         return None  # every mask walked and still short: only a full scan can tell
@@ -357,9 +354,7 @@ class AttributeIndex:
             first = np.cumsum(counts) - counts
             enough = active[counts[active] >= k]
             kth = SIM_OFFSET - ((ranked[first[enough] + k - 1] >> self.row_bits) & SIM_MASK)
-            least_norm2 = max(next_shared, self.least_held)
-            shared2 = next_shared**2 / least_norm2 if least_norm2 > 0 else 0.0
-            bound = np.sqrt(shared2 + numeric2[enough]) * inv[enough] + BOUND_SLACK
+            bound = self._bound(next_shared, numeric2[enough]) * inv[enough] + BOUND_SLACK
             stop = np.rint(bound * SCALE) < kth
             finished = enough[stop]
             top = ranked[first[finished][:, None] + np.arange(k)]
@@ -420,6 +415,24 @@ class AttributeIndex:
             lo = np.where(open_ & early, mid + 1, lo)
             hi = np.where(open_ & ~early, mid, hi)
         return lo
+
+    def _bound(self, shared: float, numeric2: np.ndarray) -> np.ndarray:
+        """Times 1 / |q|, the most any product not yet seen can score: it shares at most
+        `shared` weight with queries whose numeric part is |q_num|^2 = `numeric2`.
+
+        A product sharing s <= shared, of categorical weight C >= max(s, least held) and numeric
+        part t <= the longest, scores at most (s + |q_num| t) / sqrt(C + t^2): over every t that
+        is sqrt(s^2 / C + |q_num|^2) (Cauchy-Schwarz), reached at t = |q_num| C / s; when that t
+        is beyond the longest numeric part, the bound is at the longest. Both grow with s (the
+        second only while C does not depend on s, i.e. shared <= least held)."""
+        held = max(shared, self.least_held)
+        b = np.sqrt(numeric2)
+        free = np.sqrt((shared**2 / held if held > 0 else 0.0) + numeric2)
+        longest = self.longest_numeric
+        if shared > self.least_held or held <= 0:
+            return free
+        capped = (shared + b * longest) / np.sqrt(held + longest**2)
+        return np.where(b * held > shared * longest, capped, free)
 
     def _scan(
         self,
@@ -494,3 +507,12 @@ def _expand(
     owner = np.repeat(owners, lengths)
     offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths - lo, lengths)
     return owner, rows[offsets].astype(np.int64)
+
+
+def _indexed_masks(n_cat: int) -> list[tuple[int, ...]]:
+    """The masks given a table: the largest first, then the single attributes."""
+    attributes = range(n_cat)
+    sizes = range(n_cat, max(0, n_cat - TABLE_DEPTH - 1), -1)
+    masks = [m for size in sizes if size for m in itertools.combinations(attributes, size)]
+    masks += [(j,) for j in attributes if (j,) not in masks]
+    return masks[:MAX_TABLES]
