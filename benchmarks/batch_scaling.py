@@ -54,7 +54,7 @@ def fitted_model(n_catalogue: int, saved: Path | None, save: Path | None) -> Lau
         saved is not None
     ):  # a model this script fitted and saved before (a LaunchForecaster artifact directory)
         model = LaunchForecaster.load(saved)
-        console.print(f"loaded {saved}: {len(model.product_ids_):,} catalogue products")
+        console.print(f"loaded {saved}: {len(model.catalogue_.product_ids_):,} catalogue products")
     else:
         console.print(f"fitting a model on {n_catalogue:,} products (once)...")
         started = time.perf_counter()

@@ -73,7 +73,7 @@ class CurveBaseline:
         parsed = parse_queries(queries, self.encoder_, self.catalogue_, cfg.freq, cfg.launch_steps)
         n_curve = len(self.curves_.global_)
         s = parsed.n_observed
-        attribute = self.curves_.attribute_curve(parsed.codes, cfg.min_analogues if private else 1)
+        attribute = self.curves_.attribute_curve(parsed.codes, cfg.private_group if private else 1)
         known = np.isfinite(attribute).all(axis=1)
         curve = np.where(known[:, None], attribute, self.curves_.global_[None, :])
         expected = np.where(np.arange(n_curve)[None, :] < s[:, None], curve, 0.0).sum(axis=1)

@@ -45,7 +45,9 @@ class ForecasterConfig(BaseModel):
     cv_folds: int = Field(ge=0)
     cv_window: float = Field(gt=0, lt=1)
     selection_margin: float = Field(ge=0)
+    interval_drift: float = Field(ge=0, le=0.2)
     min_analogues: int = Field(ge=1)
+    private_min_products: int = Field(ge=1)
     num_threads: int = Field(ge=1)
     seed: int
 
@@ -70,6 +72,12 @@ class ForecasterConfig(BaseModel):
     def freq(self) -> Literal["D", "W", "M"]:
         """The period of the steps (the service's `frequency`)."""
         return self.frequency
+
+    @property
+    def private_group(self) -> int:
+        """Fewest known products behind each attribute value a forecast-role answer uses:
+        `private_min_products`, never fewer than the contract's `min_analogues`."""
+        return max(self.min_analogues, self.private_min_products)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-serialisable form (stored in the artifact)."""

@@ -7,7 +7,7 @@ WAPE numerator, while the trees split on multiplicative effects.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightgbm as lgb
 import numpy as np
@@ -15,7 +15,13 @@ import numpy as np
 from forecasting.artifact import ArtifactReader, ArtifactWriter
 from forecasting.config import ForecasterConfig
 
+if TYPE_CHECKING:
+    from forecasting.trees import CompiledTrees
+
 SCALE_FEATURE = "global_step_rescaled"
+# Columns that differ between the rows of one product (its steps); all others are shared.
+STEP_FEATURES = ("step", "global_step", "global_step_rescaled")
+PROBE_ROWS = 2000  # rows on which the compiled trees must give LightGBM's numbers exactly
 
 
 def row_scale(X: np.ndarray, feature_names: list[str], floor: float) -> np.ndarray:
@@ -68,7 +74,9 @@ class LaunchGBM:
     """One LightGBM booster with its feature names and row scale.
 
     Fitted state: `booster_`, `feature_names_`, `categorical_`, `scale_floor_`, `rounds_`,
-    `eval_curve_` (validation L1 per round when fitted with a validation set).
+    `eval_curve_` (validation L1 per round when fitted with a validation set), `trees_` (the
+    booster's trees compiled for prediction, derived from `booster_`, never saved; None when
+    LightGBM predicts).
     """
 
     def __init__(self, config: ForecasterConfig) -> None:
@@ -119,13 +127,34 @@ class LaunchGBM:
             )
             self.eval_curve_ = [float(v) for v in history["valid"]["l1"]]
         self.rounds_ = int(self.booster_.current_iteration())
+        return self.compile()
+
+    def compile(self) -> LaunchGBM:
+        """Evaluate the trees with compiled code from now on (forecasting/trees.py), if it gives
+        LightGBM's numbers bit for bit on probe rows; otherwise LightGBM keeps predicting."""
+        from forecasting.trees import CompiledTrees, probe_rows
+
+        try:
+            trees = CompiledTrees.from_booster(self.booster_)
+            exact = trees.check(self.booster_, probe_rows(trees, PROBE_ROWS))
+        except (ValueError, KeyError):  # a model shape the compiled walk does not read
+            exact = False
+        self.trees_: CompiledTrees | None = trees if exact else None
         return self
 
-    def predict(self, X: np.ndarray, rounds: int | None = None) -> np.ndarray:
-        """Forecast per row (>= 0), with the first `rounds` trees (all by default)."""
-        # Small batches predict faster on one thread: OpenMP start-up costs more than it saves.
-        threads = 1 if len(X) < 5000 else self.config.num_threads
-        raw = self.booster_.predict(X, num_iteration=rounds, num_threads=threads)
+    def predict(self, X: np.ndarray, rounds: int | None = None, group: int = 1) -> np.ndarray:
+        """Forecast per row (>= 0), with the first `rounds` trees (all by default).
+
+        `group`: consecutive rows in groups of this size are one product's steps (they share
+        every column but STEP_FEATURES; checked), which the compiled trees walk together.
+        """
+        if self.trees_ is not None and rounds is None:
+            varying = np.isin(self.feature_names_, STEP_FEATURES)
+            raw = self.trees_.predict(X, group, varying)
+        else:
+            # Small batches predict faster on one thread: OpenMP start-up costs more than it saves.
+            threads = 1 if len(X) < 5000 else self.config.num_threads
+            raw = np.asarray(self.booster_.predict(X, num_iteration=rounds, num_threads=threads))
         return np.maximum(raw, 0.0) * row_scale(X, self.feature_names_, self.scale_floor_)
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
@@ -157,7 +186,7 @@ class LaunchGBM:
         self.scale_floor_ = float(meta["scale_floor"])
         self.rounds_ = int(meta["rounds"])
         self.eval_curve_ = []
-        return self
+        return self.compile()
 
 
 def _train_dask(

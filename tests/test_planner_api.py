@@ -8,10 +8,14 @@ key should get no closer to a training product's sales than a model that never s
 The privacy attack is a paired experiment: the same products A are attacked through the served
 model, which learned from them, and through models trained on the catalogue without them (same
 configuration, two seeds); the seed-to-seed spread and a bootstrap over A measure the noise.
-A forecast key is answered from attribute-value curves over at least `min_analogues` products
-each: the launch model and the neighbours, which the attack showed leaning towards the products
-they learnt from (WAPE 0.605 vs 0.705 unseen, margin 0.028), never answer it. A smaller leak
-remains (0.670 vs 0.684, margin 0.006): a strict xfail says so.
+A forecast key is answered from attribute-value curves over at least `private_min_products`
+(100) products each: the launch model and the neighbours, which the attack showed leaning
+towards the products they learnt from (WAPE 0.605 vs 0.705 unseen, margin 0.028), never answer
+it, and curves over 10 products leaned too (0.670 vs 0.684, margin 0.006; the attack still tells
+that leak from noise below, so the test can fail). Over 100: 0.6915 vs 0.6930, margin 0.005.
+A product's weight in a curve is about 1/n, so the lean shrinks with n but is never zero: this
+split's attack no longer tells it from noise, which is all the test shows (on other splits it
+does: benchmarks/privacy_attack.py).
 
 These need the redesigned core (issue 10), which acts on pins, exclusions, details and
 `private`.
@@ -35,6 +39,7 @@ from forecasting.config import default_config
 from forecasting.model import LaunchForecaster
 from forecasting.periods import steps_of
 from forecasting.synthetic import generate_catalogue
+from forecasting.types import ForecastQuery
 from service.app import create_app
 from service.auth import hash_key
 from store.ingest import import_frames
@@ -341,6 +346,32 @@ def paired_bootstrap_sd(
     return float(np.std(differences))
 
 
+def paired_figures(
+    actual: np.ndarray, seen: np.ndarray, unseen: list[np.ndarray]
+) -> dict[str, float]:
+    """The attack's WAPEs through the model that saw the products and through the two that did
+    not (seeds 0 and 1), and the margin: the smallest gap the measurement tells from noise."""
+    unseen_wapes = [wape(actual, u) for u in unseen]
+    seed_spread = abs(unseen_wapes[0] - unseen_wapes[1])
+    bootstrap_sd = paired_bootstrap_sd(actual, seen, unseen[0])
+    return {
+        "attack_wape_a_seen": wape(actual, seen),
+        "attack_wape_a_unseen_seed0": unseen_wapes[0],
+        "attack_wape_a_unseen_seed1": unseen_wapes[1],
+        "seed_spread_unseen_wape": seed_spread,
+        "bootstrap_sd_paired_difference": bootstrap_sd,
+        # The larger of the seed-to-seed spread and two bootstrap standard deviations of the
+        # paired difference.
+        "margin": max(seed_spread, 2 * bootstrap_sd),
+    }
+
+
+def leans(figures: dict[str, float]) -> bool:
+    """The attack got closer to the products through the model that learnt from them, beyond
+    noise."""
+    return figures["attack_wape_a_seen"] < figures["attack_wape_a_unseen_seed0"] - figures["margin"]
+
+
 def control(client: TestClient, product_ids: list[str]) -> dict[str, float]:
     """WAPE of what a read key gets by pinning each product as its own analogue: the pinned
     neighbour's curve and the served forecast."""
@@ -378,19 +409,10 @@ def privacy_attack(
         with serving(planner, version):
             unseen_a.append(reconstruction(planner, version, a))
             unseen_b.append(reconstruction(planner, version, b))
-    actual_a, actual_b = truth(a), truth(b)
-    unseen_wapes = [wape(actual_a, u) for u in unseen_a]
-    seed_spread = abs(unseen_wapes[0] - unseen_wapes[1])
-    bootstrap_sd = paired_bootstrap_sd(actual_a, seen_a, unseen_a[0])
+    actual_b = truth(b)
     figures = {
-        "attack_wape_a_seen": wape(actual_a, seen_a),
-        "attack_wape_a_unseen_seed0": unseen_wapes[0],
-        "attack_wape_a_unseen_seed1": unseen_wapes[1],
-        "seed_spread_unseen_wape": seed_spread,
-        "bootstrap_sd_paired_difference": bootstrap_sd,
-        # The smallest gap the measurement tells from noise: the larger of the seed-to-seed
-        # spread and two bootstrap standard deviations of the paired difference.
-        "margin": max(seed_spread, 2 * bootstrap_sd),
+        **paired_figures(truth(a), seen_a, unseen_a),
+        "private_min_products": default_config().private_group,
         "attack_wape_b_seen_by_both_served_model": wape(actual_b, seen_b),
         "attack_wape_b_seen_by_both_without_a_seed0": wape(actual_b, unseen_b[0]),
         **control(planner, a),
@@ -418,22 +440,41 @@ def test_the_privacy_attack_tells_a_five_point_gap_from_noise(
     assert privacy_attack["margin"] < 0.05
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "residual leak: a forecast key is answered from attribute-value curves over at least "
-        "min_analogues products, and the attacked product is one of them: WAPE 0.670 seen vs "
-        "0.684 unseen, margin 0.006 (was 0.605 vs 0.705 when the launch model answered it); "
-        "raising min_analogues to 30 or 60 did not close it"
-    ),
-)
 def test_a_forecast_key_cannot_reconstruct_a_training_products_sales(
     privacy_attack: dict[str, float],
 ) -> None:
     """The attack is no closer to A's sales for the model having learned from A, beyond
     noise (the paired experiment of the `privacy_attack` fixture)."""
-    figures = privacy_attack
-    assert (
-        figures["attack_wape_a_seen"] >= figures["attack_wape_a_unseen_seed0"] - figures["margin"]
-    )
+    assert not leans(privacy_attack), privacy_attack
+
+
+def core_reconstruction(model: LaunchForecaster, product_ids: list[str]) -> np.ndarray:
+    """`reconstruction` through the core: the same queries, answered as for a forecast key."""
+    queries = [
+        ForecastQuery(launch_date=pd.Timestamp(q["launch_date"]).date(), attributes=q["attributes"])
+        for p in product_ids
+        for q in attack_queries(p)
+    ]
+    forecasts = np.array([f.point for f in model.predict(queries, HORIZON, private=True)])
+    return forecasts.reshape(len(product_ids), -1, HORIZON).mean(axis=1)
+
+
+def test_the_attack_tells_curves_over_ten_products_from_a_model_that_never_saw_them(
+    privacy_attack: dict[str, float], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The same attack, split and models with private answers drawn from curves over 10
+    products (private_min_products=10): the leak that kept the test above failing is told from
+    noise, so that test can fail."""
+    a, _ = attacked_halves()
+    base = tmp_path_factory.getbasetemp()
+    answers = []
+    for folder, leave_out, seed in (
+        (base / "planner-model", frozenset(), 0),
+        (base / "planner-without-a-seed0", frozenset(a), 0),
+        (base / "planner-without-a-seed1", frozenset(a), 1),
+    ):
+        model = LaunchForecaster.load(*_trained(folder, leave_out, seed))
+        model.config = model.config.replace(private_min_products=10)
+        answers.append(core_reconstruction(model, a))
+    figures = paired_figures(truth(a), answers[0], answers[1:])
+    assert leans(figures), figures

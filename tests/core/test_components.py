@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecasting.calibration import ConformalCalibrator
+from forecasting.curve_model import CurveModel
 from forecasting.errors import InvalidAnalogue
 from forecasting.features import calendar
 from forecasting.model import LaunchForecaster
@@ -219,3 +221,49 @@ def test_refit_keeps_the_choices_and_fits_each_model_once(
     assert refitted.gbm_ is not None and refitted.gbm_.rounds_ == fitted.gbm_.rounds_  # type: ignore[union-attr]
     assert refitted.metadata_["models_fitted"] == 1
     assert not any(s["stage"] == "cross-validation" for s in refitted.stages_)
+
+
+def test_interval_drift_reads_each_tail_further_out_and_survives_saving() -> None:
+    rng = np.random.default_rng(3)
+    n = 4000
+    actual = rng.gamma(2.0, 5.0, n)
+    point = np.full(n, 10.0)
+    steps = np.tile(np.arange(1, 5), n // 4)
+    warm = np.zeros(n, dtype=bool)
+    exact = ConformalCalibrator(0.0).fit(actual, point, steps, warm, 4)
+    drifted = ConformalCalibrator(0.01).fit(actual, point, steps, warm, 4)
+    grid = (np.full((1, 4), 10.0), np.arange(1, 5)[None, :], np.zeros(1, dtype=bool))
+    plain = exact.predict(*grid, levels=[0.09, 0.1, 0.5, 0.9, 0.91])
+    wider = drifted.predict(*grid, levels=[0.1, 0.5, 0.9])
+    np.testing.assert_allclose(wider[0.1], plain[0.09])
+    np.testing.assert_allclose(wider[0.5], plain[0.5])
+    np.testing.assert_allclose(wider[0.9], plain[0.91])
+    assert (wider[0.1] < plain[0.1]).all() and (wider[0.9] > plain[0.9]).all()
+    restored = ConformalCalibrator.from_json(drifted.to_json())
+    np.testing.assert_allclose(restored.predict(*grid, levels=[0.1])[0.1], wider[0.1])
+
+
+def test_one_product_moves_a_private_answer_by_at_most_a_rank_of_its_curves() -> None:
+    """A private answer uses attribute values of at least `private_group` (100) products, so a
+    product whose sales are multiplied by 1000 moves each step of its value curves' medians to
+    the next product's value at most; a value of two products would follow it far."""
+    rng = np.random.default_rng(3)
+    n = 121
+    curves = rng.gamma(4.0, 10.0, size=(n, 8))
+    # Attribute 0: one common value. Attribute 1: product 0 and one other share a rare value.
+    codes = np.stack([np.zeros(n, dtype=int), np.where(np.arange(n) < 2, 0, 1)], axis=1)
+    config = small_config(curve_steps=8, launch_steps=8)
+    outlier = curves.copy()
+    outlier[0] *= 1000.0
+    query = codes[:1]
+    answers = {}
+    for min_products in (1, config.private_group):
+        before, after = (
+            CurveModel(config).fit(c, codes, [1, 2]).attribute_curve(query, min_products)[0]
+            for c in (curves, outlier)
+        )
+        answers[min_products] = np.abs(after / before - 1).max()
+    sorted_steps = np.sort(curves, axis=0)
+    rank_step = (sorted_steps[n // 2 + 1] / sorted_steps[n // 2] - 1).max()
+    assert answers[config.private_group] <= rank_step + 1e-9
+    assert answers[1] > 10 * answers[config.private_group]

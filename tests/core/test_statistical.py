@@ -39,6 +39,15 @@ def yearly_pattern(n: int = 130, seed: int = 1) -> np.ndarray:
     return np.maximum(50 + 40 * np.sin(2 * np.pi * t / 52) + noise, 0)
 
 
+def early_win_late_loss(seed: int = 0) -> np.ndarray:
+    """A noisy level (an average of recent weeks beats the last value) that settles at a new
+    level in the last weeks (the last value is right at once, the average lags)."""
+    rng = np.random.default_rng(seed)
+    y = 100 + rng.normal(0, 20, 80)
+    y[75:] = 130 + rng.normal(0, 2, 5)
+    return y
+
+
 def intermittent(n: int = 80, seed: int = 2) -> np.ndarray:
     """A slow seller: most weeks nothing, now and then a few units."""
     rng = np.random.default_rng(seed)
@@ -100,7 +109,35 @@ def test_the_chosen_model_never_loses_to_naive_on_its_own_backtest(y: np.ndarray
     chosen = selector.scores_[selector.model_]
     if selector.model_ != "Naive":
         assert chosen < (1 - SELECTION_MARGIN) * naive
+        # ... and on every backtest origin, not only on average.
+        windows = selector.window_scores_[selector.model_]
+        assert (windows < (1 - SELECTION_MARGIN) * selector.window_scores_["Naive"]).all()
     assert chosen <= naive
+
+
+def test_a_model_that_wins_early_origins_and_loses_the_latest_is_served_naive() -> None:
+    selector = StatisticalSelector("W", 4).fit(early_win_late_loss())
+    average, naive = selector.window_scores_["WindowAverage"], selector.window_scores_["Naive"]
+    # On average over the windows the moving average wins by far more than the margin, and it
+    # wins the early origins ...
+    assert selector.scores_["WindowAverage"] < 0.75 * selector.scores_["Naive"]
+    assert (average[:3] < naive[:3]).all()
+    # ... but it loses the latest one, where the level has moved: Naive is served.
+    assert average[-1] > naive[-1]
+    result = selector.predict(4, QUANTILES)
+    assert result.model == "Naive"
+    assert np.allclose(result.point, early_win_late_loss()[-1])
+
+
+def test_a_series_too_short_for_a_full_backtest_is_served_naive() -> None:
+    # 24 weeks of a noisy level: the 12-week backtest shrinks to 8-week windows, on which the
+    # moving average beats Naive (it was served before issue 12): too little evidence for 12.
+    y = 100 + np.random.default_rng(1).normal(0, 20, 24)
+    assert backtest_cutoffs(len(y), 12)[0] < 12
+    result = forecast_series(y, 12, "W", QUANTILES)
+    assert result.model == "Naive"
+    assert any("full backtest" in w for w in result.warnings)
+    assert_sound(result, 12)
 
 
 def test_a_product_that_stopped_selling_is_served_zero() -> None:

@@ -231,7 +231,7 @@ def render(
     Every number of the answer is rounded and turned into a Python float in one NumPy call: a
     batch of a thousand products has tens of thousands of them.
     """
-    tables = _rounded_tables(answer.forecasts)
+    tables = _number_texts(answer.forecasts)
     isoformat = functools.cache(dt.date.isoformat)  # products of a batch share launch dates
     body = {
         "model_version": answer.model_version,
@@ -246,22 +246,22 @@ def render(
     return orjson.dumps(body)
 
 
-def _rounded_tables(results: list[ProductForecast]) -> list[list[list[float]]]:
-    """Per product, rows of [forecast, *quantiles] rounded to four decimals."""
+def _number_texts(results: list[ProductForecast]) -> list[list[str]]:
+    """Per product, the JSON text of [forecast, *quantiles] of each point, point after point,
+    rounded to four decimals: the whole answer's numbers written by orjson in one call (it
+    writes a float as it would inside the document) and split."""
     if not results:
         return []
     blocks = [np.column_stack([r.point, *r.quantiles.values()]) for r in results]
-    widths = {block.shape[1] for block in blocks}
-    if len(widths) > 1:  # not one request's shape: round product by product
-        return [np.round(block, 4).tolist() for block in blocks]
-    rows: list[list[float]] = np.round(np.concatenate(blocks), 4).tolist()
-    bounds = np.cumsum([0] + [len(block) for block in blocks]).tolist()
-    return [rows[start:stop] for start, stop in itertools.pairwise(bounds)]
+    flat = np.round(np.concatenate([block.ravel() for block in blocks]), 4)
+    texts = orjson.dumps(flat, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].decode().split(",")
+    bounds = np.cumsum([0] + [block.size for block in blocks]).tolist()
+    return [texts[start:stop] for start, stop in itertools.pairwise(bounds)]
 
 
 def _product(
     result: ProductForecast,
-    table: list[list[float]],
+    table: list[str],
     explain: bool,
     details: frozenset[str],
     isoformat: Callable[[dt.date], str],
@@ -302,25 +302,25 @@ def _number(value: float) -> float | None:
 
 
 def _points(
-    result: ProductForecast, table: list[list[float]], isoformat: Callable[[dt.date], str]
-) -> list[dict[str, Any]]:
-    steps = result.steps.tolist()
-    dates = [isoformat(start) for start in result.start_dates]
-    if not result.quantiles:
-        return [
-            {"step": step, "start_date": date, "forecast": row[0]}
-            for step, date, row in zip(steps, dates, table, strict=True)
-        ]
-    names = [f"{level:g}" for level in result.quantiles]
-    return [
-        {
-            "step": step,
-            "start_date": date,
-            "forecast": row[0],
-            "quantiles": dict(zip(names, row[1:], strict=True)),
-        }
-        for step, date, row in zip(steps, dates, table, strict=True)
-    ]
+    result: ProductForecast, numbers: list[str], isoformat: Callable[[dt.date], str]
+) -> orjson.Fragment:
+    """The product's points as JSON text in one string formatting (a dict per point and one
+    per point's quantiles were most of the cost of rendering a large batch). Every number is
+    finite here (`sanitise`)."""
+    names = tuple(f"{level:g}" for level in result.quantiles)
+    width = 1 + len(names)
+    values: list[object] = []
+    for j, (step, start) in enumerate(zip(result.steps.tolist(), result.start_dates, strict=True)):
+        values += (step, isoformat(start), *numbers[j * width : (j + 1) * width])
+    return orjson.Fragment(_points_template(len(result.steps), names) % tuple(values))
+
+
+@functools.lru_cache(maxsize=256)
+def _points_template(n_points: int, names: tuple[str, ...]) -> str:
+    point = '{"step":%d,"start_date":"%s","forecast":%s'
+    if names:
+        point += ',"quantiles":{' + ",".join(f'"{name}":%s' for name in names) + "}"
+    return "[" + ",".join([point + "}"] * n_points) + "]"
 
 
 def answer_request(
