@@ -1,7 +1,7 @@
 """Batching pays: 1,000 new products in one request vs single-product requests, 100k catalogue.
 
 A model is fitted on a synthetic catalogue of 100,000 products (the neighbour index then holds
-100k products and uses faiss), served by the real app in-process; both request shapes go
+100k products), served by the real app in-process; both request shapes go
 through the same HTTP stack (ASGI test client), alternately, in one run.
 
     python -m benchmarks.batch_scaling [--catalogue 100000] [--batch 1000] [--model DIR]

@@ -44,7 +44,7 @@ from store.settings import Settings
 # (stage, predicate on "function (file:line)" frames), tried from the innermost frame outwards:
 # the first frame that matches names the stage. Order matters only within one frame.
 STAGES: list[tuple[str, Callable[[str], bool]]] = [
-    ("neighbour search", lambda f: "forecasting/neighbours.py" in f or "faiss" in f),
+    ("neighbour search", lambda f: "forecasting/attribute_index.py" in f),
     ("neighbour curves", lambda f: "forecasting/neighbour_model.py" in f),
     ("tree evaluation (LightGBM)", lambda f: "lightgbm" in f),
     ("feature building", lambda f: "forecasting/features.py" in f or "forecasting/gbm.py" in f),

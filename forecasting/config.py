@@ -50,7 +50,6 @@ class ForecasterConfig(BaseModel):
     private_min_products: int = Field(ge=1)
     num_threads: int = Field(ge=1)
     seed: int
-    faiss_threshold: int = Field(ge=1)
 
     @field_validator("gbm_objective")
     @classmethod

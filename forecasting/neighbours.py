@@ -3,8 +3,8 @@
 Attributes become vectors: each categorical attribute is a one-hot block scaled by the square root
 of its weight and each numeric attribute a standardised value scaled the same way, so the inner
 product of two vectors is the weighted count of shared values (plus numeric agreement). Vectors
-are L2-normalised, so the inner product is the cosine similarity. `NeighbourIndex` searches them
-exactly with NumPy, or with a faiss IVF index above a size threshold.
+are L2-normalised, so the inner product is the cosine similarity. `AttributeIndex`
+(forecasting/attribute_index.py) searches the encoded attributes for the most similar products.
 """
 
 from __future__ import annotations
@@ -18,18 +18,8 @@ import numpy as np
 
 from forecasting.curves import category_key
 
-FAISS_THRESHOLD = 20_000
 # Similarities are rounded to this many decimals so that equal ones tie exactly.
 SIMILARITY_DECIMALS = 5
-# IVF index: k-means training points per list (faiss's minimum is 39), and lists probed per query
-# (at 1M products 16 probes gave recall@20 0.996 in 2.3 ms and 0.995 in a second run, 32 give
-# 0.9998 at twice the time: 16 meets recall@20 >= 0.99 at half the cost). Lists of 4-bit PQ
-# codes (fast scan, 1/15 of the memory) were tried and rejected: at 1M their candidates missed
-# half the true neighbours (recall@20 0.49 with 100 candidates re-ranked exactly), as a
-# neighbourhood is ~1,000 products that share 4 of 5 attributes and differ only by price.
-IVF_TRAIN_PER_LIST = 64
-IVF_MIN_TRAIN_PER_LIST = 39
-IVF_PROBES = 16
 
 
 @dataclass
@@ -110,9 +100,11 @@ class AttributeEncoder:
         """(n, dimension) L2-normalised float32 similarity vectors (all-zero when nothing known)."""
         return self.vectors_from(self.codes(attributes), self.numerics(attributes))
 
-    def vectors_from(self, codes: np.ndarray, numerics: np.ndarray) -> np.ndarray:
-        """Similarity vectors from precomputed codes and numerics (a few NumPy calls whatever
-        the number of attributes: this runs on every forecast)."""
+    def vectors_from(
+        self, codes: np.ndarray, numerics: np.ndarray, dtype: type = np.float32
+    ) -> np.ndarray:
+        """Similarity vectors from precomputed codes and numerics (float64 for an exact
+        reference: AttributeIndex computes similarities in float64)."""
         offsets, categorical_scale, means, stds, numeric_scale = self._layout()
         n = codes.shape[0]
         out = np.zeros((n, self.dimension), dtype=np.float64)
@@ -125,7 +117,7 @@ class AttributeEncoder:
                 np.where(np.isfinite(z), z, 0.0) * numeric_scale[None, :]
             )
         norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return (out / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+        return (out / np.where(norms > 0, norms, 1.0)).astype(dtype)
 
     def _layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Per categorical attribute: block offset and sqrt(weight); per numeric one: mean,
@@ -164,182 +156,6 @@ class AttributeEncoder:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-
-
-class NeighbourIndex:
-    """k-nearest products by cosine similarity, optionally only among earlier launches.
-
-    Exact NumPy search below `faiss_threshold` vectors; above it a faiss IVF index (inner
-    product) is searched for extra candidates that are then filtered by the constraints, and rows
-    left short fall back to exact search. IVF rather than HNSW: the one-hot vectors have masses of
-    exact ties and near-duplicates, which an HNSW graph (M=32, efConstruction=80) navigates badly:
-    at 1M products its recall@20 was 0.87 at efSearch 128 and 0.99 only at efSearch 1024, after a
-    2.5 to 9 minute build. An inverted list holds any number of duplicates and scans them exactly:
-    recall@20 0.9998 at 1M after a 1 minute build (benchmarks/neighbour_search.py).
-    """
-
-    def __init__(
-        self,
-        vectors: np.ndarray,
-        launch_days: np.ndarray,
-        faiss_threshold: int = FAISS_THRESHOLD,
-    ) -> None:
-        """Build the index.
-
-        Args:
-            vectors: (n, d) L2-normalised vectors of the known products.
-            launch_days: (n,) launch dates as int64 days since epoch.
-            faiss_threshold: Use faiss above this many products.
-        """
-        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        self.launch_days = np.asarray(launch_days, dtype=np.int64)
-        self.backend = "exact"
-        self._faiss_index: Any = None
-        if len(self.vectors) > faiss_threshold and self.vectors.shape[1] > 0:
-            self._faiss_index = _ivf_index(self.vectors)
-            self.backend = "faiss-ivf"
-
-    def __len__(self) -> int:
-        return len(self.vectors)
-
-    @property
-    def parameters(self) -> dict[str, int]:
-        """The index's search parameters (IVF lists and lists probed), empty when exact."""
-        if self._faiss_index is None:
-            return {}
-        return {"lists": int(self._faiss_index.nlist), "probes": int(self._faiss_index.nprobe)}
-
-    def query(
-        self,
-        vectors: np.ndarray,
-        k: int,
-        exclude: np.ndarray | None = None,
-        launched_before: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The k most similar known products per query.
-
-        Args:
-            vectors: (m, d) query vectors.
-            k: Neighbours per query.
-            exclude: (m,) row index of a known product to leave out per query (-1 for none).
-            launched_before: (m,) int64 days; only products launched strictly before qualify.
-
-        Returns:
-            (indices, similarities), each (m, k); index -1 (similarity 0) where fewer qualify.
-            Similarities are rounded to 5 decimals and equal ones ordered by index.
-        """
-        queries = np.ascontiguousarray(vectors, dtype=np.float32)
-        m = len(queries)
-        k = max(1, min(k, len(self.vectors)))
-        if self._faiss_index is not None and m > 0:
-            return self._indexed(queries, k, exclude, launched_before)
-        return self._exact(queries, k, exclude, launched_before)
-
-    def _indexed(
-        self,
-        queries: np.ndarray,
-        k: int,
-        exclude: np.ndarray | None,
-        launched_before: np.ndarray | None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        # The filters drop candidates after the search, so fetch more than k; an IVF scans its
-        # probed lists whole anyway, so a longer candidate list costs little.
-        extra = k + 32 if launched_before is None else 4 * k + 64
-        sims, idx = self._faiss_index.search(queries, min(extra, len(self.vectors)))
-        idx, sims = self._filter(idx, sims, exclude, launched_before, k)
-        short = (idx < 0).any(axis=1)
-        if launched_before is not None:
-            # Short rows may simply have few earlier products: only redo those that have more.
-            enough = np.searchsorted(np.sort(self.launch_days), launched_before) > k + 1
-            short &= enough
-        if short.any():
-            idx[short], sims[short] = self._exact(
-                queries[short],
-                k,
-                None if exclude is None else exclude[short],
-                None if launched_before is None else launched_before[short],
-            )
-        return idx, sims
-
-    def _exact(
-        self,
-        queries: np.ndarray,
-        k: int,
-        exclude: np.ndarray | None,
-        launched_before: np.ndarray | None,
-        block: int = 2048,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        out_idx = np.full((len(queries), k), -1, dtype=np.int64)
-        out_sim = np.zeros((len(queries), k), dtype=np.float32)
-        for start in range(0, len(queries), block):
-            stop = min(start + block, len(queries))
-            sims = queries[start:stop] @ self.vectors.T
-            invalid = np.zeros(sims.shape, dtype=bool)
-            if exclude is not None:
-                rows = np.flatnonzero(exclude[start:stop] >= 0)
-                invalid[rows, exclude[start:stop][rows]] = True
-            if launched_before is not None:
-                invalid |= self.launch_days[None, :] >= launched_before[start:stop, None]
-            # Rounding makes equal similarities tie exactly (float32 sums differ in the last
-            # bit), so ties go to the lower index on every platform.
-            sims = np.where(invalid, -np.inf, np.round(sims, SIMILARITY_DECIMALS))
-            top = (
-                np.argpartition(-sims, k - 1, axis=1)[:, :k]
-                if k < sims.shape[1]
-                else (np.tile(np.arange(sims.shape[1]), (len(sims), 1)))
-            )
-            top_sims = np.take_along_axis(sims, top, axis=1)
-            # Ties broken by index so results do not depend on the partition algorithm.
-            order = np.lexsort((top, -top_sims), axis=1)
-            top = np.take_along_axis(top, order, axis=1)
-            top_sims = np.take_along_axis(top_sims, order, axis=1)
-            valid = np.isfinite(top_sims)
-            out_idx[start:stop] = np.where(valid, top, -1)
-            out_sim[start:stop] = np.where(valid, top_sims, 0.0)
-        return out_idx, out_sim
-
-    def _filter(
-        self,
-        idx: np.ndarray,
-        sims: np.ndarray,
-        exclude: np.ndarray | None,
-        launched_before: np.ndarray | None,
-        k: int,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        valid = idx >= 0
-        if exclude is not None:
-            valid &= idx != exclude[:, None]
-        if launched_before is not None:
-            valid &= self.launch_days[np.maximum(idx, 0)] < launched_before[:, None]
-        # Rounded as in exact search, then valid candidates first, by similarity, ties to the
-        # lower index: faiss orders equal similarities arbitrarily.
-        sims = np.where(valid, np.round(sims, SIMILARITY_DECIMALS), -np.inf)
-        order = np.lexsort((np.where(valid, idx, len(self.vectors)), -sims), axis=1)[:, :k]
-        idx = np.where(np.take_along_axis(valid, order, 1), np.take_along_axis(idx, order, 1), -1)
-        sims = np.where(idx >= 0, np.take_along_axis(sims, order, 1), 0.0).astype(np.float32)
-        return idx, sims
-
-
-def _ivf_index(vectors: np.ndarray) -> Any:
-    """A trained, filled faiss IndexIVFFlat (inner product) over `vectors`."""
-    import faiss
-
-    n, dimension = vectors.shape
-    # About sqrt(n) lists keeps both the list scan and the centroid scan of a query near sqrt(n)
-    # vectors; faiss wants at least 39 training points per centroid.
-    lists = max(1, min(round(math.sqrt(n)), n // IVF_MIN_TRAIN_PER_LIST))
-    index = faiss.IndexIVFFlat(
-        faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT
-    )
-    # k-means on a seeded sample: the build dominates at 1M products, and the centroids only need
-    # to spread the lists, not be optimal. The fixed seed keeps the lists (and so the neighbours
-    # found) the same from build to build.
-    index.cp.max_points_per_centroid = IVF_TRAIN_PER_LIST
-    index.cp.seed = 0
-    index.train(vectors)
-    index.add(vectors)
-    index.nprobe = min(IVF_PROBES, lists)
-    return index
 
 
 def neighbour_weights(

@@ -1,11 +1,14 @@
-"""Neighbour search: exact vs faiss, and no leakage in training features."""
+"""Neighbour search: exact top k among earlier launches, and no leakage in training features."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from forecasting import attribute_index
+from forecasting.attribute_index import AttributeIndex
 from forecasting.model import LaunchForecaster
-from forecasting.neighbours import AttributeEncoder, NeighbourIndex, neighbour_curves
+from forecasting.neighbours import SIMILARITY_DECIMALS, AttributeEncoder, neighbour_curves
 
 
 def test_fold_neighbours_are_never_the_product_itself_nor_launched_after_the_fold(
@@ -46,69 +49,90 @@ def test_encoder_gives_cosine_similarity_of_weighted_shared_values() -> None:
     assert not vectors[2].any()
 
 
-def test_faiss_backend_agrees_with_exact_search() -> None:
-    rng = np.random.default_rng(0)
-    vectors = rng.normal(size=(600, 16)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    days = rng.integers(0, 1000, size=600)
-    exact = NeighbourIndex(vectors, days, faiss_threshold=10_000)
-    approx = NeighbourIndex(vectors, days, faiss_threshold=100)
-    assert approx.backend == "faiss-ivf" and exact.backend == "exact"
-    queries, before = vectors[:50], days[:50]
-    e_idx, _ = exact.query(queries, 5, exclude=np.arange(50), launched_before=before)
-    a_idx, _ = approx.query(queries, 5, exclude=np.arange(50), launched_before=before)
-    recall = np.mean(
-        [
-            len(set(a) & set(e) - {-1}) / max(1, len(set(e) - {-1}))
-            for a, e in zip(a_idx, e_idx, strict=True)
-        ]
-    )
-    assert recall > 0.9
-    valid = a_idx >= 0
-    assert (days[np.where(valid, a_idx, 0)] < before[:, None])[valid].all()
-    assert not (a_idx == np.arange(50)[:, None]).any()
-
-
-def _tied_catalogue(n: int, seed: int) -> np.ndarray:
-    """One-hot vectors with few levels: masses of exact duplicates and tied similarities."""
+def _catalogue(n: int, seed: int, missing: float = 0.1) -> list[dict[str, object]]:
+    """Few levels and a price on a coarse grid: masses of exact duplicates and tied
+    similarities; a share of the attributes missing."""
     rng = np.random.default_rng(seed)
     levels = {"category": 3, "color": 4, "material": 3, "channel": 2}
-    attributes = [
-        {name: f"{name}{rng.integers(count)}" for name, count in levels.items()} for _ in range(n)
-    ]
-    return AttributeEncoder.fit(attributes).vectors(attributes)
+    out: list[dict[str, object]] = []
+    for _ in range(n):
+        attrs: dict[str, object] = {
+            name: f"{name}{rng.integers(count)}"
+            for name, count in levels.items()
+            if rng.random() >= missing
+        }
+        if rng.random() >= missing:
+            attrs["price"] = float(rng.choice([9.99, 19.99, 29.99, 49.99, 99.0]))
+        out.append(attrs)
+    return out
 
 
-def test_index_finds_the_exact_top_k_similarities_among_many_ties() -> None:
-    vectors = _tied_catalogue(3000, seed=0)
-    queries = _tied_catalogue(100, seed=1)
-    days = np.zeros(len(vectors), dtype=np.int64)
-    exact = NeighbourIndex(vectors, days, faiss_threshold=10_000)
-    approx = NeighbourIndex(vectors, days, faiss_threshold=100)
-    assert approx.backend == "faiss-ivf"
-    _, e_sims = exact.query(queries, 20)
-    a_idx, a_sims = approx.query(queries, 20)
-    # Tied neighbours are interchangeable, so the similarities (rounded alike) must match.
-    np.testing.assert_array_equal(a_sims, e_sims)
-    assert (a_idx >= 0).all()
-    assert all(len(set(row)) == len(row) for row in a_idx)
-    # Equal similarities come in index order, as in exact search.
-    tied = a_sims[:, 1:] == a_sims[:, :-1]
-    assert (a_idx[:, 1:] > a_idx[:, :-1])[tied].all()
+def _brute_force(
+    encoder: AttributeEncoder,
+    known: list[dict[str, object]],
+    days: np.ndarray,
+    queries: list[dict[str, object]],
+    k: int,
+    exclude: np.ndarray,
+    before: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dense float64 cosine over every product, rounded alike, ties to the lower row."""
+    vectors = encoder.vectors_from(encoder.codes(known), encoder.numerics(known), np.float64)
+    q = encoder.vectors_from(encoder.codes(queries), encoder.numerics(queries), np.float64)
+    sims = np.round(q @ vectors.T, SIMILARITY_DECIMALS)
+    invalid = days[None, :] >= before[:, None]
+    has = np.flatnonzero(exclude >= 0)
+    invalid[has, exclude[has]] = True
+    sims[invalid] = -np.inf
+    idx = np.full((len(q), k), -1)
+    out = np.zeros((len(q), k))
+    for i, row in enumerate(sims):
+        order = np.lexsort((np.arange(len(row)), -row))[:k]
+        order = order[np.isfinite(row[order])]
+        idx[i, : len(order)], out[i, : len(order)] = order, row[order]
+    return idx, out
 
 
-def test_index_is_rebuilt_identically() -> None:
-    vectors = _tied_catalogue(3000, seed=0)
-    days = np.arange(len(vectors)) // 10
-    queries, before = vectors[:200], days[:200] + 50
-    first = NeighbourIndex(vectors, days, faiss_threshold=100)
-    second = NeighbourIndex(vectors, days, faiss_threshold=100)
-    for a, b in zip(
-        first.query(queries, 10, exclude=np.arange(200), launched_before=before),
-        second.query(queries, 10, exclude=np.arange(200), launched_before=before),
-        strict=True,
-    ):
-        np.testing.assert_array_equal(a, b)
+@pytest.mark.parametrize(("depth", "missing"), [(3, 0.1), (3, 0.0), (1, 0.1), (0, 0.1)])
+def test_index_returns_the_brute_force_top_k_among_ties_missing_values_and_filters(
+    depth: int, missing: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # depth 0 leaves only the full mask's table, so most searches fall back to the scan; with
+    # nothing missing every product holds every weight, which tightens the stopping bound.
+    monkeypatch.setattr(attribute_index, "TABLE_DEPTH", depth)
+    known = _catalogue(3000, seed=0, missing=missing)
+    encoder = AttributeEncoder.fit(known, weights={"color": 2.0, "material": 0.5})
+    days = np.random.default_rng(2).integers(0, 100, size=len(known))
+    index = AttributeIndex(encoder, encoder.codes(known), encoder.numerics(known), days)
+    # Known products searched among earlier launches without themselves, new ones among all,
+    # and one product with no attribute at all.
+    queries = known[:200] + _catalogue(100, seed=1) + [{}]
+    exclude = np.r_[np.arange(200), np.full(101, -1)]
+    before = np.r_[days[:200], np.full(101, 1000)]
+    codes, numerics = encoder.codes(queries), encoder.numerics(queries)
+    idx, sims = index.query(codes, numerics, 20, exclude=exclude, launched_before=before)
+    e_idx, e_sims = _brute_force(encoder, known, days, queries, 20, exclude, before)
+    np.testing.assert_array_equal(idx, e_idx)
+    np.testing.assert_allclose(sims, e_sims, atol=1e-6)
+    # One query at a time (as a request searches) walks the masks on its own, just as exactly.
+    for i in range(0, len(queries), 15):
+        one, _ = index.query(
+            codes[i : i + 1], numerics[i : i + 1], 20, exclude[i : i + 1], before[i : i + 1]
+        )
+        np.testing.assert_array_equal(one[0], e_idx[i])
+    assert (idx[:200][days[:200] == 0] == -1).all()  # the first launches have nothing earlier
+
+
+def test_similarity_of_chosen_rows_is_the_vectors_cosine() -> None:
+    known = _catalogue(50, seed=0)
+    encoder = AttributeEncoder.fit(known, weights={"color": 2.0})
+    codes, numerics = encoder.codes(known), encoder.numerics(known)
+    index = AttributeIndex(encoder, codes, numerics, np.zeros(len(known), dtype=np.int64))
+    vectors = encoder.vectors_from(codes, numerics, np.float64)
+    rows = np.array([3, 0, 17])
+    np.testing.assert_allclose(
+        index.similarity(rows, codes[5], numerics[5]), vectors[rows] @ vectors[5], atol=1e-12
+    )
 
 
 def test_weighted_median_of_neighbour_curves_skips_unreached_steps() -> None:
