@@ -38,6 +38,9 @@ class AttributeEncoder:
     _layout_cache: tuple[np.ndarray, ...] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    _lookup_cache: list[dict[str, int]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def fit(
@@ -78,13 +81,24 @@ class AttributeEncoder:
     def codes(self, attributes: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """(n, n_categorical) level index per categorical attribute, -1 when unknown/missing."""
         out = np.full((len(attributes), len(self.categorical)), -1, dtype=np.int64)
-        for j, (name, levels) in enumerate(self.categorical.items()):
-            lookup = {level: i for i, level in enumerate(levels)}
-            for i, attrs in enumerate(attributes):
-                value = attrs.get(name)
-                if value is not None:
-                    out[i, j] = lookup.get(category_key(value), -1)
+        for j, (name, lookup) in enumerate(zip(self.categorical, self._lookups(), strict=True)):
+            # A str is its own category key: no call per value for what JSON gives.
+            column = [
+                -1
+                if value is None
+                else lookup.get(value if type(value) is str else category_key(value), -1)
+                for value in (attrs.get(name) for attrs in attributes)
+            ]
+            out[:, j] = column
         return out
+
+    def _lookups(self) -> list[dict[str, int]]:
+        """Per categorical attribute, level -> index (cached like `_layout`)."""
+        if self._lookup_cache is None:
+            self._lookup_cache = [
+                {level: i for i, level in enumerate(levels)} for levels in self.categorical.values()
+            ]
+        return self._lookup_cache
 
     def numerics(self, attributes: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """(n, n_numeric) raw numeric attributes, NaN when missing or not a number."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,7 +94,7 @@ def parse_queries(
         for i, q in enumerate(queries)
     ]
     known = (codes >= 0).any(axis=1) | np.isfinite(numerics).any(axis=1)
-    warnings = [attribute_warnings(a, codes[i], encoder) for i, a in enumerate(attributes)]
+    warnings = _all_attribute_warnings(attributes, codes, numerics, encoder)
     return ParsedQueries(
         launch_days, codes, numerics, observed, n_observed, known, own, exclude, pins, warnings
     )
@@ -177,6 +177,31 @@ def _pins(
     if errors:
         raise InvalidAnalogue("analogue cannot be borrowed from", errors)
     return [(row, float(a.weight)) for row, a in zip(rows, query.analogues, strict=True)]
+
+
+def _all_attribute_warnings(
+    attributes: Sequence[Mapping[str, Any]],
+    codes: np.ndarray,
+    numerics: np.ndarray,
+    encoder: AttributeEncoder,
+) -> list[list[str]]:
+    """`attribute_warnings` of every query; a query whose attributes are all known, every
+    categorical one a trained level and every numeric one a finite int or float, has none,
+    which the codes and numerics already tell for the whole batch at once."""
+    known = set(encoder.categorical) | set(encoder.numeric)
+    clean = ((codes >= 0).all(axis=1) & np.isfinite(numerics).all(axis=1)).tolist()
+    return [
+        []
+        if clean[i] and attrs.keys() <= known and _plain_numbers(attrs, encoder.numeric)
+        else attribute_warnings(attrs, codes[i], encoder)
+        for i, attrs in enumerate(attributes)
+    ]
+
+
+def _plain_numbers(attributes: Mapping[str, Any], names: Iterable[str]) -> bool:
+    """Whether every numeric attribute is an int or float (NumPy integers also encode as
+    numbers, yet `attribute_warnings` warns about them)."""
+    return all(isinstance(attributes[name], int | float) for name in names)
 
 
 def attribute_warnings(

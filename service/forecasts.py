@@ -183,12 +183,25 @@ def _all_sound(results: list[ProductForecast]) -> bool:
     levels = sorted(results[0].quantiles)
     if any(sorted(r.quantiles) != levels for r in results):
         return False
-    # One (n_points, 1 + n_levels) table for the whole answer: point, then quantiles by level.
-    table = np.concatenate(
+    # One (..., 1 + n_levels) table for the whole answer: point, then quantiles by level.
+    table = _answer_table(results, levels)
+    finite_non_negative = bool(np.isfinite(table).all() and (table >= 0).all())
+    return finite_non_negative and bool((np.diff(table[..., 1:], axis=-1) >= 0).all())
+
+
+def _answer_table(results: list[ProductForecast], levels: list[float]) -> np.ndarray:
+    """(products, points, 1 + n_levels) from one array per column when every product has as
+    many points (a batch's usual shape), else (all points, 1 + n_levels) product by product."""
+    try:
+        columns = [np.array([r.point for r in results], dtype=float)]
+        columns += [np.array([r.quantiles[q] for r in results], dtype=float) for q in levels]
+        if all(column.ndim == 2 for column in columns):
+            return np.stack(columns, axis=-1)
+    except ValueError:  # products with different numbers of points
+        pass
+    return np.concatenate(
         [np.column_stack([r.point, *(r.quantiles[q] for q in levels)]) for r in results]
     )
-    finite_non_negative = bool(np.isfinite(table).all() and (table >= 0).all())
-    return finite_non_negative and bool((np.diff(table[:, 1:], axis=1) >= 0).all())
 
 
 def sanitise(result: ProductForecast) -> ProductForecast:
