@@ -305,15 +305,20 @@ def _uniform_points(
     after += [f',"{name}":' for name in names[1:]]
     after.append("}}" if names else "}")
     pieces[:, :, 2::2] = np.array(after, dtype=object)
-    pieces[:, -1, -1] = after[-1] + "]"
-    openings: dict[tuple[object, ...], list[str]] = {}
+    # Each product's text ends with a NUL, which no piece contains: the whole answer is then
+    # one join and one split (a list per product cost more than the joining).
+    pieces[:, -1, -1] = after[-1] + "]\x00"
+    openings: dict[tuple[int, bytes], list[str]] = {}
     for i, r in enumerate(results):
-        key = (*r.steps.tolist(), *r.start_dates)  # products of a batch share their steps
+        # Products of a batch share their steps and the list of their start dates: every
+        # result is alive until the answer is written, so the list's id names it.
+        key = (id(r.start_dates), r.steps.tobytes())
         opening = openings.get(key)
         if opening is None:
             opening = openings[key] = _openings(r, isoformat)
         pieces[i, :, 0] = opening
-    return [orjson.Fragment("".join(row)) for row in pieces.reshape(len(results), -1).tolist()]
+    texts = "".join(pieces.ravel().tolist()).split("\x00")[:-1]
+    return [orjson.Fragment(text) for text in texts]
 
 
 def _openings(result: ProductForecast, isoformat: Callable[[dt.date], str]) -> list[str]:
