@@ -317,8 +317,8 @@ def _uniform_points(
         if opening is None:
             opening = openings[key] = _openings(r, isoformat)
         pieces[i, :, 0] = opening
-    texts = "".join(pieces.ravel().tolist()).split("\x00")[:-1]
-    return [orjson.Fragment(text) for text in texts]
+    products = "".join(pieces.ravel().tolist()).split("\x00")[:-1]
+    return [orjson.Fragment(text) for text in products]
 
 
 def _openings(result: ProductForecast, isoformat: Callable[[dt.date], str]) -> list[str]:
