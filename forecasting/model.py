@@ -471,10 +471,16 @@ class LaunchForecaster:
         # A batch's products often share a launch date: compute each calendar once.
         calendars: dict[tuple[dt.date, int], list[dt.date]] = {}
         out: list[ProductForecast] = []
-        for j, i in enumerate(rows):
-            key = (queries[i].launch_date, int(first_steps[j]))
-            if key not in calendars:
-                calendars[key] = step_starts(queries[i].launch_date, steps[j], cfg.freq)
+        # Rows as lists of views and Python ints, taken once: indexing NumPy per product cost
+        # more than building the product's answer.
+        step_rows, point_rows, firsts = list(steps), list(points), first_steps.tolist()
+        band_rows = [(q, list(band)) for q, band in bands.items()]
+        for j, i in enumerate(rows.tolist()):
+            query = queries[i]
+            key = (query.launch_date, firsts[j])
+            start_dates = calendars.get(key)
+            if start_dates is None:
+                start_dates = calendars[key] = step_starts(query.launch_date, steps[j], cfg.freq)
             warnings = list(parsed.warnings[i])
             if methods[j] == "global_curve":
                 warnings.append("no known attribute: answered with the global launch curve")
@@ -485,12 +491,12 @@ class LaunchForecaster:
             )
             out.append(
                 ProductForecast(
-                    product_id=queries[i].product_id,
+                    product_id=query.product_id,
                     method=methods[j],
-                    steps=steps[j],
-                    start_dates=calendars[key],
-                    point=points[j],
-                    quantiles={q: band[j] for q, band in bands.items()},
+                    steps=step_rows[j],
+                    start_dates=start_dates,
+                    point=point_rows[j],
+                    quantiles={q: band[j] for q, band in band_rows},
                     neighbours=neighbours,
                     warnings=warnings,
                     drivers=None if drivers is None else drivers[j],

@@ -287,8 +287,8 @@ def _uniform_points(
     n_steps: int,
     isoformat: Callable[[dt.date], str],
 ) -> list[orjson.Fragment]:
-    """The text of `_points` for every product, from one (products, steps, pieces) array of
-    strings joined row by row: a string formatting per product was most of rendering a batch.
+    """The text of `_points` for every product, from one list of the answer's pieces joined
+    once: a string formatting per product was most of rendering a batch.
 
     The pieces of a point: its opening (step and start date), then each number followed by
     the text after it (the next quantile's name, or the point's closing braces).
@@ -298,27 +298,37 @@ def _uniform_points(
     numbers = np.round(np.stack(columns, axis=-1), 4)  # (products, steps, 1 + levels)
     texts = orjson.dumps(numbers.ravel(), option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].decode()
     width = numbers.shape[2]
-    pieces = np.empty((len(results), n_steps, 1 + 2 * width), dtype=object)
-    pieces[:, :, 1::2] = np.array(texts.split(","), dtype=object).reshape(numbers.shape)
     names = [f"{level:g}" for level in levels]
     after = [',"quantiles":{' + f'"{names[0]}":'] if names else []
     after += [f',"{name}":' for name in names[1:]]
     after.append("}}" if names else "}")
-    pieces[:, :, 2::2] = np.array(after, dtype=object)
+    n_points, stride = numbers.shape[0] * n_steps, 1 + 2 * width
+    pieces: list[str] = [""] * (n_points * stride)
+    pieces[0::stride] = _all_openings(results, isoformat)
+    values = texts.split(",")
+    for k, text in enumerate(after):  # the k-th number of every point, and what follows it
+        pieces[1 + 2 * k :: stride] = values[k::width]
+        pieces[2 + 2 * k :: stride] = [text] * n_points
     # Each product's text ends with a NUL, which no piece contains: the whole answer is then
-    # one join and one split (a list per product cost more than the joining).
-    pieces[:, -1, -1] = after[-1] + "]\x00"
+    # one join and one split.
+    pieces[stride * n_steps - 1 :: stride * n_steps] = [after[-1] + "]\x00"] * len(results)
+    products = "".join(pieces).split("\x00")[:-1]
+    return [orjson.Fragment(text) for text in products]
+
+
+def _all_openings(results: list[ProductForecast], isoformat: Callable[[dt.date], str]) -> list[str]:
+    """`_openings` of every product, point after point."""
     openings: dict[tuple[int, bytes], list[str]] = {}
-    for i, r in enumerate(results):
+    out: list[str] = []
+    for r in results:
         # Products of a batch share their steps and the list of their start dates: every
         # result is alive until the answer is written, so the list's id names it.
         key = (id(r.start_dates), r.steps.tobytes())
         opening = openings.get(key)
         if opening is None:
             opening = openings[key] = _openings(r, isoformat)
-        pieces[i, :, 0] = opening
-    products = "".join(pieces.ravel().tolist()).split("\x00")[:-1]
-    return [orjson.Fragment(text) for text in products]
+        out += opening
+    return out
 
 
 def _openings(result: ProductForecast, isoformat: Callable[[dt.date], str]) -> list[str]:
