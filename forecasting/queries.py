@@ -80,24 +80,38 @@ def parse_queries(
     attributes = [dict(q.attributes or {}) for q in queries]
     codes = encoder.codes(attributes)
     numerics = encoder.numerics(attributes)
-    histories = [history_steps(q, i, freq) for i, q in enumerate(queries)]
+    # New products have no history, pins or exclusions: no call per query for those.
+    histories = [
+        history_steps(q, i, freq) if q.history else _NO_HISTORY for i, q in enumerate(queries)
+    ]
     n_observed = np.array([len(h) for h in histories], dtype=np.int64)
     observed = np.full((m, max([min_width, *n_observed.tolist()])), np.nan)
     for i, h in enumerate(histories):
-        observed[i, : len(h)] = h
+        if len(h):
+            observed[i, : len(h)] = h
     own = np.array([catalogue.row(q.product_id) for q in queries], dtype=np.int64)
-    pins = [_pins(q, i, catalogue, launch_days[i]) for i, q in enumerate(queries)]
+    pins = [
+        _pins(q, i, catalogue, launch_days[i]) if q.analogues else [] for i, q in enumerate(queries)
+    ]
+    own_rows = own.tolist()
     exclude = [
-        [int(own[i]), *_rows(q.exclude_analogues, i, "exclude_analogues", catalogue)]
-        if own[i] >= 0
-        else _rows(q.exclude_analogues, i, "exclude_analogues", catalogue)
+        (
+            _rows(q.exclude_analogues, i, "exclude_analogues", catalogue)
+            if q.exclude_analogues
+            else []
+        )
         for i, q in enumerate(queries)
     ]
+    exclude = [[own_rows[i], *rows] if own_rows[i] >= 0 else rows for i, rows in enumerate(exclude)]
     known = (codes >= 0).any(axis=1) | np.isfinite(numerics).any(axis=1)
     warnings = _all_attribute_warnings(attributes, codes, numerics, encoder)
     return ParsedQueries(
         launch_days, codes, numerics, observed, n_observed, known, own, exclude, pins, warnings
     )
+
+
+_NO_HISTORY = np.zeros(0)
+_NO_HISTORY.flags.writeable = False  # shared by every query without history
 
 
 def day_number(value: Any) -> int:

@@ -68,12 +68,31 @@ def resolve_queries(
     errors: list[dict[str, str]] = []
     queries = []
     for index, product in enumerate(products):
-        query = _resolve(index, product, stored, errors)
+        query = _complete(product) or _resolve(index, product, stored, errors)
         if query is not None:
             queries.append(query)
     if errors:
         raise InvalidItems("cannot forecast: " + ", ".join(e["field"] for e in errors[:20]), errors)
     return queries
+
+
+def _complete(product: RequestedProduct) -> ForecastQuery | None:
+    """The query of a product the request says everything about, without history or pinned
+    analogues (what `_resolve` gives it, without its checks: a batch of new products is
+    mostly these), else None."""
+    if (
+        product.attributes is None
+        or product.launch_date is None
+        or product.history
+        or product.analogues
+    ):
+        return None
+    return ForecastQuery(
+        launch_date=product.launch_date,
+        attributes=dict(product.attributes),
+        product_id=product.product_id,
+        exclude_analogues=product.exclude_analogues,
+    )
 
 
 def _resolve(
