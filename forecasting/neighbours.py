@@ -83,11 +83,12 @@ class AttributeEncoder:
         out = np.full((len(attributes), len(self.categorical)), -1, dtype=np.int64)
         for j, (name, lookup) in enumerate(zip(self.categorical, self._lookups(), strict=True)):
             # A str is its own category key: no call per value for what JSON gives.
+            values = [attrs.get(name) for attrs in attributes]
             column = [
-                -1
-                if value is None
-                else lookup.get(value if type(value) is str else category_key(value), -1)
-                for value in (attrs.get(name) for attrs in attributes)
+                lookup.get(value, -1)
+                if type(value) is str
+                else (-1 if value is None else lookup.get(category_key(value), -1))
+                for value in values
             ]
             out[:, j] = column
         return out
@@ -106,7 +107,7 @@ class AttributeEncoder:
         for j, name in enumerate(self.numeric):
             for i, attrs in enumerate(attributes):
                 value = attrs.get(name)
-                if value is not None and _is_number(value):
+                if value is not None and (type(value) is float or _is_number(value)):
                     out[i, j] = float(value)
         return out
 

@@ -27,6 +27,8 @@ PRODUCT_ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f/]*[^\x00-\x20\x7f-\x9f/][^\x00-\x1f
 
 
 def no_control_characters(value: str) -> str:
+    if value.isprintable():  # no control character (they are not printable): no search
+        return value
     found = _CONTROL.search(value)
     if found:
         raise ValueError(
