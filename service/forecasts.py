@@ -199,8 +199,12 @@ def sanitise_all(results: list[ProductForecast]) -> list[ProductForecast]:
 
 
 def _all_sound(results: list[ProductForecast]) -> bool:
-    levels = sorted(results[0].quantiles)
-    if any(sorted(r.quantiles) != levels for r in results):
+    first = list(results[0].quantiles)
+    levels = sorted(first)
+    # Products of one answer list their levels in the same order: one sort for all of them.
+    if any(list(r.quantiles) != first for r in results) and any(
+        sorted(r.quantiles) != levels for r in results
+    ):
         return False
     # One (..., 1 + n_levels) table for the whole answer: point, then quantiles by level.
     table = _answer_table(results, levels)

@@ -512,8 +512,9 @@ async def create_forecasts(
             launch_date=p.launch_date,
             attributes=p.attributes,
             history=[(h.date, h.quantity) for h in p.history] if p.history is not None else None,
-            analogues=tuple((a.product_id, a.weight) for a in p.analogues or ()),
-            exclude_analogues=tuple(p.exclude_analogues or ()),
+            # No generator for what new products leave out: a batch builds a thousand of these.
+            analogues=tuple([(a.product_id, a.weight) for a in p.analogues]) if p.analogues else (),
+            exclude_analogues=tuple(p.exclude_analogues) if p.exclude_analogues else (),
         )
         for p in body.products
     ]
