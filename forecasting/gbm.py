@@ -92,6 +92,7 @@ class LaunchGBM:
         min_data_in_leaf: int,
         valid: lgb.Dataset | None = None,
         dask_client: Any = None,
+        compile_trees: bool = True,
     ) -> LaunchGBM:
         """Train on a (label = y / scale, weight = scale) dataset.
 
@@ -104,6 +105,8 @@ class LaunchGBM:
             min_data_in_leaf: Rows per leaf at least (see `min_rows_in_leaf`).
             valid: Rows to early-stop on and record the L1 curve of.
             dask_client: Train with LightGBM's Dask estimator on this cluster.
+            compile_trees: Compile the trees for prediction (see `compile`); a fold model
+                predicts once, at rounds chosen later (LightGBM's path), so it skips this.
         """
         self.feature_names_ = list(feature_names)
         self.categorical_ = list(range(n_categorical))
@@ -127,7 +130,10 @@ class LaunchGBM:
             )
             self.eval_curve_ = [float(v) for v in history["valid"]["l1"]]
         self.rounds_ = int(self.booster_.current_iteration())
-        return self.compile()
+        if compile_trees:
+            return self.compile()
+        self.trees_: CompiledTrees | None = None
+        return self
 
     def compile(self) -> LaunchGBM:
         """Evaluate the trees with compiled code from now on (forecasting/trees.py), if it gives
@@ -139,7 +145,7 @@ class LaunchGBM:
             exact = trees.check(self.booster_, probe_rows(trees, PROBE_ROWS))
         except (ValueError, KeyError):  # a model shape the compiled walk does not read
             exact = False
-        self.trees_: CompiledTrees | None = trees if exact else None
+        self.trees_ = trees if exact else None
         return self
 
     def predict(self, X: np.ndarray, rounds: int | None = None, group: int = 1) -> np.ndarray:

@@ -215,6 +215,7 @@ def cross_validate(
             dataset.subset(train.tolist()),
             valid=dataset.subset(valid.tolist()),
             rounds=cfg.gbm_rounds,
+            compile_trees=False,
             **gbm_setup,
         )
         result.models += 1
