@@ -72,6 +72,10 @@ class RunResult:
     model_status: str | None = None  # the published version: active, rejected, ...
     stages: list[dict[str, Any]] = field(default_factory=list)
     models_fitted: int | None = None
+    # The run's own backtest: its served method's WAPE on the held-out launches and the
+    # boosting rounds its cross-validation chose (a faster run must not buy speed with these).
+    backtest_wape: float | None = None
+    rounds: int | None = None
     error_tail: str | None = None
 
     @property
@@ -197,19 +201,25 @@ def run_training(result: RunResult, env: dict[str, str], timeout: float, log_pat
             result.outcome = "failed"
 
 
-def read_run(url: str) -> tuple[str | None, str | None, list[dict[str, Any]]]:
-    """The last run's status, its model version's status, and its stages when it reports them."""
+def read_run(url: str, result: RunResult) -> None:
+    """The last run's status, its model version's status, its stages when it reports them, and
+    its backtest's WAPE and rounds, into `result`."""
     with get_sessionmaker(url)() as session:
         run = session.scalars(select(TrainingRun).order_by(TrainingRun.created_at.desc())).first()
         if run is None:
-            return None, None, []
+            return
         version = session.get(ModelVersion, run.model_version) if run.model_version else None
         sources: list[Any] = [run.metrics or {}, version.metrics if version else {}]
         artifact = Path(version.artifact_path) / "metadata.json" if version else None
         if artifact is not None and artifact.is_file():
             sources.append(json.loads(artifact.read_text()))
-        stages = next((found for s in sources if (found := find_stages(s))), [])
-        return run.status, version.status if version else None, stages
+        result.run_status = run.status
+        result.model_status = version.status if version else None
+        result.stages = next((found for s in sources if (found := find_stages(s))), [])
+        metrics = run.metrics or {}
+        served = metrics.get("served_method")
+        result.backtest_wape = (metrics.get("methods") or {}).get(served, {}).get("wape")
+        result.rounds = (metrics.get("cross_validation") or {}).get("rounds")
 
 
 def find_stages(document: Any, depth: int = 2) -> list[dict[str, Any]]:
@@ -257,7 +267,7 @@ def measure(
     }
     log_path = workdir / "train.log"
     run_training(result, env, timeout, log_path)
-    result.run_status, result.model_status, result.stages = read_run(url)
+    read_run(url, result)
     get_engine(url).dispose()
     if result.stages:
         result.models_fitted = sum(int(stage.get("models", 0)) for stage in result.stages)
@@ -273,8 +283,8 @@ def measure(
 def markdown_table(runs: Sequence[RunResult]) -> str:
     header = (
         "| products | sales rows | import s | train s | CPU s | load | peak RSS GB | models "
-        "| outcome | target |\n"
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"
+        "| rounds | backtest WAPE | outcome | target |\n"
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"
     )
     rows = [header]
     for run in runs:
@@ -288,10 +298,12 @@ def markdown_table(runs: Sequence[RunResult]) -> str:
         )
         models = "-" if run.models_fitted is None else str(run.models_fitted)
         load = "-" if run.mean_load is None else f"{run.mean_load:.1f}"
+        rounds = "-" if run.rounds is None else str(run.rounds)
+        backtest = "-" if run.backtest_wape is None else f"{run.backtest_wape:.1f}"
         rows.append(
             f"| {run.products:,} | {run.sales_rows:,} | {run.import_seconds:.0f} | {train} | "
             f"{run.cpu_seconds:.0f} | {load} | "
-            f"{run.peak_rss_gb:.2f} | {models} | {run.outcome} | {target} |"
+            f"{run.peak_rss_gb:.2f} | {models} | {rounds} | {backtest} | {run.outcome} | {target} |"
         )
     return "\n".join(rows)
 
