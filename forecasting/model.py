@@ -380,7 +380,11 @@ class LaunchForecaster:
         n_obs = parsed.n_observed[rows]
         observed_total = parsed.observed_total[rows]
         min_products = cfg.private_group if private else 1
-        curves = self.curves_.forecasts(codes, observed_total, n_obs, min_products)
+        served = self.selector_.served_
+        # The attribute curve answers only when it is served, privately, or as the drivers of
+        # a forecaster without a launch model; otherwise no answer reads it.
+        attribute = every_method or private or served == "attribute_curve" or self.gbm_ is None
+        curves = self.curves_.forecasts(codes, observed_total, n_obs, min_products, attribute)
         if private:
             # The forecast role's answer must not lean towards any one known product, and a
             # model that learnt from a product does: on a paired attack the launch model was
@@ -404,7 +408,6 @@ class LaunchForecaster:
             ],
             dtype=bool,
         )
-        served = self.selector_.served_
         borrowed = None
         if (every_method or want_neighbours or served == "neighbours" or pinned.any()) and len(
             rows
@@ -710,7 +713,12 @@ def _served(curves: dict[str, np.ndarray], methods: list[str]) -> np.ndarray:
     """(m, L) each query's curve from the method that answers it."""
     if not methods:
         return next(iter(curves.values()))[:0]
-    return np.stack([curves[method][j] for j, method in enumerate(methods)])
+    answering = np.array(methods)
+    out = np.empty(curves[methods[0]].shape)
+    for method in set(methods):  # one masked copy per method, not one row per query
+        rows = answering == method
+        out[rows] = curves[method][rows]
+    return out
 
 
 def check_request(horizon: int, quantiles: Sequence[float]) -> None:
