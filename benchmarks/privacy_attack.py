@@ -12,11 +12,18 @@ seeds and several `private_min_products`, in two designs:
 Both use the test's margin rule: two bootstrap standard deviations of the paired difference
 (forecast-role answers do not depend on the model's seed, so the seed spread is 0).
 
+A third design, `--folds K`, asks about one product at a time rather than half the catalogue:
+every product with a full curve is attacked, and its "unseen" answer comes from a model trained
+without the tenth (K = 10) of them it was drawn into, so each unseen model differs from the
+served one by ~5% of its products. Less is removed, so less noise hides a lean: this is the
+finer attack.
+
 Accuracy: VISUELLE 2018 H2 (products launched before 2019; train < 2018-07-01, score the
 launches of 2018 H2, 12 weeks, no history), cold forecast-role answers against the model's own
 attribute_curve method and the global curve.
 
     .venv/bin/python benchmarks/privacy_attack.py [--splits 13 1 2 3 4 5] [--min-products 10 100]
+        [--folds 10]
 """
 
 from __future__ import annotations
@@ -136,6 +143,49 @@ def attack(splits: list[int], min_products: list[int]) -> list[dict[str, Any]]:
     return rows
 
 
+def attack_by_folds(splits: list[int], min_products: list[int], k: int) -> list[dict[str, Any]]:
+    """The `--folds` design: each attacked product's unseen answer from the model that left out
+    its fold (1/k of the attacked products), its seen answer from the whole catalogue's."""
+    products, sales = planner_catalogue()
+    everyone = set(products["product_id"])
+    seen = fit(products, sales)
+    ids = full_curve_ids(training_ids())
+    rows = []
+    for split in splits:
+        shuffled = [str(p) for p in np.random.default_rng(split).permutation(ids)]
+        folds = [sorted(shuffled[i::k]) for i in range(k)]
+        without = [
+            fit(products[products["product_id"].isin(everyone - set(f))], sales) for f in folds
+        ]
+        attacked = [p for f in folds for p in f]
+        actual = truth(attacked)
+        for n in min_products:
+            seen_answers = answers(seen, attacked, n)
+            unseen_answers = np.concatenate(
+                [answers(m, f, n) for m, f in zip(without, folds, strict=True)]
+            )
+            seen_wape, unseen_wape = wape(actual, seen_answers), wape(actual, unseen_answers)
+            margin = 2 * paired_bootstrap_sd(actual, seen_answers, unseen_answers)
+            row = {
+                "split_seed": split,
+                "design": f"folds {k}",
+                "private_min_products": n,
+                "seen": seen_wape,
+                "unseen": unseen_wape,
+                "gap": unseen_wape - seen_wape,
+                "margin": margin,
+                "leans": unseen_wape - seen_wape > margin,
+            }
+            rows.append(row)
+            print(
+                f"split {split:2d} folds {k} min {n:3d}: seen {seen_wape:.4f} unseen "
+                f"{unseen_wape:.4f} gap {row['gap']:+.4f} margin {margin:.4f}"
+                f"{'  LEANS' if row['leans'] else ''}",
+                flush=True,
+            )
+    return rows
+
+
 def accuracy(data: Path, min_products: list[int]) -> dict[str, float]:
     """WAPE (%) of cold forecast-role answers on VISUELLE 2018 H2, and of two references."""
     products, sales = before(*load(data), dt.date(2019, 1, 1))
@@ -167,13 +217,20 @@ def main() -> int:
     parser.add_argument("--splits", type=int, nargs="+", default=[13, 1, 2, 3, 4, 5])
     parser.add_argument("--min-products", type=int, nargs="+", default=[10, 100])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "visuelle")
+    parser.add_argument(
+        "--folds", type=int, default=10, help="K of the finer design (0: leave it out)"
+    )
     args = parser.parse_args()
     rows = attack(args.splits, args.min_products)
+    designs = ["smaller", "matched"]
+    if args.folds:
+        rows += attack_by_folds(args.splits, args.min_products, args.folds)
+        designs.append(f"folds {args.folds}")
     summary = {
         f"{design} min {n}": sum(
             r["leans"] for r in rows if r["design"] == design and r["private_min_products"] == n
         )
-        for design in ("smaller", "matched")
+        for design in designs
         for n in args.min_products
     }
     print("splits where the attack tells the lean from noise:", summary, f"of {len(args.splits)}")
@@ -181,7 +238,8 @@ def main() -> int:
         "command": "python benchmarks/privacy_attack.py --splits "
         + " ".join(map(str, args.splits))
         + " --min-products "
-        + " ".join(map(str, args.min_products)),
+        + " ".join(map(str, args.min_products))
+        + f" --folds {args.folds}",
         "attack": rows,
         "leaning_splits": summary,
         "visuelle_2018h2_wape": accuracy(args.data, args.min_products),
