@@ -126,6 +126,41 @@ def test_unknown_or_later_analogues_are_refused_naming_the_field(
         fitted.predict([_query(fitted, 5, exclude_analogues=("NOPE",))], 3)
 
 
+def _mixed_queries(model: LaunchForecaster) -> list[ForecastQuery]:
+    """A known product, one with nothing known, one warming up and one with a pinned analogue."""
+    ids = model.catalogue_.product_ids_
+    history = ((LAUNCH, 40.0), (LAUNCH + dt.timedelta(days=7), 30.0))
+    return [
+        _query(model, 5),
+        ForecastQuery(launch_date=LAUNCH, attributes={}),
+        _query(model, 6, history=history),
+        _query(model, 7, analogues=(Analogue(str(ids[2])),)),
+    ]
+
+
+@pytest.mark.parametrize("served", ["gbm", "curves"])
+def test_predict_answers_the_served_curve_whichever_method_answers(
+    fitted: LaunchForecaster, served: str
+) -> None:
+    """predict computes only the curves its answers read (not the attribute curve when the
+    launch model answers), yet answers what predict_components, which computes every method,
+    calls served; drivers still sum to the total when the curves answer."""
+    if served == "gbm":
+        model = fitted
+    else:
+        model = LaunchForecaster(small_config(warmup_max_observed=0)).fit(*_noise_catalogue())
+    assert (model.gbm_ is not None) == (served == "gbm")
+    cold = [q for q in _mixed_queries(model) if not q.history]
+    L = model.config.launch_steps
+    expected = model.predict_components(cold)["served"]
+    answered = np.array([f.point for f in model.predict(cold, L)])
+    np.testing.assert_allclose(answered, expected, rtol=1e-12, atol=1e-12)
+    for forecast in model.predict(_mixed_queries(model), 6, details={"drivers"}):
+        assert forecast.drivers is not None
+        total = forecast.drivers.baseline + sum(forecast.drivers.contributions.values())
+        assert total == pytest.approx(forecast.point.sum(), rel=1e-6, abs=1e-6)
+
+
 def test_drivers_sum_to_the_forecast_total(fitted: LaunchForecaster) -> None:
     ids = fitted.catalogue_.product_ids_
     history = ((LAUNCH, 40.0), (LAUNCH + dt.timedelta(days=7), 30.0))
