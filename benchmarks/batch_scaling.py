@@ -72,15 +72,16 @@ def fitted_model(n_catalogue: int, saved: Path | None, save: Path | None) -> Lau
 def serve_model(folder: Path, model: LaunchForecaster) -> Settings:
     """A registry with `model` active, as a replica would find it."""
     checksum = model.save(folder / "model")
+    return serve_artifact(folder, folder / "model", checksum)
+
+
+def serve_artifact(folder: Path, artifact: Path, checksum: str) -> Settings:
+    """Settings of a SQLite registry in `folder` whose active version is `artifact`."""
     url = f"sqlite:///{folder / 'bench.db'}"
     upgrade(url)
     with get_sessionmaker(url)() as session:
         registry.register(
-            session,
-            version="bench",
-            artifact_path=str(folder / "model"),
-            checksum=checksum,
-            frequency="W",
+            session, version="bench", artifact_path=str(artifact), checksum=checksum, frequency="W"
         )
         registry.activate(session, "bench")
         session.commit()

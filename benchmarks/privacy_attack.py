@@ -120,27 +120,38 @@ def attack(splits: list[int], min_products: list[int]) -> list[dict[str, Any]]:
         for n in min_products:
             seen_a = answers(seen, a, n)
             for design, model in unseen.items():
-                unseen_a = answers(model, a, n)
-                seen_wape, unseen_wape = wape(actual, seen_a), wape(actual, unseen_a)
-                margin = 2 * paired_bootstrap_sd(actual, seen_a, unseen_a)
-                row = {
-                    "split_seed": split,
-                    "design": design,
-                    "private_min_products": n,
-                    "seen": seen_wape,
-                    "unseen": unseen_wape,
-                    "gap": unseen_wape - seen_wape,
-                    "margin": margin,
-                    "leans": unseen_wape - seen_wape > margin,
-                }
-                rows.append(row)
-                print(
-                    f"split {split:2d} {design:7s} min {n:3d}: seen {row['seen']:.4f} unseen "
-                    f"{row['unseen']:.4f} gap {row['gap']:+.4f} margin {row['margin']:.4f}"
-                    f"{'  LEANS' if row['leans'] else ''}",
-                    flush=True,
-                )
+                rows.append(compare(split, design, n, actual, seen_a, answers(model, a, n)))
     return rows
+
+
+def compare(
+    split: int,
+    design: str,
+    min_products: int,
+    actual: np.ndarray,
+    seen: np.ndarray,
+    unseen: np.ndarray,
+) -> dict[str, Any]:
+    """One attack's figures (the test's margin rule), printed as they come."""
+    seen_wape, unseen_wape = wape(actual, seen), wape(actual, unseen)
+    margin = 2 * paired_bootstrap_sd(actual, seen, unseen)
+    row = {
+        "split_seed": split,
+        "design": design,
+        "private_min_products": min_products,
+        "seen": seen_wape,
+        "unseen": unseen_wape,
+        "gap": unseen_wape - seen_wape,
+        "margin": margin,
+        "leans": unseen_wape - seen_wape > margin,
+    }
+    print(
+        f"split {split:2d} {design:8s} min {min_products:3d}: seen {seen_wape:.4f} unseen "
+        f"{unseen_wape:.4f} gap {row['gap']:+.4f} margin {margin:.4f}"
+        f"{'  LEANS' if row['leans'] else ''}",
+        flush=True,
+    )
+    return row
 
 
 def attack_by_folds(splits: list[int], min_products: list[int], k: int) -> list[dict[str, Any]]:
@@ -164,25 +175,7 @@ def attack_by_folds(splits: list[int], min_products: list[int], k: int) -> list[
             unseen_answers = np.concatenate(
                 [answers(m, f, n) for m, f in zip(without, folds, strict=True)]
             )
-            seen_wape, unseen_wape = wape(actual, seen_answers), wape(actual, unseen_answers)
-            margin = 2 * paired_bootstrap_sd(actual, seen_answers, unseen_answers)
-            row = {
-                "split_seed": split,
-                "design": f"folds {k}",
-                "private_min_products": n,
-                "seen": seen_wape,
-                "unseen": unseen_wape,
-                "gap": unseen_wape - seen_wape,
-                "margin": margin,
-                "leans": unseen_wape - seen_wape > margin,
-            }
-            rows.append(row)
-            print(
-                f"split {split:2d} folds {k} min {n:3d}: seen {seen_wape:.4f} unseen "
-                f"{unseen_wape:.4f} gap {row['gap']:+.4f} margin {margin:.4f}"
-                f"{'  LEANS' if row['leans'] else ''}",
-                flush=True,
-            )
+            rows.append(compare(split, f"folds {k}", n, actual, seen_answers, unseen_answers))
     return rows
 
 

@@ -80,29 +80,13 @@ def serve_and_measure(artifact: Path) -> dict[str, Any]:
 
     from fastapi.testclient import TestClient
 
-    from benchmarks.batch_scaling import new_products
+    from benchmarks.batch_scaling import new_products, serve_artifact
     from forecasting.artifact import artifact_checksum
     from service.app import create_app
-    from store import registry
-    from store.migrations import upgrade
-    from store.session import get_sessionmaker
-    from store.settings import Settings
 
     after_imports = status_mib()
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'replica.db'}"
-        upgrade(url)
-        with get_sessionmaker(url)() as session:
-            registry.register(
-                session,
-                version="replica",
-                artifact_path=str(artifact),
-                checksum=artifact_checksum(artifact),
-                frequency="W",
-            )
-            registry.activate(session, "replica")
-            session.commit()
-        settings = Settings(database_url=url, artifact_dir=Path(tmp))
+        settings = serve_artifact(Path(tmp), artifact, artifact_checksum(artifact))
         started = time.perf_counter()
         with TestClient(create_app(settings)) as client:
             loaded_seconds = time.perf_counter() - started
