@@ -96,12 +96,19 @@ SPLITS = {
 }
 
 
-def run_split(products: pd.DataFrame, sales: pd.DataFrame, split: str, seed: int) -> dict[str, Any]:
-    """One backtest with the service's own configuration at this seed."""
+def run_split(
+    products: pd.DataFrame,
+    sales: pd.DataFrame,
+    split: str,
+    seed: int,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One backtest with the service's own configuration at this seed (and `overrides`, for
+    trying a change: `--set key=value`)."""
     until, cutoff = SPLITS[split]
     if until is not None:
         products, sales = before(products, sales, until)
-    config = default_config(seed=seed)
+    config = default_config(seed=seed, **(overrides or {}))
     started = time.perf_counter()
     result = backtest(products, sales, config, cutoff=cutoff)
     metrics = result.metrics
@@ -127,6 +134,15 @@ def run_split(products: pd.DataFrame, sales: pd.DataFrame, split: str, seed: int
     }
 
 
+def parse_override(item: str) -> tuple[str, Any]:
+    """ "key=value" -> (key, value), the value read as JSON where it is (else a string)."""
+    key, _, value = item.partition("=")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "visuelle")
@@ -139,12 +155,20 @@ def main() -> int:
         default=["2018H1", "2018H2"],
         help="development periods by default; 2019 once per decision",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="try a configuration change (a JSON value), e.g. --set gbm_num_leaves=63",
+    )
     args = parser.parse_args()
+    overrides = dict(parse_override(item) for item in args.set)
     products, sales = load(args.data)
     runs = []
     for split in args.splits:
         for seed in args.seeds:
-            run = run_split(products, sales, split, seed)
+            run = run_split(products, sales, split, seed, overrides)
             runs.append(run)
             methods = " ".join(f"{m} {w:.1f}" for m, w in run["methods"].items())
             print(
@@ -176,7 +200,8 @@ def main() -> int:
         "command": "python benchmarks/visuelle_accuracy.py --splits "
         + " ".join(args.splits)
         + " --seeds "
-        + " ".join(map(str, args.seeds)),
+        + " ".join(map(str, args.seeds))
+        + "".join(f" --set {item}" for item in args.set),
         "summary": summary,
         "runs": runs,
     }
