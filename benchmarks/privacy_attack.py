@@ -18,11 +18,15 @@ without the tenth (K = 10) of them it was drawn into, so each unseen model diffe
 served one by ~5% of its products. Less is removed, so less noise hides a lean: this is the
 finer attack.
 
+Every design attacks two answers: the forecast role's (`cross-fitted`: curves fitted on the half
+of the catalogue that a query's description does not hash to, forecasting/private.py) and the one
+it gave before (`pooled`: attribute curves over the whole catalogue), with the same floor.
+
 Accuracy: VISUELLE 2018 H2 (products launched before 2019; train < 2018-07-01, score the
 launches of 2018 H2, 12 weeks, no history), cold forecast-role answers against the model's own
 attribute_curve method and the global curve.
 
-    .venv/bin/python benchmarks/privacy_attack.py [--splits 13 1 2 3 4 5] [--min-products 10 100]
+    .venv/bin/python benchmarks/privacy_attack.py [--splits 13 1 2 ... 18] [--min-products 10 100]
         [--folds 10]
 """
 
@@ -54,6 +58,7 @@ from tests.test_planner_api import (  # noqa: E402
     full_curve_ids,
     paired_bootstrap_sd,
     planner_catalogue,
+    pooled_reconstruction,
     training_ids,
     truth,
     wape,
@@ -95,7 +100,14 @@ def fit(products: pd.DataFrame, sales: pd.DataFrame) -> LaunchForecaster:
     )
 
 
-def answers(model: LaunchForecaster, ids: list[str], min_products: int) -> np.ndarray:
+ANSWERS = ("cross-fitted", "pooled")  # the forecast role's answer today, and before
+
+
+def answers(model: LaunchForecaster, ids: list[str], min_products: int, answer: str) -> np.ndarray:
+    """The attack's reconstruction of `ids` through the forecast role's answer (`cross-fitted`)
+    or through attribute curves pooled over the whole catalogue (`pooled`, its answer before)."""
+    if answer == "pooled":
+        return pooled_reconstruction(model, ids, max(min_products, model.config.min_analogues))
     model.config = model.config.replace(private_min_products=min_products)
     return core_reconstruction(model, ids)
 
@@ -118,9 +130,11 @@ def attack(splits: list[int], min_products: list[int]) -> list[dict[str, Any]]:
         }
         actual = truth(a)
         for n in min_products:
-            seen_a = answers(seen, a, n)
-            for design, model in unseen.items():
-                rows.append(compare(split, design, n, actual, seen_a, answers(model, a, n)))
+            for answer in ANSWERS:
+                seen_a = answers(seen, a, n, answer)
+                for design, model in unseen.items():
+                    unseen_a = answers(model, a, n, answer)
+                    rows.append(compare(split, design, n, answer, actual, seen_a, unseen_a))
     return rows
 
 
@@ -128,6 +142,7 @@ def compare(
     split: int,
     design: str,
     min_products: int,
+    answer: str,
     actual: np.ndarray,
     seen: np.ndarray,
     unseen: np.ndarray,
@@ -139,6 +154,7 @@ def compare(
         "split_seed": split,
         "design": design,
         "private_min_products": min_products,
+        "answer": answer,
         "seen": seen_wape,
         "unseen": unseen_wape,
         "gap": unseen_wape - seen_wape,
@@ -146,8 +162,8 @@ def compare(
         "leans": unseen_wape - seen_wape > margin,
     }
     print(
-        f"split {split:2d} {design:8s} min {min_products:3d}: seen {seen_wape:.4f} unseen "
-        f"{unseen_wape:.4f} gap {row['gap']:+.4f} margin {margin:.4f}"
+        f"split {split:2d} {design:8s} min {min_products:3d} {answer:12s}: seen {seen_wape:.4f} "
+        f"unseen {unseen_wape:.4f} gap {row['gap']:+.4f} margin {margin:.4f}"
         f"{'  LEANS' if row['leans'] else ''}",
         flush=True,
     )
@@ -171,11 +187,14 @@ def attack_by_folds(splits: list[int], min_products: list[int], k: int) -> list[
         attacked = [p for f in folds for p in f]
         actual = truth(attacked)
         for n in min_products:
-            seen_answers = answers(seen, attacked, n)
-            unseen_answers = np.concatenate(
-                [answers(m, f, n) for m, f in zip(without, folds, strict=True)]
-            )
-            rows.append(compare(split, f"folds {k}", n, actual, seen_answers, unseen_answers))
+            for answer in ANSWERS:
+                seen_answers = answers(seen, attacked, n, answer)
+                unseen_answers = np.concatenate(
+                    [answers(m, f, n, answer) for m, f in zip(without, folds, strict=True)]
+                )
+                rows.append(
+                    compare(split, f"folds {k}", n, answer, actual, seen_answers, unseen_answers)
+                )
     return rows
 
 
@@ -207,7 +226,9 @@ def accuracy(data: Path, min_products: list[int]) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--splits", type=int, nargs="+", default=[13, 1, 2, 3, 4, 5])
+    parser.add_argument(
+        "--splits", type=int, nargs="+", default=[13, *range(1, 13), *range(14, 19)]
+    )
     parser.add_argument("--min-products", type=int, nargs="+", default=[10, 100])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "visuelle")
     parser.add_argument(
@@ -220,11 +241,14 @@ def main() -> int:
         rows += attack_by_folds(args.splits, args.min_products, args.folds)
         designs.append(f"folds {args.folds}")
     summary = {
-        f"{design} min {n}": sum(
-            r["leans"] for r in rows if r["design"] == design and r["private_min_products"] == n
+        f"{design} min {n} {answer}": sum(
+            r["leans"]
+            for r in rows
+            if (r["design"], r["private_min_products"], r["answer"]) == (design, n, answer)
         )
         for design in designs
         for n in args.min_products
+        for answer in ANSWERS
     }
     print("splits where the attack tells the lean from noise:", summary, f"of {len(args.splits)}")
     payload = {

@@ -21,6 +21,7 @@ from forecasting.curve_model import CurveModel
 from forecasting.model import check_request
 from forecasting.neighbours import AttributeEncoder
 from forecasting.periods import step_starts
+from forecasting.private import CrossFittedCurves
 from forecasting.queries import parse_queries
 from forecasting.types import ForecastQuery, ProductForecast
 
@@ -30,7 +31,8 @@ DEGRADED_WARNING = "no trained model is loaded: answered from launch curves only
 class CurveBaseline:
     """Attribute and global launch curves with the same `predict` as LaunchForecaster.
 
-    Fitted state: `catalogue_`, `encoder_`, `curves_`, `calibrator_`.
+    Fitted state: `catalogue_`, `encoder_`, `curves_`, `private_` (the forecast role's),
+    `calibrator_`.
     """
 
     def __init__(self, config: ForecasterConfig | None = None) -> None:
@@ -48,6 +50,9 @@ class CurveBaseline:
         codes = self.encoder_.codes(self.catalogue_.attributes_)
         levels = [len(v) for v in self.encoder_.categorical.values()]
         self.curves_ = CurveModel(cfg).fit(self.catalogue_.curves_, codes, levels)
+        self.private_ = CrossFittedCurves(cfg).fit(
+            self.catalogue_.curves_, codes, self.encoder_.categorical
+        )
         L = cfg.launch_steps
         curves = self.catalogue_.launch_curves
         point = np.broadcast_to(self.curves_.global_[None, :L], curves.shape)
@@ -73,9 +78,12 @@ class CurveBaseline:
         parsed = parse_queries(queries, self.encoder_, self.catalogue_, cfg.freq, cfg.launch_steps)
         n_curve = len(self.curves_.global_)
         s = parsed.n_observed
-        attribute = self.curves_.attribute_curve(parsed.codes, cfg.private_group if private else 1)
-        known = np.isfinite(attribute).all(axis=1)
-        curve = np.where(known[:, None], attribute, self.curves_.global_[None, :])
+        if private:  # from the half of the catalogue the query's description is not in
+            curve, known = self.private_.curve(parsed.codes, cfg.private_group)
+        else:
+            attribute = self.curves_.attribute_curve(parsed.codes)
+            known = np.isfinite(attribute).all(axis=1)
+            curve = np.where(known[:, None], attribute, self.curves_.global_[None, :])
         expected = np.where(np.arange(n_curve)[None, :] < s[:, None], curve, 0.0).sum(axis=1)
         scale = np.where(s > 0, (parsed.observed_total + 1.0) / (expected + 1.0), 1.0)
         steps = s[:, None] + 1 + np.arange(horizon)[None, :]

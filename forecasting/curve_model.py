@@ -12,6 +12,17 @@ from forecasting.features import shrunk_scale
 ATTRIBUTE_SHRINKAGE = 10.0  # pseudo-products of the global curve in each value's curve
 
 
+def moved_to_observed(
+    curve: np.ndarray, observed_total: np.ndarray, n_observed: np.ndarray
+) -> np.ndarray:
+    """(m, steps) curves scaled towards the level of each query's observed steps (shrunk, see
+    `shrunk_scale`); cold queries (nothing observed) keep their curve."""
+    steps = np.arange(curve.shape[1])[None, :]
+    expected = np.where(steps < n_observed[:, None], curve, 0.0).sum(axis=1)
+    level = np.where(n_observed > 0, (observed_total + 1.0) / (expected + 1.0), np.nan)
+    return curve * shrunk_scale(level, n_observed)[:, None]
+
+
 class CurveModel:
     """The global launch curve and one curve per categorical attribute value.
 
@@ -86,22 +97,20 @@ class CurveModel:
             values = self.attribute_curve(codes, min_products)[:, :L]
             named.append(("attribute_curve", np.where(np.isfinite(values), values, base)))
         for name, curve in named:
-            expected = np.where(np.arange(L)[None, :] < n_observed[:, None], curve, 0.0).sum(axis=1)
-            level = np.where(n_observed > 0, (observed_total + 1.0) / (expected + 1.0), np.nan)
-            out[name] = curve * shrunk_scale(level, n_observed)[:, None]
+            out[name] = moved_to_observed(curve, observed_total, n_observed)
         return out
 
-    def save(self, writer: ArtifactWriter) -> None:
-        writer.array("global_curve", self.global_)
-        writer.array("attribute_table", self.table_)
-        writer.array("attribute_counts", self.counts_)
-        writer.array("attribute_offsets", self.offsets_)
+    def save(self, writer: ArtifactWriter, prefix: str = "") -> None:
+        writer.array(f"{prefix}global_curve", self.global_)
+        writer.array(f"{prefix}attribute_table", self.table_)
+        writer.array(f"{prefix}attribute_counts", self.counts_)
+        writer.array(f"{prefix}attribute_offsets", self.offsets_)
 
     @classmethod
-    def load(cls, reader: ArtifactReader, config: ForecasterConfig) -> CurveModel:
+    def load(cls, reader: ArtifactReader, config: ForecasterConfig, prefix: str = "") -> CurveModel:
         self = cls(config)
-        self.global_ = reader.array("global_curve")
-        self.table_ = reader.array("attribute_table")
-        self.counts_ = reader.array("attribute_counts")
-        self.offsets_ = reader.array("attribute_offsets")
+        self.global_ = reader.array(f"{prefix}global_curve")
+        self.table_ = reader.array(f"{prefix}attribute_table")
+        self.counts_ = reader.array(f"{prefix}attribute_counts")
+        self.offsets_ = reader.array(f"{prefix}attribute_offsets")
         return self

@@ -37,13 +37,14 @@ from forecasting.artifact import ArtifactReader, ArtifactWriter, artifact_checks
 from forecasting.calibration import ConformalCalibrator
 from forecasting.catalogue import LaunchCatalogue
 from forecasting.config import ForecasterConfig, default_config
-from forecasting.curve_model import CurveModel
+from forecasting.curve_model import CurveModel, moved_to_observed
 from forecasting.errors import ArtifactError
 from forecasting.features import Pairs, build_rows, feature_names
 from forecasting.gbm import LaunchGBM, lgbm_parameters, min_rows_in_leaf, row_scale
 from forecasting.jsonsafe import json_safe
 from forecasting.neighbour_model import Borrowed, NeighbourModel
 from forecasting.periods import step_starts
+from forecasting.private import CrossFittedCurves
 from forecasting.queries import ParsedQueries, parse_queries
 from forecasting.selection import FoldForecasts, MethodSelector
 from forecasting.statistical import forecast_series
@@ -57,7 +58,7 @@ from forecasting.validation import (
 )
 
 Progress = Callable[[str, float], None]
-ARTIFACT_FORMAT = 4  # 4: components, each its own files
+ARTIFACT_FORMAT = 5  # 4: components, each its own files; 5: the forecast role's cross-fitted curves
 DETAILS = frozenset({"curves", "drivers"})
 
 __all__ = ["ARTIFACT_FORMAT", "ForecasterConfig", "LaunchForecaster", "artifact_checksum"]
@@ -209,6 +210,9 @@ class LaunchForecaster:
         levels = [len(v) for v in nb.encoder_.categorical.values()]
         with stage("curves", 0.1):
             self.curves_ = CurveModel(cfg).fit(self.catalogue_.curves_, nb.codes_, levels)
+            self.private_ = CrossFittedCurves(cfg).fit(
+                self.catalogue_.curves_, nb.codes_, nb.encoder_.categorical
+            )
 
     def _gbm_setup(self, rows: Any) -> dict[str, Any]:
         nb = self.neighbours_
@@ -360,7 +364,7 @@ class LaunchForecaster:
         if (parsed.n_observed > self.config.launch_steps).any():
             raise ValueError("predict_components takes launch queries only")
         rows = np.arange(len(queries))
-        curves, _, methods = self._components(parsed, rows, every_method=True, private=False)
+        curves, _, methods = self._components(parsed, rows, every_method=True)
         curves["served"] = _served(curves, methods)
         return curves
 
@@ -369,7 +373,6 @@ class LaunchForecaster:
         parsed: ParsedQueries,
         rows: np.ndarray,
         every_method: bool,
-        private: bool,
         want_neighbours: bool = False,
     ) -> tuple[dict[str, np.ndarray], Borrowed | None, list[str]]:
         """Per-method launch curves of queries `rows` (only what serving needs unless
@@ -379,25 +382,11 @@ class LaunchForecaster:
         codes, numerics = parsed.codes[rows], parsed.numerics[rows]
         n_obs = parsed.n_observed[rows]
         observed_total = parsed.observed_total[rows]
-        min_products = cfg.private_group if private else 1
         served = self.selector_.served_
-        # The attribute curve answers only when it is served, privately, or as the drivers of
-        # a forecaster without a launch model; otherwise no answer reads it.
-        attribute = every_method or private or served == "attribute_curve" or self.gbm_ is None
-        curves = self.curves_.forecasts(codes, observed_total, n_obs, min_products, attribute)
-        if private:
-            # The forecast role's answer must not lean towards any one known product, and a
-            # model that learnt from a product does: on a paired attack the launch model was
-            # 0.10 WAPE closer to the products it was trained on than to the same products
-            # unseen, the neighbours 0.10, attribute curves over >= 10 products 0.013 (beyond
-            # the 0.006 noise); over >= private_min_products (100) 0.0015, within the noise
-            # (tests/test_planner_api.py).
-            usable = np.isfinite(self.curves_.attribute_curve(codes, min_products)).all(axis=1)
-            return (
-                curves,
-                None,
-                ["attribute_curve" if usable[j] else "global_curve" for j in range(len(rows))],
-            )
+        # The attribute curve answers only when it is served, or as the drivers of a
+        # forecaster without a launch model; otherwise no answer reads it.
+        attribute = every_method or served == "attribute_curve" or self.gbm_ is None
+        curves = self.curves_.forecasts(codes, observed_total, n_obs, 1, attribute)
         # The planner steering the like items (pins or exclusions) gets a forecast borrowed
         # from the like items it approved; otherwise the method the folds chose answers.
         own = (parsed.own_rows[rows] >= 0).tolist()  # Python values: no NumPy scalar per row
@@ -457,14 +446,20 @@ class LaunchForecaster:
         private: bool,
     ) -> list[ProductForecast]:
         cfg = self.config
-        curves, borrowed, methods = self._components(
-            parsed, rows, False, private, want_neighbours=explain or "drivers" in details
-        )
-        launch_curves = _served(curves, methods)
         n_obs = parsed.n_observed[rows]
+        tails = None
+        if private:
+            launch_curves, tails, methods = self._private_curves(parsed, rows)
+            curves: dict[str, np.ndarray] = {}
+            borrowed = None
+        else:
+            curves, borrowed, methods = self._components(
+                parsed, rows, False, want_neighbours=explain or "drivers" in details
+            )
+            launch_curves = _served(curves, methods)
         first_steps = n_obs + 1
         steps = first_steps[:, None] + np.arange(horizon)[None, :]
-        points = self._extend(launch_curves, steps)
+        points = self._extend(launch_curves, steps, tails)
         bands = self.calibrator_.predict(points, steps, n_obs > 0, quantiles)
         drivers = (
             self._drivers(parsed, rows, curves, methods, points, steps)
@@ -535,18 +530,43 @@ class LaunchForecaster:
             )
         return out
 
-    def _extend(self, launch_curves: np.ndarray, steps: np.ndarray) -> np.ndarray:
-        """Points at `steps` (m, h) of each launch curve; past launch_steps the global curve's
-        shape continues from the curve's last step (flat past the curves' own length)."""
+    def _private_curves(
+        self, parsed: ParsedQueries, rows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """The forecast role's launch curves, the global curves their tails follow, and the
+        method of each: curves fitted on the half of the catalogue that the query's own
+        description does not hash to (forecasting/private.py), so a known product's description
+        is answered without it. On a paired attack, a model that learnt from a product was
+        closer to it than to the same product unseen (the launch model by 0.10 WAPE, the
+        neighbours 0.10, attribute curves of >= 10 products 0.013, of >= 100 still 0.002 when
+        every product was asked about: benchmarks/privacy_attack.py)."""
+        L = self.config.launch_steps
+        curve, attribute = self.private_.curve(parsed.codes[rows], self.config.private_group)
+        other = (1 - self.private_.half(parsed.codes[rows])).tolist()
+        tails = np.stack([self.private_.halves_[h].global_ for h in other]).reshape(len(rows), -1)
+        launch = moved_to_observed(
+            curve[:, :L], parsed.observed_total[rows], parsed.n_observed[rows]
+        )
+        return launch, tails, ["attribute_curve" if a else "global_curve" for a in attribute]
+
+    def _extend(
+        self, launch_curves: np.ndarray, steps: np.ndarray, tails: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Points at `steps` (m, h) of each launch curve; past launch_steps the shape of the
+        global curve (or of each row's `tails`) continues from the curve's last step (flat
+        past the curves' own length)."""
         L = self.config.launch_steps
         inside = np.take_along_axis(launch_curves, np.minimum(steps, L) - 1, axis=1)
-        point = np.where(steps <= L, inside, launch_curves[:, L - 1 : L] * self._tail(steps))
+        tail = self._tail(steps, tails)
+        point = np.where(steps <= L, inside, launch_curves[:, L - 1 : L] * tail)
         return np.where(np.isfinite(point), np.maximum(point, 0.0), 0.0)
 
-    def _tail(self, steps: np.ndarray) -> np.ndarray:
+    def _tail(self, steps: np.ndarray, tails: np.ndarray | None = None) -> np.ndarray:
         L = self.config.launch_steps
-        g = self.curves_.global_
-        return g[np.minimum(steps, len(g)) - 1] / max(float(g[L - 1]), 1e-9)
+        g = self.curves_.global_[None, :] if tails is None else tails
+        g = np.broadcast_to(g, (len(steps), g.shape[1]))
+        ratio = np.take_along_axis(g, np.minimum(steps, g.shape[1]) - 1, axis=1)
+        return ratio / np.maximum(g[:, L - 1 : L], 1e-9)
 
     def _drivers(
         self,
@@ -627,6 +647,7 @@ class LaunchForecaster:
         self.catalogue_.save(writer)
         self.neighbours_.save(writer)
         self.curves_.save(writer)
+        self.private_.save(writer)
         if self.gbm_ is not None:
             self.gbm_.save(writer)
         writer.json("calibration", self.calibrator_.to_json())
@@ -668,6 +689,7 @@ class LaunchForecaster:
         self.catalogue_ = LaunchCatalogue.load(reader, config)
         self.neighbours_ = NeighbourModel.load(reader, config, self.catalogue_)
         self.curves_ = CurveModel.load(reader, config)
+        self.private_ = CrossFittedCurves.load(reader, config)
         self.gbm_ = LaunchGBM.load(reader, config) if meta["has_gbm"] else None
         self.calibrator_ = ConformalCalibrator.from_json(reader.json("calibration"))
         self.selector_ = MethodSelector.from_json(reader.json("selection"), config.selection_margin)
