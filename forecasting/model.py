@@ -52,8 +52,10 @@ from forecasting.validation import (
     MIN_GBM_PRODUCTS,
     CrossValidation,
     Fold,
+    Training,
     cross_validate,
     training_rows,
+    warmup_rows,
 )
 
 Progress = Callable[[str, float], None]
@@ -103,12 +105,13 @@ class LaunchForecaster:
         self._fit_catalogue(products, sales, stage)
         nb = self.neighbours_
         gl = self.curves_.global_
-        rows, dataset, setup = None, None, {}
+        rows, dataset, setup, warmup = None, None, {}, None
         if len(self.catalogue_) >= MIN_GBM_PRODUCTS:
             with stage("training rows", 0.15):
                 rows = training_rows(self.catalogue_, nb.codes_, nb.numerics_, gl, cfg)
                 setup = self._gbm_setup(rows)
                 dataset = _dataset(rows, setup, cfg)
+                warmup = self._warmup_training()
         with stage("cross-validation", 0.25) as record:
             cv = cross_validate(
                 self.catalogue_,
@@ -118,6 +121,7 @@ class LaunchForecaster:
                 setup,
                 gl,
                 lambda name, done: report(name, 0.25 + 0.5 * done),
+                warmup,
             )
             record["models"] = cv.models
         self.selector_ = MethodSelector(cfg.selection_margin).fit(cv.folds)
@@ -130,10 +134,21 @@ class LaunchForecaster:
                     dataset, rounds=cv.rounds or cfg.gbm_rounds, dask_client=dask_client, **setup
                 )
                 record["models"] = 1
+        self.warmup_gbm_: LaunchGBM | None = None
+        if self.gbm_ is not None and warmup is not None and cv.warmup_rounds:
+            with stage("warm-up model", 0.9) as record:
+                self.warmup_gbm_ = LaunchGBM(cfg).fit(
+                    warmup.dataset,
+                    rounds=cv.warmup_rounds,
+                    dask_client=dask_client,
+                    **warmup.setup,
+                )
+                record["models"] = 1
         self.metadata_: dict[str, Any] = {
             **self.catalogue_.summary(),
             "n_rows": 0 if rows is None else len(rows.y),
             "rounds": cv.rounds,
+            "warmup_rounds": cv.warmup_rounds if self.warmup_gbm_ is not None else None,
             "served_method": self.selector_.served_,
             "fva": self.selector_.table_,
             "selection": self.selector_.decisions_,
@@ -169,6 +184,7 @@ class LaunchForecaster:
         new.selector_ = self.selector_
         new.calibrator_ = self.calibrator_
         new.gbm_ = None
+        new.warmup_gbm_ = None
         rows = None
         if self.gbm_ is not None and len(new.catalogue_) >= MIN_GBM_PRODUCTS:
             with stage("training rows", 0.3):
@@ -182,10 +198,22 @@ class LaunchForecaster:
                     dataset, rounds=self.gbm_.rounds_, dask_client=dask_client, **setup
                 )
                 record["models"] = 1
+            if self.warmup_gbm_ is not None:
+                with stage("warm-up model", 0.7) as record:
+                    warmup = new._warmup_training()
+                    if warmup is not None:
+                        new.warmup_gbm_ = LaunchGBM(cfg).fit(
+                            warmup.dataset,
+                            rounds=self.warmup_gbm_.rounds_,
+                            dask_client=dask_client,
+                            **warmup.setup,
+                        )
+                        record["models"] = 1
         new.metadata_ = {
             **new.catalogue_.summary(),
             "n_rows": 0 if rows is None else len(rows.y),
             "rounds": self.metadata_.get("rounds"),
+            "warmup_rounds": self.metadata_.get("warmup_rounds"),
             "served_method": new.selector_.served_,
             "fva": new.selector_.table_,
             "selection": new.selector_.decisions_,
@@ -221,6 +249,18 @@ class LaunchForecaster:
             "scale_floor": 0.05 * float(np.mean(self.curves_.global_[:L])) + 1e-6,
             "min_data_in_leaf": min_rows_in_leaf(self.config, rows.rows_per_product),
         }
+
+    def _warmup_training(self) -> Training | None:
+        """The warm-up model's rows and Dataset (None when `warmup_model_observed` is empty)."""
+        cfg = self.config
+        if not cfg.warmup_model_observed:
+            return None
+        nb = self.neighbours_
+        rows = warmup_rows(self.catalogue_, nb.codes_, nb.numerics_, self.curves_.global_, cfg)
+        if not len(rows.y):
+            return None
+        setup = self._gbm_setup(rows)
+        return Training(rows, _dataset(rows, setup, cfg), setup)
 
     def _calibrate(self, cv: CrossValidation) -> ConformalCalibrator:
         """Conformal ratios of the served method on the newest fold (the most like the next
@@ -424,6 +464,10 @@ class LaunchForecaster:
         if self.gbm_ is not None and len(rows):
             X = self._rows_X(parsed, rows)  # L rows per query, one per step
             curves["gbm"] = self.gbm_.predict(X, group=L).reshape(len(rows), L)
+            warm = np.flatnonzero(n_obs > 0)
+            if self.warmup_gbm_ is not None and len(warm):
+                Xw = X.reshape(len(rows), L, -1)[warm].reshape(len(warm) * L, -1)
+                curves["gbm"][warm] = self.warmup_gbm_.predict(Xw, group=L).reshape(len(warm), L)
         known = parsed.known[rows]
         main = served if served in curves else "neighbours"
         methods = [
@@ -629,6 +673,8 @@ class LaunchForecaster:
         self.curves_.save(writer)
         if self.gbm_ is not None:
             self.gbm_.save(writer)
+        if self.warmup_gbm_ is not None:
+            self.warmup_gbm_.save(writer, "warmup_gbm")
         writer.json("calibration", self.calibrator_.to_json())
         writer.json("selection", self.selector_.to_json())
         writer.json(
@@ -638,6 +684,7 @@ class LaunchForecaster:
                     "format": ARTIFACT_FORMAT,
                     "config": self.config.to_json(),
                     "has_gbm": self.gbm_ is not None,
+                    "has_warmup_gbm": self.warmup_gbm_ is not None,
                     "training": self.metadata_,
                     "versions": _versions(),
                 }
@@ -669,6 +716,9 @@ class LaunchForecaster:
         self.neighbours_ = NeighbourModel.load(reader, config, self.catalogue_)
         self.curves_ = CurveModel.load(reader, config)
         self.gbm_ = LaunchGBM.load(reader, config) if meta["has_gbm"] else None
+        self.warmup_gbm_ = (
+            LaunchGBM.load(reader, config, "warmup_gbm") if meta.get("has_warmup_gbm") else None
+        )
         self.calibrator_ = ConformalCalibrator.from_json(reader.json("calibration"))
         self.selector_ = MethodSelector.from_json(reader.json("selection"), config.selection_margin)
         self.metadata_ = dict(meta["training"])

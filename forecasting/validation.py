@@ -79,9 +79,39 @@ def training_rows(
     config: ForecasterConfig,
 ) -> Rows:
     """Every training row (see `observed_variants`), target steps after the observed ones."""
+    product, n_obs = observed_variants(len(catalogue), config)
+    return rows_of(catalogue, codes, numerics, global_curve, config, product, n_obs)
+
+
+def warmup_rows(
+    catalogue: LaunchCatalogue,
+    codes: np.ndarray,
+    numerics: np.ndarray,
+    global_curve: np.ndarray,
+    config: ForecasterConfig,
+) -> Rows:
+    """The warm-up model's rows: every product with each of `warmup_model_observed` steps
+    observed (no cold rows), target steps after the observed ones."""
+    ks = np.array(sorted(set(config.warmup_model_observed)), dtype=np.int64)
+    ks = ks[(ks >= 1) & (ks < config.launch_steps)]
+    n = len(catalogue)
+    product = np.repeat(np.arange(n), len(ks))
+    n_obs = np.tile(ks, n)
+    return rows_of(catalogue, codes, numerics, global_curve, config, product, n_obs)
+
+
+def rows_of(
+    catalogue: LaunchCatalogue,
+    codes: np.ndarray,
+    numerics: np.ndarray,
+    global_curve: np.ndarray,
+    config: ForecasterConfig,
+    product: np.ndarray,
+    n_obs: np.ndarray,
+) -> Rows:
+    """Rows of (product, observed steps) pairs for the steps after the observed ones."""
     L = config.launch_steps
     curves = catalogue.launch_curves
-    product, n_obs = observed_variants(len(catalogue), config)
     reached = np.isfinite(curves).sum(axis=1)
     usable = reached[product] > n_obs
     product, n_obs = product[usable], n_obs[usable]
@@ -121,8 +151,18 @@ class CrossValidation:
 
     folds: list[FoldForecasts] = field(default_factory=list)
     rounds: int = 0
+    warmup_rounds: int = 0
     models: int = 0
     gbm_rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Training:
+    """The rows of one LightGBM model, their Dataset and the model's setup."""
+
+    rows: Rows
+    dataset: lgb.Dataset
+    setup: dict[str, Any]
 
 
 class Fold:
@@ -161,8 +201,13 @@ def cross_validate(
     gbm_setup: dict[str, Any],
     global_curve: np.ndarray,
     report: Progress,
+    warmup: Training | None = None,
 ) -> CrossValidation:
-    """Forecast each fold's launches with every method fitted on earlier launches only."""
+    """Forecast each fold's launches with every method fitted on earlier launches only.
+
+    With `warmup` (the warm-up model's rows), each fold also fits a warm-up model on the
+    earlier launches' warm rows, which forecasts the fold's warm queries (the launch model
+    still forecasts the cold ones), and the folds choose its rounds too."""
     cfg = neighbours.config
     L = cfg.launch_steps
     windows = fold_windows(catalogue.launch_days_, cfg.cv_folds, cfg.cv_window)
@@ -174,6 +219,7 @@ def cross_validate(
     levels = [len(v) for v in neighbours.encoder_.categorical.values()]
     fold_x: list[np.ndarray] = []
     fold_gbms: list[LaunchGBM] = []
+    warm_gbms: list[LaunchGBM] = []
     for number, fold in enumerate(folds):
         report(f"cross-validation fold {number + 1}/{len(folds)}", number / max(len(folds), 1))
         q = fold.product
@@ -224,10 +270,30 @@ def cross_validate(
         fold_x.append(build_rows(pairs, pair, step, global_curve))
         fold_gbms.append(gbm)
         result.gbm_rows.append({"train_rows": len(train), "valid_rows": len(valid)})
+        if warmup is not None:
+            w_train = np.flatnonzero(fold.earlier[warmup.rows.product])
+            w_valid = np.flatnonzero(np.isin(warmup.rows.product, fold.window))
+            if len(w_train) and len(w_valid):
+                warm_gbms.append(
+                    LaunchGBM(cfg).fit(
+                        warmup.dataset.subset(w_train.tolist()),
+                        valid=warmup.dataset.subset(w_valid.tolist()),
+                        rounds=cfg.gbm_rounds,
+                        compile_trees=False,
+                        **warmup.setup,
+                    )
+                )
+                result.models += 1
     if fold_gbms and len(fold_gbms) == len(result.folds):
         result.rounds = best_rounds([g.eval_curve_ for g in fold_gbms], cfg.gbm_rounds)
         for fold_result, gbm, X in zip(result.folds, fold_gbms, fold_x, strict=True):
             fold_result.forecasts["gbm"] = gbm.predict(X, result.rounds).reshape(-1, L)
+        if warmup is not None and len(warm_gbms) == len(fold_gbms):
+            result.warmup_rounds = best_rounds([g.eval_curve_ for g in warm_gbms], cfg.gbm_rounds)
+            for fold_result, gbm, X in zip(result.folds, warm_gbms, fold_x, strict=True):
+                warm = fold_result.n_observed > 0
+                forecast = gbm.predict(X, result.warmup_rounds).reshape(-1, L)
+                fold_result.forecasts["gbm"][warm] = forecast[warm]
     report("cross-validation done", 1.0)
     return result
 
