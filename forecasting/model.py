@@ -55,6 +55,7 @@ from forecasting.validation import (
     Training,
     cross_validate,
     training_rows,
+    warmup_answers,
     warmup_rows,
 )
 
@@ -464,7 +465,7 @@ class LaunchForecaster:
         if self.gbm_ is not None and len(rows):
             X = self._rows_X(parsed, rows)  # L rows per query, one per step
             curves["gbm"] = self.gbm_.predict(X, group=L).reshape(len(rows), L)
-            warm = np.flatnonzero(n_obs > 0)
+            warm = np.flatnonzero(warmup_answers(n_obs, cfg))
             if self.warmup_gbm_ is not None and len(warm):
                 Xw = X.reshape(len(rows), L, -1)[warm].reshape(len(warm) * L, -1)
                 curves["gbm"][warm] = self.warmup_gbm_.predict(Xw, group=L).reshape(len(warm), L)

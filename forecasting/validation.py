@@ -100,6 +100,13 @@ def warmup_rows(
     return rows_of(catalogue, codes, numerics, global_curve, config, product, n_obs)
 
 
+def warmup_answers(n_observed: np.ndarray, config: ForecasterConfig) -> np.ndarray:
+    """Which queries the warm-up model answers: 1 to max(`warmup_model_observed`) observed
+    steps (the launch model answers the cold ones and those observed longer)."""
+    most = max(config.warmup_model_observed, default=0)
+    return (n_observed > 0) & (n_observed <= most)
+
+
 def rows_of(
     catalogue: LaunchCatalogue,
     codes: np.ndarray,
@@ -291,7 +298,7 @@ def cross_validate(
         if warmup is not None and len(warm_gbms) == len(fold_gbms):
             result.warmup_rounds = best_rounds([g.eval_curve_ for g in warm_gbms], cfg.gbm_rounds)
             for fold_result, gbm, X in zip(result.folds, warm_gbms, fold_x, strict=True):
-                warm = fold_result.n_observed > 0
+                warm = warmup_answers(fold_result.n_observed, cfg)
                 forecast = gbm.predict(X, result.warmup_rounds).reshape(-1, L)
                 fold_result.forecasts["gbm"][warm] = forecast[warm]
     report("cross-validation done", 1.0)
