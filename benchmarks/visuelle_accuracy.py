@@ -130,6 +130,11 @@ def run_split(
         "fva": metrics["fva"],
         "decisions": metrics["cross_validation"]["decisions"],
         "models_fitted": metrics["models_fitted"],
+        "rounds": metrics["cross_validation"]["rounds"],
+        "warmup_rounds": metrics["cross_validation"].get("warmup_rounds"),
+        "warm_wape": warm.get("warm", {}).get("wape"),
+        "warm_coverage": warm.get("warm", {}).get("coverage"),
+        "stages": {s["stage"]: s["seconds"] for s in metrics["stages"]},
         "references": reference_figures(products, sales, cutoff),
     }
 

@@ -145,6 +145,7 @@ def backtest(
             "decisions": model.selector_.decisions_,
             "fva": model.selector_.table_,
             "rounds": model.metadata_.get("rounds"),
+            "warmup_rounds": model.metadata_.get("warmup_rounds"),
         },
         "stages": model.stages_,
         "models_fitted": model.metadata_.get("models_fitted"),

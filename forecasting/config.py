@@ -30,6 +30,8 @@ class ForecasterConfig(BaseModel):
     curve_steps: int = Field(ge=1, le=1000)
     warmup_max_observed: int = Field(ge=0)
     warmup_variants: int = Field(ge=0)
+    warmup_model_observed: list[int] = Field(default_factory=list)
+    warmup_model_stacking: bool
     neighbours_k: int = Field(ge=1)
     similarity_power: float = Field(ge=0)
     neighbour_level_shrink: float = Field(ge=0, le=1)

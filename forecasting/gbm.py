@@ -170,10 +170,10 @@ class LaunchGBM:
         raw = self.booster_.predict(X, pred_contrib=True, num_threads=1)
         return np.asarray(raw) * row_scale(X, self.feature_names_, self.scale_floor_)[:, None]
 
-    def save(self, writer: ArtifactWriter) -> None:
-        writer.text("gbm", self.booster_.model_to_string())
+    def save(self, writer: ArtifactWriter, name: str = "gbm") -> None:
+        writer.text(name, self.booster_.model_to_string())
         writer.json(
-            "gbm",
+            name,
             {
                 "feature_names": self.feature_names_,
                 "categorical": self.categorical_,
@@ -183,10 +183,10 @@ class LaunchGBM:
         )
 
     @classmethod
-    def load(cls, reader: ArtifactReader, config: ForecasterConfig) -> LaunchGBM:
+    def load(cls, reader: ArtifactReader, config: ForecasterConfig, name: str = "gbm") -> LaunchGBM:
         self = cls(config)
-        meta = reader.json("gbm")
-        self.booster_ = lgb.Booster(model_str=reader.text("gbm"))
+        meta = reader.json(name)
+        self.booster_ = lgb.Booster(model_str=reader.text(name))
         self.feature_names_ = list(meta["feature_names"])
         self.categorical_ = list(meta["categorical"])
         self.scale_floor_ = float(meta["scale_floor"])

@@ -39,8 +39,8 @@ from forecasting.catalogue import LaunchCatalogue
 from forecasting.config import ForecasterConfig, default_config
 from forecasting.curve_model import CurveModel, moved_to_observed
 from forecasting.errors import ArtifactError
-from forecasting.features import Pairs, build_rows, feature_names
-from forecasting.gbm import LaunchGBM, lgbm_parameters, min_rows_in_leaf, row_scale
+from forecasting.features import Pairs, build_rows, feature_names, stack_features
+from forecasting.gbm import LaunchGBM, min_rows_in_leaf
 from forecasting.jsonsafe import json_safe
 from forecasting.neighbour_model import Borrowed, NeighbourModel
 from forecasting.periods import step_starts
@@ -53,8 +53,15 @@ from forecasting.validation import (
     MIN_GBM_PRODUCTS,
     CrossValidation,
     Fold,
+    Training,
+    cold_curves,
     cross_validate,
+    dataset_of,
+    stack_setup,
+    stacked_X,
     training_rows,
+    warmup_answers,
+    warmup_rows,
 )
 
 Progress = Callable[[str, float], None]
@@ -104,12 +111,13 @@ class LaunchForecaster:
         self._fit_catalogue(products, sales, stage)
         nb = self.neighbours_
         gl = self.curves_.global_
-        rows, dataset, setup = None, None, {}
+        rows, dataset, setup, warmup = None, None, {}, None
         if len(self.catalogue_) >= MIN_GBM_PRODUCTS:
             with stage("training rows", 0.15):
                 rows = training_rows(self.catalogue_, nb.codes_, nb.numerics_, gl, cfg)
                 setup = self._gbm_setup(rows)
                 dataset = _dataset(rows, setup, cfg)
+                warmup = self._warmup_training()
         with stage("cross-validation", 0.25) as record:
             cv = cross_validate(
                 self.catalogue_,
@@ -119,6 +127,7 @@ class LaunchForecaster:
                 setup,
                 gl,
                 lambda name, done: report(name, 0.25 + 0.5 * done),
+                warmup,
             )
             record["models"] = cv.models
         self.selector_ = MethodSelector(cfg.selection_margin).fit(cv.folds)
@@ -131,10 +140,21 @@ class LaunchForecaster:
                     dataset, rounds=cv.rounds or cfg.gbm_rounds, dask_client=dask_client, **setup
                 )
                 record["models"] = 1
+        self.warmup_gbm_: LaunchGBM | None = None
+        if self.gbm_ is not None and warmup is not None and cv.warmup_rounds:
+            with stage("warm-up model", 0.9) as record:
+                self.warmup_gbm_ = LaunchGBM(cfg).fit(
+                    self._warmup_dataset(warmup),
+                    rounds=cv.warmup_rounds,
+                    dask_client=dask_client,
+                    **warmup.setup,
+                )
+                record["models"] = 1
         self.metadata_: dict[str, Any] = {
             **self.catalogue_.summary(),
             "n_rows": 0 if rows is None else len(rows.y),
             "rounds": cv.rounds,
+            "warmup_rounds": cv.warmup_rounds if self.warmup_gbm_ is not None else None,
             "served_method": self.selector_.served_,
             "fva": self.selector_.table_,
             "selection": self.selector_.decisions_,
@@ -170,6 +190,7 @@ class LaunchForecaster:
         new.selector_ = self.selector_
         new.calibrator_ = self.calibrator_
         new.gbm_ = None
+        new.warmup_gbm_ = None
         rows = None
         if self.gbm_ is not None and len(new.catalogue_) >= MIN_GBM_PRODUCTS:
             with stage("training rows", 0.3):
@@ -183,10 +204,22 @@ class LaunchForecaster:
                     dataset, rounds=self.gbm_.rounds_, dask_client=dask_client, **setup
                 )
                 record["models"] = 1
+            if self.warmup_gbm_ is not None:
+                with stage("warm-up model", 0.7) as record:
+                    warmup = new._warmup_training()
+                    if warmup is not None:
+                        new.warmup_gbm_ = LaunchGBM(cfg).fit(
+                            new._warmup_dataset(warmup),
+                            rounds=self.warmup_gbm_.rounds_,
+                            dask_client=dask_client,
+                            **warmup.setup,
+                        )
+                        record["models"] = 1
         new.metadata_ = {
             **new.catalogue_.summary(),
             "n_rows": 0 if rows is None else len(rows.y),
             "rounds": self.metadata_.get("rounds"),
+            "warmup_rounds": self.metadata_.get("warmup_rounds"),
             "served_method": new.selector_.served_,
             "fva": new.selector_.table_,
             "selection": new.selector_.decisions_,
@@ -225,6 +258,32 @@ class LaunchForecaster:
             "scale_floor": 0.05 * float(np.mean(self.curves_.global_[:L])) + 1e-6,
             "min_data_in_leaf": min_rows_in_leaf(self.config, rows.rows_per_product),
         }
+
+    def _warmup_training(self) -> Training | None:
+        """The warm-up model's rows and Dataset (None when `warmup_model_observed` is empty)."""
+        cfg = self.config
+        if not cfg.warmup_model_observed:
+            return None
+        nb = self.neighbours_
+        rows = warmup_rows(self.catalogue_, nb.codes_, nb.numerics_, self.curves_.global_, cfg)
+        if not len(rows.y):
+            return None
+        setup = self._gbm_setup(rows)
+        if cfg.warmup_model_stacking:
+            return Training(rows, None, stack_setup(setup))
+        return Training(rows, _dataset(rows, setup, cfg), setup)
+
+    def _warmup_dataset(self, warmup: Training) -> lgb.Dataset:
+        """The warm-up model's final Dataset (stacked: with the fitted launch model's columns)."""
+        if warmup.dataset is not None:
+            return warmup.dataset
+        assert self.gbm_ is not None
+        nb = self.neighbours_
+        cold = cold_curves(
+            self.gbm_, self.catalogue_, nb.codes_, nb.numerics_, self.curves_.global_, None
+        )
+        X = stacked_X(warmup.rows, self.catalogue_, nb.codes_, nb.numerics_, cold)
+        return dataset_of(X, warmup.rows.y, warmup.setup, self.config)
 
     def _calibrate(self, cv: CrossValidation) -> ConformalCalibrator:
         """Conformal ratios of the served method on the newest fold (the most like the next
@@ -413,6 +472,12 @@ class LaunchForecaster:
         if self.gbm_ is not None and len(rows):
             X = self._rows_X(parsed, rows)  # L rows per query, one per step
             curves["gbm"] = self.gbm_.predict(X, group=L).reshape(len(rows), L)
+            warm = np.flatnonzero(warmup_answers(n_obs, cfg))
+            if self.warmup_gbm_ is not None and len(warm):
+                Xw = X.reshape(len(rows), L, -1)[warm].reshape(len(warm) * L, -1)
+                if cfg.warmup_model_stacking:
+                    Xw = self._stacked_rows(parsed, rows[warm], Xw)
+                curves["gbm"][warm] = self.warmup_gbm_.predict(Xw, group=L).reshape(len(warm), L)
         known = parsed.known[rows]
         main = served if served in curves else "neighbours"
         methods = [
@@ -421,18 +486,31 @@ class LaunchForecaster:
         ]
         return curves, borrowed, methods
 
-    def _rows_X(self, parsed: ParsedQueries, rows: np.ndarray) -> np.ndarray:
+    def _pairs(self, parsed: ParsedQueries, rows: np.ndarray, cold: bool = False) -> Pairs:
         L = self.config.launch_steps
-        pairs = Pairs(
+        return Pairs(
             launch_days=parsed.launch_days[rows],
             codes=parsed.codes[rows],
             numerics=parsed.numerics[rows],
             observed=parsed.observed[rows, :L],
-            n_observed=parsed.n_observed[rows],
+            n_observed=np.zeros(len(rows), dtype=np.int64) if cold else parsed.n_observed[rows],
         )
+
+    def _rows_X(self, parsed: ParsedQueries, rows: np.ndarray, cold: bool = False) -> np.ndarray:
+        L = self.config.launch_steps
         pair = np.repeat(np.arange(len(rows)), L)
         step = np.tile(np.arange(1, L + 1), len(rows))
-        return build_rows(pairs, pair, step, self.curves_.global_)
+        return build_rows(self._pairs(parsed, rows, cold), pair, step, self.curves_.global_)
+
+    def _stacked_rows(self, parsed: ParsedQueries, rows: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """Warm queries' rows with the launch model's cold forecast columns appended."""
+        assert self.gbm_ is not None
+        L = self.config.launch_steps
+        cold = self.gbm_.predict(self._rows_X(parsed, rows, cold=True), group=L)
+        pair = np.repeat(np.arange(len(rows)), L)
+        step = np.tile(np.arange(1, L + 1), len(rows))
+        extra = stack_features(self._pairs(parsed, rows), pair, step, cold.reshape(len(rows), L))
+        return np.column_stack([X, extra])
 
     def _launch_forecasts(
         self,
@@ -650,6 +728,8 @@ class LaunchForecaster:
         self.private_.save(writer)
         if self.gbm_ is not None:
             self.gbm_.save(writer)
+        if self.warmup_gbm_ is not None:
+            self.warmup_gbm_.save(writer, "warmup_gbm")
         writer.json("calibration", self.calibrator_.to_json())
         writer.json("selection", self.selector_.to_json())
         writer.json(
@@ -659,6 +739,7 @@ class LaunchForecaster:
                     "format": ARTIFACT_FORMAT,
                     "config": self.config.to_json(),
                     "has_gbm": self.gbm_ is not None,
+                    "has_warmup_gbm": self.warmup_gbm_ is not None,
                     "training": self.metadata_,
                     "versions": _versions(),
                 }
@@ -691,6 +772,9 @@ class LaunchForecaster:
         self.curves_ = CurveModel.load(reader, config)
         self.private_ = CrossFittedCurves.load(reader, config)
         self.gbm_ = LaunchGBM.load(reader, config) if meta["has_gbm"] else None
+        self.warmup_gbm_ = (
+            LaunchGBM.load(reader, config, "warmup_gbm") if meta.get("has_warmup_gbm") else None
+        )
         self.calibrator_ = ConformalCalibrator.from_json(reader.json("calibration"))
         self.selector_ = MethodSelector.from_json(reader.json("selection"), config.selection_margin)
         self.metadata_ = dict(meta["training"])
@@ -717,18 +801,7 @@ class _StageTimer:
 
 def _dataset(rows: Any, setup: dict[str, Any], config: ForecasterConfig) -> lgb.Dataset:
     """One Dataset of every training row; folds train on subsets of it (shared bins)."""
-
-    scale = row_scale(rows.X, setup["feature_names"], setup["scale_floor"])
-    dataset = lgb.Dataset(
-        rows.X,
-        rows.y / scale,
-        weight=scale,
-        categorical_feature=list(range(setup["n_categorical"])),
-        # The training parameters, so that no fold or final fit re-bins the rows.
-        params=lgbm_parameters(config, setup["min_data_in_leaf"], len(rows.y)),
-        free_raw_data=False,
-    )
-    return dataset
+    return dataset_of(rows.X, rows.y, setup, config)
 
 
 def _served(curves: dict[str, np.ndarray], methods: list[str]) -> np.ndarray:
