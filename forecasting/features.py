@@ -136,30 +136,3 @@ def build_rows(
     return np.column_stack([per_pair[pair], step, gl_step, gl_step * rescale[pair]]).astype(
         np.float64
     )
-
-
-STACK_NAMES = ("cold_step", "ratio_to_cold", "cold_step_rescaled")
-
-
-def stack_features(
-    pairs: Pairs, pair: np.ndarray, step: np.ndarray, cold: np.ndarray
-) -> np.ndarray:
-    """The warm-up model's extra columns: the launch model's cold forecast of the pair's product
-    at the step, the observed total's ratio to that forecast over the observed steps, and the
-    cold forecast moved to the observed level (shrunk as `shrunk_scale`).
-
-    Args:
-        pairs: Pair contexts.
-        pair: (r,) pair index per row.
-        step: (r,) target step per row (1-based, <= cold.shape[1]).
-        cold: (m, L) the launch model's cold forecast of each pair's product.
-    """
-    steps = pairs.observed.shape[1]
-    mask = np.arange(steps)[None, :] < pairs.n_observed[:, None]
-    total = np.where(mask & np.isfinite(pairs.observed), pairs.observed, 0.0).sum(axis=1)
-    width = min(steps, cold.shape[1])
-    expected = np.where(mask[:, :width], cold[:, :width], 0.0).sum(axis=1)
-    ratio = np.where(pairs.n_observed > 0, (total + RATIO_PRIOR) / (expected + RATIO_PRIOR), np.nan)
-    cold_step = cold[pair, step - 1]
-    rescale = shrunk_scale(ratio, pairs.n_observed)
-    return np.column_stack([cold_step, ratio[pair], cold_step * rescale[pair]]).astype(np.float64)

@@ -39,8 +39,8 @@ from forecasting.catalogue import LaunchCatalogue
 from forecasting.config import ForecasterConfig, default_config
 from forecasting.curve_model import CurveModel, moved_to_observed
 from forecasting.errors import ArtifactError
-from forecasting.features import Pairs, build_rows, feature_names, stack_features
-from forecasting.gbm import LaunchGBM, min_rows_in_leaf
+from forecasting.features import Pairs, build_rows, feature_names
+from forecasting.gbm import LaunchGBM, lgbm_parameters, min_rows_in_leaf, row_scale
 from forecasting.jsonsafe import json_safe
 from forecasting.neighbour_model import Borrowed, NeighbourModel
 from forecasting.periods import step_starts
@@ -54,11 +54,7 @@ from forecasting.validation import (
     CrossValidation,
     Fold,
     Training,
-    cold_curves,
     cross_validate,
-    dataset_of,
-    stack_setup,
-    stacked_X,
     training_rows,
     warmup_answers,
     warmup_rows,
@@ -144,7 +140,7 @@ class LaunchForecaster:
         if self.gbm_ is not None and warmup is not None and cv.warmup_rounds:
             with stage("warm-up model", 0.9) as record:
                 self.warmup_gbm_ = LaunchGBM(cfg).fit(
-                    self._warmup_dataset(warmup),
+                    warmup.dataset,
                     rounds=cv.warmup_rounds,
                     dask_client=dask_client,
                     **warmup.setup,
@@ -209,7 +205,7 @@ class LaunchForecaster:
                     warmup = new._warmup_training()
                     if warmup is not None:
                         new.warmup_gbm_ = LaunchGBM(cfg).fit(
-                            new._warmup_dataset(warmup),
+                            warmup.dataset,
                             rounds=self.warmup_gbm_.rounds_,
                             dask_client=dask_client,
                             **warmup.setup,
@@ -269,21 +265,7 @@ class LaunchForecaster:
         if not len(rows.y):
             return None
         setup = self._gbm_setup(rows)
-        if cfg.warmup_model_stacking:
-            return Training(rows, None, stack_setup(setup))
         return Training(rows, _dataset(rows, setup, cfg), setup)
-
-    def _warmup_dataset(self, warmup: Training) -> lgb.Dataset:
-        """The warm-up model's final Dataset (stacked: with the fitted launch model's columns)."""
-        if warmup.dataset is not None:
-            return warmup.dataset
-        assert self.gbm_ is not None
-        nb = self.neighbours_
-        cold = cold_curves(
-            self.gbm_, self.catalogue_, nb.codes_, nb.numerics_, self.curves_.global_, None
-        )
-        X = stacked_X(warmup.rows, self.catalogue_, nb.codes_, nb.numerics_, cold)
-        return dataset_of(X, warmup.rows.y, warmup.setup, self.config)
 
     def _calibrate(self, cv: CrossValidation) -> ConformalCalibrator:
         """Conformal ratios of the served method on the newest fold (the most like the next
@@ -475,8 +457,6 @@ class LaunchForecaster:
             warm = np.flatnonzero(warmup_answers(n_obs, cfg))
             if self.warmup_gbm_ is not None and len(warm):
                 Xw = X.reshape(len(rows), L, -1)[warm].reshape(len(warm) * L, -1)
-                if cfg.warmup_model_stacking:
-                    Xw = self._stacked_rows(parsed, rows[warm], Xw)
                 curves["gbm"][warm] = self.warmup_gbm_.predict(Xw, group=L).reshape(len(warm), L)
         known = parsed.known[rows]
         main = served if served in curves else "neighbours"
@@ -486,31 +466,18 @@ class LaunchForecaster:
         ]
         return curves, borrowed, methods
 
-    def _pairs(self, parsed: ParsedQueries, rows: np.ndarray, cold: bool = False) -> Pairs:
+    def _rows_X(self, parsed: ParsedQueries, rows: np.ndarray) -> np.ndarray:
         L = self.config.launch_steps
-        return Pairs(
+        pairs = Pairs(
             launch_days=parsed.launch_days[rows],
             codes=parsed.codes[rows],
             numerics=parsed.numerics[rows],
             observed=parsed.observed[rows, :L],
-            n_observed=np.zeros(len(rows), dtype=np.int64) if cold else parsed.n_observed[rows],
+            n_observed=parsed.n_observed[rows],
         )
-
-    def _rows_X(self, parsed: ParsedQueries, rows: np.ndarray, cold: bool = False) -> np.ndarray:
-        L = self.config.launch_steps
         pair = np.repeat(np.arange(len(rows)), L)
         step = np.tile(np.arange(1, L + 1), len(rows))
-        return build_rows(self._pairs(parsed, rows, cold), pair, step, self.curves_.global_)
-
-    def _stacked_rows(self, parsed: ParsedQueries, rows: np.ndarray, X: np.ndarray) -> np.ndarray:
-        """Warm queries' rows with the launch model's cold forecast columns appended."""
-        assert self.gbm_ is not None
-        L = self.config.launch_steps
-        cold = self.gbm_.predict(self._rows_X(parsed, rows, cold=True), group=L)
-        pair = np.repeat(np.arange(len(rows)), L)
-        step = np.tile(np.arange(1, L + 1), len(rows))
-        extra = stack_features(self._pairs(parsed, rows), pair, step, cold.reshape(len(rows), L))
-        return np.column_stack([X, extra])
+        return build_rows(pairs, pair, step, self.curves_.global_)
 
     def _launch_forecasts(
         self,
@@ -664,7 +631,17 @@ class LaunchForecaster:
         names = [*enc.categorical, *enc.numeric]
         if "gbm" in curves and self.gbm_ is not None:
             X = self._rows_X(parsed, rows)
-            parts = drivers.from_launch_model(self.gbm_, X, names, horizon, parsed.n_observed[rows])
+            n_obs = parsed.n_observed[rows]
+            parts = drivers.from_launch_model(self.gbm_, X, names, horizon, n_obs)
+            warm = np.flatnonzero(warmup_answers(n_obs, self.config))
+            if self.warmup_gbm_ is not None and len(warm):
+                # Warm queries the warm-up model answered are explained by its own trees.
+                Xw = X.reshape(len(rows), L, -1)[warm].reshape(len(warm) * L, -1)
+                within = drivers.Horizon(horizon.inside[warm], horizon.tail[warm])
+                mine = drivers.from_launch_model(self.warmup_gbm_, Xw, names, within, n_obs[warm])
+                parts.baseline[warm] = mine.baseline
+                parts.columns[warm] = mine.columns
+                parts.model_total[warm] = mine.model_total
         else:
             codes = parsed.codes[rows]
             own = np.where(
@@ -801,7 +778,16 @@ class _StageTimer:
 
 def _dataset(rows: Any, setup: dict[str, Any], config: ForecasterConfig) -> lgb.Dataset:
     """One Dataset of every training row; folds train on subsets of it (shared bins)."""
-    return dataset_of(rows.X, rows.y, setup, config)
+    scale = row_scale(rows.X, setup["feature_names"], setup["scale_floor"])
+    return lgb.Dataset(
+        rows.X,
+        rows.y / scale,
+        weight=scale,
+        categorical_feature=list(range(setup["n_categorical"])),
+        # The training parameters, so that no fold or final fit re-bins the rows.
+        params=lgbm_parameters(config, setup["min_data_in_leaf"], len(rows.y)),
+        free_raw_data=False,
+    )
 
 
 def _served(curves: dict[str, np.ndarray], methods: list[str]) -> np.ndarray:

@@ -21,8 +21,8 @@ import numpy as np
 from forecasting.catalogue import LaunchCatalogue
 from forecasting.config import ForecasterConfig
 from forecasting.curve_model import CurveModel
-from forecasting.features import STACK_NAMES, Pairs, build_rows, stack_features
-from forecasting.gbm import LaunchGBM, lgbm_parameters, row_scale
+from forecasting.features import Pairs, build_rows
+from forecasting.gbm import LaunchGBM
 from forecasting.neighbour_model import NeighbourModel
 from forecasting.selection import FoldForecasts
 
@@ -91,12 +91,20 @@ def warmup_rows(
     config: ForecasterConfig,
 ) -> Rows:
     """The warm-up model's rows: every product with each of `warmup_model_observed` steps
-    observed (no cold rows), target steps after the observed ones."""
+    observed (no cold rows), target steps after the observed ones; a seeded sample of these
+    pairs when they would give more than `warmup_model_max_rows` rows."""
     ks = np.array(sorted(set(config.warmup_model_observed)), dtype=np.int64)
     ks = ks[(ks >= 1) & (ks < config.launch_steps)]
     n = len(catalogue)
     product = np.repeat(np.arange(n), len(ks))
     n_obs = np.tile(ks, n)
+    reached = np.isfinite(catalogue.launch_curves).sum(axis=1)
+    total = int(np.clip(reached[product] - n_obs, 0, None).sum())
+    if total > config.warmup_model_max_rows:
+        # Sampled before the rows are built: 100,000 products would give 6.6 million.
+        rng = np.random.default_rng(config.seed)
+        keep = rng.random(len(product)) < config.warmup_model_max_rows / total
+        product, n_obs = product[keep], n_obs[keep]
     return rows_of(catalogue, codes, numerics, global_curve, config, product, n_obs)
 
 
@@ -168,67 +176,8 @@ class Training:
     """The rows of one LightGBM model, their Dataset and the model's setup."""
 
     rows: Rows
-    dataset: lgb.Dataset | None  # None when stacked: its columns depend on the launch model
+    dataset: lgb.Dataset
     setup: dict[str, Any]
-
-
-def dataset_of(
-    X: np.ndarray,
-    y: np.ndarray,
-    setup: dict[str, Any],
-    config: ForecasterConfig,
-    reference: lgb.Dataset | None = None,
-) -> lgb.Dataset:
-    """A Dataset of rows (label y / scale, weight scale); folds may train on subsets of it."""
-    scale = row_scale(X, setup["feature_names"], setup["scale_floor"])
-    return lgb.Dataset(
-        X,
-        y / scale,
-        weight=scale,
-        categorical_feature=list(range(setup["n_categorical"])),
-        # The training parameters, so that no fold or final fit re-bins the rows.
-        params=lgbm_parameters(config, setup["min_data_in_leaf"], len(y)),
-        free_raw_data=False,
-        reference=reference,
-    )
-
-
-def stack_setup(setup: dict[str, Any]) -> dict[str, Any]:
-    """The stacked warm-up model's setup: the launch model's columns and STACK_NAMES."""
-    return {**setup, "feature_names": [*setup["feature_names"], *STACK_NAMES]}
-
-
-def cold_curves(
-    gbm: LaunchGBM,
-    catalogue: LaunchCatalogue,
-    codes: np.ndarray,
-    numerics: np.ndarray,
-    global_curve: np.ndarray,
-    rounds: int | None,
-) -> np.ndarray:
-    """(n, L) the launch model's cold forecast of every catalogue product."""
-    L = catalogue.launch_curves.shape[1]
-    n = len(catalogue)
-    pairs = pairs_of(catalogue, codes, numerics, np.arange(n), np.zeros(n, dtype=np.int64))
-    pair = np.repeat(np.arange(n), L)
-    step = np.tile(np.arange(1, L + 1), n)
-    X = build_rows(pairs, pair, step, global_curve)
-    if rounds is None:
-        return gbm.predict(X, group=L).reshape(n, L)
-    return gbm.predict(X, rounds).reshape(n, L)
-
-
-def stacked_X(
-    rows: Rows,
-    catalogue: LaunchCatalogue,
-    codes: np.ndarray,
-    numerics: np.ndarray,
-    cold: np.ndarray,
-) -> np.ndarray:
-    """Training rows with the stacked columns (`stack_features`) of `cold` appended."""
-    pairs = pairs_of(catalogue, codes, numerics, rows.product, rows.n_observed)
-    extra = stack_features(pairs, np.arange(len(rows.y)), rows.step, cold[rows.product])
-    return np.column_stack([rows.X, extra])
 
 
 class Fold:
@@ -285,7 +234,7 @@ def cross_validate(
     levels = [len(v) for v in neighbours.encoder_.categorical.values()]
     fold_x: list[np.ndarray] = []
     fold_gbms: list[LaunchGBM] = []
-    fold_meta: list[tuple[Fold, Pairs]] = []
+    scored: list[Fold] = []  # the folds whose launches were forecast, in order
     for number, fold in enumerate(folds):
         report(f"cross-validation fold {number + 1}/{len(folds)}", number / max(len(folds), 1))
         q = fold.product
@@ -336,15 +285,13 @@ def cross_validate(
         fold_x.append(build_rows(pairs, pair, step, global_curve))
         fold_gbms.append(gbm)
         result.gbm_rows.append({"train_rows": len(train), "valid_rows": len(valid)})
-        fold_meta.append((fold, pairs))
+        scored.append(fold)
     if fold_gbms and len(fold_gbms) == len(result.folds):
         result.rounds = best_rounds([g.eval_curve_ for g in fold_gbms], cfg.gbm_rounds)
         for fold_result, gbm, X in zip(result.folds, fold_gbms, fold_x, strict=True):
             fold_result.forecasts["gbm"] = gbm.predict(X, result.rounds).reshape(-1, L)
         if warmup is not None:
-            _warmup_folds(
-                result, warmup, fold_meta, fold_gbms, fold_x, catalogue, neighbours, global_curve
-            )
+            _warmup_folds(result, warmup, scored, fold_x, cfg)
     report("cross-validation done", 1.0)
     return result
 
@@ -352,42 +299,21 @@ def cross_validate(
 def _warmup_folds(
     result: CrossValidation,
     warmup: Training,
-    fold_meta: list[tuple[Fold, Pairs]],
-    fold_gbms: list[LaunchGBM],
+    folds: list[Fold],
     fold_x: list[np.ndarray],
-    catalogue: LaunchCatalogue,
-    neighbours: NeighbourModel,
-    global_curve: np.ndarray,
+    cfg: ForecasterConfig,
 ) -> None:
     """Each fold's warm-up model (on the earlier launches' warm rows, early-stopped on the
     window's), its rounds, and its forecasts of the fold's warm queries."""
-    cfg = neighbours.config
     L = cfg.launch_steps
-    stacked = warmup.dataset is None
     warm_gbms, warm_x = [], []
-    for (fold, pairs), gbm, X in zip(fold_meta, fold_gbms, fold_x, strict=True):
+    for fold, X in zip(folds, fold_x, strict=True):
         w_train = np.flatnonzero(fold.earlier[warmup.rows.product])
         w_valid = np.flatnonzero(np.isin(warmup.rows.product, fold.window))
         if not len(w_train) or not len(w_valid):
             return
-        if stacked:
-            # The fold's launch model (at the chosen rounds) forecasts every product cold.
-            cold = cold_curves(
-                gbm, catalogue, neighbours.codes_, neighbours.numerics_, global_curve, result.rounds
-            )
-            Xs = stacked_X(warmup.rows, catalogue, neighbours.codes_, neighbours.numerics_, cold)
-            y = warmup.rows.y
-            train = dataset_of(Xs[w_train], y[w_train], warmup.setup, cfg)
-            valid = dataset_of(Xs[w_valid], y[w_valid], warmup.setup, cfg, reference=train)
-            q = len(pairs.n_observed)
-            pair = np.repeat(np.arange(q), L)
-            step = np.tile(np.arange(1, L + 1), q)
-            product = fold.product
-            X = np.column_stack([X, stack_features(pairs, pair, step, cold[product])])
-        else:
-            assert warmup.dataset is not None
-            train = warmup.dataset.subset(w_train.tolist())
-            valid = warmup.dataset.subset(w_valid.tolist())
+        train = warmup.dataset.subset(w_train.tolist())
+        valid = warmup.dataset.subset(w_valid.tolist())
         warm_gbms.append(
             LaunchGBM(cfg).fit(
                 train, valid=valid, rounds=cfg.gbm_rounds, compile_trees=False, **warmup.setup

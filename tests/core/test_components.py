@@ -51,7 +51,9 @@ def _noise_catalogue(n: int = 150, seed: int = 5) -> tuple[pd.DataFrame, pd.Data
 def test_a_method_that_does_not_beat_its_fallback_is_not_served_and_not_fitted() -> None:
     products, sales = _noise_catalogue()
     # Cold starts only: on launches with nothing observed, nothing here beats the curves.
-    model = LaunchForecaster(small_config(warmup_max_observed=0)).fit(products, sales)
+    model = LaunchForecaster(small_config(warmup_max_observed=0, warmup_model_observed=[])).fit(
+        products, sales
+    )
     assert model.served_method in {"global_curve", "attribute_curve"}
     assert model.gbm_ is None  # its fit was skipped
     fold_models = next(s for s in model.stages_ if s["stage"] == "cross-validation")["models"]
@@ -62,10 +64,12 @@ def test_a_method_that_does_not_beat_its_fallback_is_not_served_and_not_fitted()
 def test_training_fits_one_model_per_fold_and_the_final_model_once(
     fitted: LaunchForecaster,
 ) -> None:
+    """Per fold a launch model and a warm-up model; then each final model once."""
     stages = {s["stage"]: s for s in fitted.stages_}
-    assert stages["cross-validation"]["models"] == fitted.config.cv_folds
+    assert stages["cross-validation"]["models"] == 2 * fitted.config.cv_folds
     assert stages["launch model"]["models"] == 1
-    assert fitted.metadata_["models_fitted"] == fitted.config.cv_folds + 1
+    assert stages["warm-up model"]["models"] == 1
+    assert fitted.metadata_["models_fitted"] == 2 * fitted.config.cv_folds + 2
     assert all(s["seconds"] >= 0 for s in fitted.stages_)
 
 
@@ -148,7 +152,8 @@ def test_predict_answers_the_served_curve_whichever_method_answers(
     if served == "gbm":
         model = fitted
     else:
-        model = LaunchForecaster(small_config(warmup_max_observed=0)).fit(*_noise_catalogue())
+        config = small_config(warmup_max_observed=0, warmup_model_observed=[])
+        model = LaunchForecaster(config).fit(*_noise_catalogue())
     assert (model.gbm_ is not None) == (served == "gbm")
     cold = [q for q in _mixed_queries(model) if not q.history]
     L = model.config.launch_steps
@@ -254,7 +259,7 @@ def test_refit_keeps_the_choices_and_fits_each_model_once(
     assert refitted.served_method == fitted.served_method
     assert refitted.calibrator_ is fitted.calibrator_
     assert refitted.gbm_ is not None and refitted.gbm_.rounds_ == fitted.gbm_.rounds_  # type: ignore[union-attr]
-    assert refitted.metadata_["models_fitted"] == 1
+    assert refitted.metadata_["models_fitted"] == 2  # the launch and warm-up models
     assert not any(s["stage"] == "cross-validation" for s in refitted.stages_)
 
 

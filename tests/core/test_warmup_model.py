@@ -22,18 +22,23 @@ def warm_query(observed: list[float]) -> ForecastQuery:
     return ForecastQuery(**QUERY, history=history)  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["plain", "stacked"])
-def with_warmup(
-    request: pytest.FixtureRequest, catalogue: tuple[pd.DataFrame, pd.DataFrame]
-) -> LaunchForecaster:
+@pytest.fixture(scope="module")
+def with_warmup(catalogue: tuple[pd.DataFrame, pd.DataFrame]) -> LaunchForecaster:
     products, sales = catalogue
-    config = small_config(warmup_model_observed=[1, 2, 3], warmup_model_stacking=request.param)
-    return LaunchForecaster(config).fit(products, sales)
+    return LaunchForecaster(small_config(warmup_model_observed=[1, 2, 3])).fit(products, sales)
+
+
+@pytest.fixture(scope="module")
+def without(catalogue: tuple[pd.DataFrame, pd.DataFrame]) -> LaunchForecaster:
+    """The same configuration without a warm-up model: the launch model answers warm queries."""
+    products, sales = catalogue
+    return LaunchForecaster(small_config(warmup_model_observed=[])).fit(products, sales)
 
 
 def test_the_launch_model_and_cold_answers_are_unchanged(
-    fitted: LaunchForecaster, with_warmup: LaunchForecaster
+    without: LaunchForecaster, with_warmup: LaunchForecaster
 ) -> None:
+    fitted = without
     assert with_warmup.warmup_gbm_ is not None
     assert with_warmup.gbm_ is not None and fitted.gbm_ is not None
     assert with_warmup.gbm_.booster_.model_to_string() == fitted.gbm_.booster_.model_to_string()
@@ -47,8 +52,9 @@ def test_the_launch_model_and_cold_answers_are_unchanged(
 
 
 def test_warm_queries_up_to_its_largest_k_are_answered_by_the_warm_up_model(
-    fitted: LaunchForecaster, with_warmup: LaunchForecaster
+    without: LaunchForecaster, with_warmup: LaunchForecaster
 ) -> None:
+    fitted = without
     two = warm_query([5.0, 7.0])
     five = warm_query([5.0, 7.0, 6.0, 4.0, 3.0])
     assert not np.array_equal(
@@ -83,3 +89,25 @@ def test_refit_keeps_the_warm_up_model_and_its_rounds(
     new = with_warmup.refit(products, sales)
     assert new.warmup_gbm_ is not None and with_warmup.warmup_gbm_ is not None
     assert new.warmup_gbm_.rounds_ == with_warmup.warmup_gbm_.rounds_
+
+
+def test_a_warm_answers_drivers_are_the_warm_up_models_own_contributions(
+    with_warmup: LaunchForecaster,
+) -> None:
+    """The history's contribution is what the warm-up model's TreeSHAP gives the observed
+    history over the forecast steps, and the parts sum to the forecast's total."""
+    model = with_warmup
+    assert model.warmup_gbm_ is not None
+    query = warm_query([5.0, 7.0])
+    [forecast] = model.predict([query], 6, details={"drivers"})
+    assert forecast.drivers is not None
+    parts = forecast.drivers
+    assert parts.baseline + sum(parts.contributions.values()) == pytest.approx(
+        forecast.point.sum(), rel=1e-6, abs=1e-6
+    )
+    X = model._rows_X(model._parse([query]), np.arange(1))
+    contributions = model.warmup_gbm_.contributions(X)[2:8]  # steps 3..8: after the 2 observed
+    names = model.warmup_gbm_.feature_names_
+    history = [names.index(n) for n in ("n_observed", "observed_mean", "observed_last")]
+    history.append(names.index("ratio_to_global"))
+    assert parts.contributions["history"] == pytest.approx(contributions[:, history].sum())
