@@ -32,6 +32,7 @@ class ForecasterConfig(BaseModel):
     warmup_variants: int = Field(ge=0)
     warmup_model_observed: list[int] = Field(default_factory=list)
     warmup_model_max_rows: int = Field(ge=1000)
+    warmup_model_rows_per_round: int = Field(ge=1000)
     neighbours_k: int = Field(ge=1)
     similarity_power: float = Field(ge=0)
     neighbour_level_shrink: float = Field(ge=0, le=1)

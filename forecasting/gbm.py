@@ -36,8 +36,12 @@ def row_scale(X: np.ndarray, feature_names: list[str], floor: float) -> np.ndarr
 MIN_ROWS_PER_THREAD = 50_000
 
 
-def lgbm_parameters(config: ForecasterConfig, min_data_in_leaf: int, n_rows: int) -> dict[str, Any]:
-    """Deterministic LightGBM parameters from the configuration."""
+def lgbm_parameters(
+    config: ForecasterConfig, min_data_in_leaf: int, n_rows: int, rows_per_round: int | None = None
+) -> dict[str, Any]:
+    """Deterministic LightGBM parameters from the configuration (`rows_per_round`: the rows a
+    boosting round samples at most, `gbm_max_rows_per_round` unless given)."""
+    per_round = config.gbm_max_rows_per_round if rows_per_round is None else rows_per_round
     threads = max(1, min(config.num_threads, n_rows // MIN_ROWS_PER_THREAD))
     return {
         "objective": config.gbm_objective,
@@ -48,7 +52,7 @@ def lgbm_parameters(config: ForecasterConfig, min_data_in_leaf: int, n_rows: int
         "feature_fraction": 0.8,
         # LightGBM's own row sampling bounds the cost of a round on large catalogues: each
         # round sees at most gbm_max_rows_per_round rows (every row is used across rounds).
-        "bagging_fraction": min(0.8, config.gbm_max_rows_per_round / max(n_rows, 1)),
+        "bagging_fraction": min(0.8, per_round / max(n_rows, 1)),
         "bagging_freq": 1,
         "lambda_l2": 1.0,
         "max_cat_to_onehot": 8,
@@ -93,6 +97,7 @@ class LaunchGBM:
         valid: lgb.Dataset | None = None,
         dask_client: Any = None,
         compile_trees: bool = True,
+        rows_per_round: int | None = None,
     ) -> LaunchGBM:
         """Train on a (label = y / scale, weight = scale) dataset.
 
@@ -107,11 +112,13 @@ class LaunchGBM:
             dask_client: Train with LightGBM's Dask estimator on this cluster.
             compile_trees: Compile the trees for prediction (see `compile`); a fold model
                 predicts once, at rounds chosen later (LightGBM's path), so it skips this.
+            rows_per_round: Rows each boosting round samples at most (see `lgbm_parameters`).
         """
         self.feature_names_ = list(feature_names)
         self.categorical_ = list(range(n_categorical))
         self.scale_floor_ = float(scale_floor)
-        params = lgbm_parameters(self.config, min_data_in_leaf, train.construct().num_data())
+        n_rows = train.construct().num_data()
+        params = lgbm_parameters(self.config, min_data_in_leaf, n_rows, rows_per_round)
         if dask_client is not None:
             self.booster_ = _train_dask(train, params, rounds, self.categorical_, dask_client)
             self.eval_curve_: list[float] = []

@@ -265,7 +265,8 @@ class LaunchForecaster:
         if not len(rows.y):
             return None
         setup = self._gbm_setup(rows)
-        return Training(rows, _dataset(rows, setup, cfg), setup)
+        dataset = _dataset(rows, setup, cfg)
+        return Training(rows, dataset, {**setup, "rows_per_round": cfg.warmup_model_rows_per_round})
 
     def _calibrate(self, cv: CrossValidation) -> ConformalCalibrator:
         """Conformal ratios of the served method on the newest fold (the most like the next
