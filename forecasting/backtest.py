@@ -122,7 +122,7 @@ def backtest(
     per_step: dict[str, Any] = {}
     served = components["served"]
     for name, curve in components.items():
-        qs = model.quantiles_for(curve, levels, warm=False)
+        qs = model.quantiles_for(curve, levels)
         methods[name] = score(actual, curve, qs, INTERVAL)
         per_step[name] = score_per_step(actual, curve, qs, INTERVAL)
     warmup = {

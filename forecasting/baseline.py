@@ -59,7 +59,7 @@ class CurveBaseline:
         seen = np.isfinite(curves)
         steps = np.broadcast_to(np.arange(1, L + 1)[None, :], curves.shape)
         self.calibrator_ = ConformalCalibrator().fit(
-            curves[seen], point[seen], steps[seen], np.zeros(int(seen.sum()), dtype=bool), L
+            curves[seen], point[seen], steps[seen], np.zeros(int(seen.sum()), dtype=np.int64), L
         )
         return self
 
@@ -92,7 +92,7 @@ class CurveBaseline:
         )
         point = np.nan_to_num(point * scale[:, None])
         bands = self.calibrator_.predict(
-            point, steps, np.zeros(len(queries), dtype=bool), quantiles
+            point, steps, np.zeros(len(queries), dtype=np.int64), quantiles
         )
         return [
             ProductForecast(

@@ -278,12 +278,12 @@ class LaunchForecaster:
             return ConformalCalibrator.neutral(L)
         scored = newest.scored()
         steps = np.broadcast_to(np.arange(1, L + 1)[None, :], scored.shape)
-        warm = np.broadcast_to((newest.n_observed > 0)[:, None], scored.shape)
+        observed = np.broadcast_to(newest.n_observed[:, None], scored.shape)
         return ConformalCalibrator(self.config.interval_drift).fit(
             newest.actual[scored],
             newest.forecasts[served][scored],
             steps[scored],
-            warm[scored],
+            observed[scored],
             L,
         )
 
@@ -506,7 +506,7 @@ class LaunchForecaster:
         first_steps = n_obs + 1
         steps = first_steps[:, None] + np.arange(horizon)[None, :]
         points = self._extend(launch_curves, steps, tails)
-        bands = self.calibrator_.predict(points, steps, n_obs > 0, quantiles)
+        bands = self.calibrator_.predict(points, steps, n_obs, quantiles)
         drivers = (
             self._drivers(parsed, rows, curves, methods, points, steps)
             if "drivers" in details
@@ -652,12 +652,13 @@ class LaunchForecaster:
         return drivers.assemble(parts, points.sum(axis=1), methods, names)
 
     def quantiles_for(
-        self, point: np.ndarray, levels: Sequence[float], warm: bool
+        self, point: np.ndarray, levels: Sequence[float], observed: int = 0
     ) -> dict[float, np.ndarray]:
-        """Calibrated quantiles of (m, launch_steps) launch curves (steps 1..L)."""
+        """Calibrated quantiles of (m, launch_steps) launch curves (steps 1..L) of forecasts
+        that had seen `observed` periods."""
         points = np.atleast_2d(np.asarray(point, dtype=float))
         steps = np.broadcast_to(np.arange(1, points.shape[1] + 1)[None, :], points.shape)
-        bands = self.calibrator_.predict(points, steps, np.full(len(points), warm), levels)
+        bands = self.calibrator_.predict(points, steps, np.full(len(points), observed), levels)
         return {q: v.reshape(np.shape(point)) for q, v in bands.items()}
 
     def curve_of(self, product_id: str) -> np.ndarray:

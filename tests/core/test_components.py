@@ -307,3 +307,27 @@ def test_one_product_moves_a_private_answer_by_at_most_a_rank_of_its_curves() ->
     rank_step = (sorted_steps[n // 2 + 1] / sorted_steps[n // 2] - 1).max()
     assert answers[config.private_group] <= rank_step + 1e-9
     assert answers[1] > 10 * answers[config.private_group]
+
+
+def test_warm_ups_are_calibrated_by_how_many_periods_were_observed() -> None:
+    """One observed period leaves a wide spread, three a narrow one: each gets its own band;
+    four (not in the fold) reads three's, a cold start its own."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    observed = rng.choice([0, 1, 3], n)
+    spread = np.select([observed == 0, observed == 1], [1.0, 0.6], 0.1)
+    point = np.full(n, 10.0)
+    actual = point * np.exp(rng.normal(0.0, spread))
+    steps = rng.integers(4, 9, n)  # after every observed count
+    calibrator = ConformalCalibrator().fit(actual, point, steps, observed, 8)
+    bands = calibrator.predict(
+        np.full((4, 1), 10.0), np.full((4, 1), 5), np.array([0, 1, 3, 4]), levels=[0.1, 0.9]
+    )
+    width = (bands[0.9] - bands[0.1])[:, 0]
+    assert width[0] > width[1] > width[2] > 0
+    assert width[3] == width[2]
+    restored = ConformalCalibrator.from_json(calibrator.to_json())
+    again = restored.predict(
+        np.full((4, 1), 10.0), np.full((4, 1), 5), np.array([0, 1, 3, 4]), levels=[0.1, 0.9]
+    )
+    np.testing.assert_array_equal(again[0.9], bands[0.9])
