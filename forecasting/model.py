@@ -215,7 +215,7 @@ class LaunchForecaster:
             **new.catalogue_.summary(),
             "n_rows": 0 if rows is None else len(rows.y),
             "rounds": self.metadata_.get("rounds"),
-            "warmup_rounds": self.metadata_.get("warmup_rounds"),
+            "warmup_rounds": None if new.warmup_gbm_ is None else new.warmup_gbm_.rounds_,
             "served_method": new.selector_.served_,
             "fva": new.selector_.table_,
             "selection": new.selector_.decisions_,
@@ -440,9 +440,10 @@ class LaunchForecaster:
             dtype=bool,
         )
         borrowed = None
-        if (every_method or want_neighbours or served == "neighbours" or pinned.any()) and len(
-            rows
-        ):
+        # The neighbours answer when served, or for a launch model a refit on too few
+        # products could not fit.
+        fallback = served == "neighbours" or (served == "gbm" and self.gbm_ is None)
+        if (every_method or want_neighbours or fallback or pinned.any()) and len(rows):
             borrowed = self.neighbours_.search(
                 codes,
                 numerics,

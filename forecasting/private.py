@@ -8,7 +8,9 @@ every known product falls in one of two halves by a hash of its categorical attr
 each half has its own global and attribute curves, and a query is answered by the curves of the
 half its own values do not hash to. A query that describes a known product (its attributes, at
 any launch date and price: the curves read only categorical values) is therefore answered by
-curves that never saw that product, or any product with the same values.
+curves that never saw that product, or any product with the same values. A catalogue with a
+half smaller than the forecast role's floor (`private_group` products) is not split: every
+answer is still drawn from at least that many products, but it may have seen the product.
 
 The hash reads attribute names and values, not the encoder's level codes, so a product keeps its
 half when the catalogue changes: every model version answers its description from the other half.
@@ -58,7 +60,8 @@ class CrossFittedCurves:
     """Global and attribute curves per half of the catalogue (see the module docstring).
 
     Fitted state: `halves_` (one CurveModel per half), `hashes_` and `offsets_` (see
-    `level_hashes`), `sizes_` (products per half).
+    `level_hashes`), `sizes_` (products per half; when either holds fewer than the
+    forecast role's floor, `private_group`, both halves were fitted on every product).
     """
 
     def __init__(self, config: ForecasterConfig) -> None:
@@ -78,9 +81,11 @@ class CrossFittedCurves:
         levels = [len(v) for v in categorical.values()]
         half = self.half(codes)
         self.sizes_ = np.bincount(half, minlength=HALVES).astype(np.int64)
-        # A catalogue whose products all hash to one half (a handful of distinct descriptions,
-        # or no categorical attribute at all) has no other half: both hold every product.
-        split = bool(self.sizes_.all())
+        # Every answer is drawn from at least `private_group` products: a half smaller than
+        # that (a small catalogue, a handful of distinct descriptions, no categorical attribute
+        # at all) would answer with a few products' sales, one product's if it held only one.
+        # Then both halves hold every product, and nothing is cross-fitted.
+        split = bool((self.sizes_ >= self.config.private_group).all())
         members = [half == h if split else np.ones(len(half), bool) for h in range(HALVES)]
         self.halves_ = [CurveModel(self.config).fit(curves[m], codes[m], levels) for m in members]
         return self

@@ -93,8 +93,7 @@ def warmup_rows(
     """The warm-up model's rows: every product with each of `warmup_model_observed` steps
     observed (no cold rows), target steps after the observed ones; a seeded sample of these
     pairs when they would give more than `warmup_model_max_rows` rows."""
-    ks = np.array(sorted(set(config.warmup_model_observed)), dtype=np.int64)
-    ks = ks[(ks >= 1) & (ks < config.launch_steps)]
+    ks = _warmup_counts(config)
     n = len(catalogue)
     product = np.repeat(np.arange(n), len(ks))
     n_obs = np.tile(ks, n)
@@ -109,10 +108,15 @@ def warmup_rows(
 
 
 def warmup_answers(n_observed: np.ndarray, config: ForecasterConfig) -> np.ndarray:
-    """Which queries the warm-up model answers: 1 to max(`warmup_model_observed`) observed
-    steps (the launch model answers the cold ones and those observed longer)."""
-    most = max(config.warmup_model_observed, default=0)
-    return (n_observed > 0) & (n_observed <= most)
+    """Which queries the warm-up model answers: those observed for a number of steps it learnt
+    from (`warmup_model_observed`); the launch model answers the others, cold ones included."""
+    return np.isin(n_observed, _warmup_counts(config))
+
+
+def _warmup_counts(config: ForecasterConfig) -> np.ndarray:
+    """The observed-step counts the warm-up model learns from (1 <= K < launch_steps)."""
+    ks = np.array(sorted(set(config.warmup_model_observed)), dtype=np.int64)
+    return ks[(ks >= 1) & (ks < config.launch_steps)]
 
 
 def rows_of(

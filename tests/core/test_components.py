@@ -263,6 +263,18 @@ def test_refit_keeps_the_choices_and_fits_each_model_once(
     assert not any(s["stage"] == "cross-validation" for s in refitted.stages_)
 
 
+def test_a_refit_on_too_few_products_for_its_launch_model_answers_with_neighbours(
+    fitted: LaunchForecaster, catalogue: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    products, sales = catalogue
+    few = products.iloc[:20]
+    refitted = fitted.refit(few, sales[sales["product_id"].isin(few["product_id"])])
+    assert fitted.served_method == "gbm" and refitted.gbm_ is None
+    assert refitted.metadata_["warmup_rounds"] is None
+    [forecast] = refitted.predict([_query(refitted, 3)], 4)
+    assert forecast.method == "neighbours" and np.isfinite(forecast.point).all()
+
+
 def test_interval_drift_reads_each_tail_further_out_and_survives_saving() -> None:
     rng = np.random.default_rng(3)
     n = 4000

@@ -58,6 +58,23 @@ def test_a_known_products_description_is_answered_by_curves_that_never_saw_it() 
     assert not np.array_equal(*whole)
 
 
+def test_a_half_smaller_than_the_floor_is_not_answered_from() -> None:
+    """119 products share one colour and one has another, which hashes to the other half: that
+    half's curves would be the one product's sales, so nothing is split and every answer is
+    drawn from the whole catalogue."""
+    curves, _ = _curves_and_codes(n=120)
+    codes = np.where(np.arange(120) == 5, 3, 0)[:, None]  # c3 hashes to half 0, c0 to half 1
+    config = small_config(curve_steps=10, launch_steps=8, private_min_products=10)
+    model = CrossFittedCurves(config).fit(curves, codes, {"colour": ["c0", "c1", "c2", "c3"]})
+    assert model.sizes_.tolist() == [1, 119]
+    answer, attribute = model.curve(np.array([[0], [3]]), config.private_group)
+    whole = CurveModel(config).fit(curves, codes, [4])
+    np.testing.assert_array_equal(answer[0], whole.attribute_curve(np.array([[0]]), 10)[0])
+    np.testing.assert_array_equal(answer[1], whole.global_)  # c3: one product, below the floor
+    assert attribute.tolist() == [True, False]
+    assert not np.any(np.all(answer == curves[5], axis=1))
+
+
 def test_each_half_answers_the_descriptions_that_hash_to_the_other() -> None:
     curves, codes = _curves_and_codes()
     model = _fitted_halves(curves, codes)

@@ -11,6 +11,7 @@ import pytest
 
 from forecasting.model import LaunchForecaster
 from forecasting.types import ForecastQuery
+from forecasting.validation import warmup_answers
 from tests.core.conftest import small_config
 
 QUERY = {"launch_date": dt.date(2026, 7, 6), "attributes": {"category": "tops", "color": "red"}}
@@ -111,3 +112,9 @@ def test_a_warm_answers_drivers_are_the_warm_up_models_own_contributions(
     history = [names.index(n) for n in ("n_observed", "observed_mean", "observed_last")]
     history.append(names.index("ratio_to_global"))
     assert parts.contributions["history"] == pytest.approx(contributions[:, history].sum())
+
+
+def test_the_warm_up_model_answers_only_the_observed_counts_it_learnt_from() -> None:
+    config = small_config(warmup_model_observed=[1, 5, 9])  # 9: past the 8 launch steps
+    answers = warmup_answers(np.array([0, 1, 2, 4, 5, 6, 9]), config)
+    assert answers.tolist() == [False, True, False, False, True, False, False]
