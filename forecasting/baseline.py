@@ -79,7 +79,7 @@ class CurveBaseline:
         n_curve = len(self.curves_.global_)
         s = parsed.n_observed
         if private:  # from the half of the catalogue the query's description is not in
-            curve, known = self.private_.curve(parsed.codes, cfg.private_group)
+            curve, known, _ = self.private_.curve(parsed.codes, cfg.private_group)
         else:
             attribute = self.curves_.attribute_curve(parsed.codes)
             known = np.isfinite(attribute).all(axis=1)

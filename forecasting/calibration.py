@@ -15,6 +15,7 @@ further out (0.01: the 10% quantile is the fold's 9%), chosen on those two perio
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,6 +50,7 @@ class ConformalCalibrator:
         ok = np.isfinite(actual) & (point > 1e-9)
         observed = np.asarray(observed, dtype=np.int64)
         self.ratios_: dict[str, np.ndarray] = {}
+        self.__dict__.pop("_lookup", None)  # derived from ratios_ (cached for predict)
         for kind, rows in (("cold", observed == 0), ("warm", observed > 0)):
             rows = rows & ok
             if rows.sum() < MIN_ROWS:
@@ -71,7 +73,7 @@ class ConformalCalibrator:
         ordered = sorted(levels)
         read_at = self._widened(np.asarray(ordered, dtype=float))
         out = np.empty((*points.shape, len(ordered)))
-        names, lookup = self._tables()
+        names, lookup = self._lookup
         which = lookup[np.clip(np.asarray(observed, dtype=np.int64), 0, len(lookup) - 1)]
         for index in np.unique(which).tolist():
             rows = which == index
@@ -85,10 +87,12 @@ class ConformalCalibrator:
         stacked = np.sort(np.maximum(out, 0.0), axis=2)
         return {q: stacked[:, :, j] for j, q in enumerate(ordered)}
 
-    def _tables(self) -> tuple[list[str], np.ndarray]:
+    @functools.cached_property
+    def _lookup(self) -> tuple[list[str], np.ndarray]:
         """(table names, lookup): a forecast that saw k periods reads table
         `names[lookup[min(k, len(lookup) - 1)]]`: cold at 0, else the table of the longest
-        observed count calibrated at or below k, the pooled warm-up one when none is."""
+        observed count calibrated at or below k, the pooled warm-up one when none is. Derived
+        from `ratios_` once, not on every predict (a single request's path)."""
         counts = sorted(int(k.split(":")[1]) for k in self.ratios_ if k.startswith("warm:"))
         names = ["cold", "warm", *(f"warm:{c}" for c in counts)]
         lookup = np.ones(max(counts, default=1) + 1, dtype=np.int64)

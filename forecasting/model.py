@@ -588,9 +588,9 @@ class LaunchForecaster:
         neighbours 0.10, attribute curves of >= 10 products 0.013, of >= 100 still 0.002 when
         every product was asked about: benchmarks/privacy_attack.py)."""
         L = self.config.launch_steps
-        curve, attribute = self.private_.curve(parsed.codes[rows], self.config.private_group)
-        other = (1 - self.private_.half(parsed.codes[rows])).tolist()
-        tails = np.stack([self.private_.halves_[h].global_ for h in other]).reshape(len(rows), -1)
+        private = self.private_
+        curve, attribute, answering = private.curve(parsed.codes[rows], self.config.private_group)
+        tails = np.stack([half.global_ for half in private.halves_])[answering]
         launch = moved_to_observed(
             curve[:, :L], parsed.observed_total[rows], parsed.n_observed[rows]
         )

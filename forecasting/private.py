@@ -99,13 +99,16 @@ class CrossFittedCurves:
             total = self.hashes_[index].sum(axis=1, dtype=np.uint64)
         return (_mix(total) >> np.uint64(63)).astype(np.int64)
 
-    def curve(self, codes: np.ndarray, min_products: int) -> tuple[np.ndarray, np.ndarray]:
+    def curve(
+        self, codes: np.ndarray, min_products: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each query's curve from the half it does not hash to: its attribute curve over
         values known to at least `min_products` of that half's products, else that half's
         global curve.
 
         Returns:
-            (curves (m, curve_steps), attribute (m,) True where the attribute curve answers).
+            (curves (m, curve_steps), attribute (m,) True where the attribute curve answers,
+            answering (m,) the half that answered each).
         """
         other = (HALVES - 1) - self.half(codes)
         steps = len(self.halves_[0].global_)
@@ -119,7 +122,7 @@ class CrossFittedCurves:
             usable = np.isfinite(values).all(axis=1)
             out[rows] = np.where(usable[:, None], values, model.global_[None, :])
             attribute[rows] = usable
-        return out, attribute
+        return out, attribute, other
 
     def save(self, writer: ArtifactWriter) -> None:
         for h, model in enumerate(self.halves_):

@@ -67,7 +67,7 @@ def test_a_half_smaller_than_the_floor_is_not_answered_from() -> None:
     config = small_config(curve_steps=10, launch_steps=8, private_min_products=10)
     model = CrossFittedCurves(config).fit(curves, codes, {"colour": ["c0", "c1", "c2", "c3"]})
     assert model.sizes_.tolist() == [1, 119]
-    answer, attribute = model.curve(np.array([[0], [3]]), config.private_group)
+    answer, attribute, _ = model.curve(np.array([[0], [3]]), config.private_group)
     whole = CurveModel(config).fit(curves, codes, [4])
     np.testing.assert_array_equal(answer[0], whole.attribute_curve(np.array([[0]]), 10)[0])
     np.testing.assert_array_equal(answer[1], whole.global_)  # c3: one product, below the floor
@@ -82,7 +82,8 @@ def test_each_half_answers_the_descriptions_that_hash_to_the_other() -> None:
     assert set(half.tolist()) == {0, 1}
     for h in (0, 1):
         rows = np.flatnonzero(half == h)[:5]
-        answer, attribute = model.curve(codes[rows], min_products=20)
+        answer, attribute, answering = model.curve(codes[rows], min_products=20)
+        assert (answering == 1 - h).all()
         other = model.halves_[1 - h]
         expected = np.where(
             attribute[:, None], other.attribute_curve(codes[rows], 20), other.global_[None, :]
@@ -134,7 +135,7 @@ def test_the_forecast_role_answers_one_description_alike_at_any_launch_date_and_
     for answer in answers[1:]:
         np.testing.assert_array_equal(answer, answers[0])
     row = model.neighbours_.encoder_.codes([exact.attributes])
-    expected, _ = model.private_.curve(row, model.config.private_group)
+    expected, _, _ = model.private_.curve(row, model.config.private_group)
     np.testing.assert_allclose(answers[0][:8], expected[0, :8])
 
 
