@@ -49,6 +49,7 @@ class ForecasterConfig(BaseModel):
     cv_window: float = Field(gt=0, lt=1)
     selection_margin: float = Field(ge=0)
     interval_drift: float = Field(ge=0, le=0.2)
+    interval_level_bins: int = Field(ge=1, le=20)
     min_analogues: int = Field(ge=1)
     private_min_products: int = Field(ge=1)
     num_threads: int = Field(ge=1)

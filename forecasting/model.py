@@ -8,7 +8,7 @@ Fitting (each stage timed, with the models it fitted):
 5. a rolling-origin cross-validation by launch date: every method forecasts each fold's launches
    from earlier launches only; it picks the boosting rounds, the served method (the simplest one
    that beats its fallback on every fold: forecasting/selection.py) and the conformal
-   calibration (forecasting/calibration.py, on the newest fold);
+   calibration (forecasting/calibration.py, on the folds);
 6. the LightGBM launch model, fitted once on every row, only if it is served (forecasting/gbm.py).
 
 Predicting: the served method, with the fallback chain gbm -> neighbours -> attribute_curve ->
@@ -61,7 +61,9 @@ from forecasting.validation import (
 )
 
 Progress = Callable[[str, float], None]
-ARTIFACT_FORMAT = 5  # 4: components, each its own files; 5: the forecast role's cross-fitted curves
+# 4: components, each its own files; 5: the forecast role's cross-fitted curves; 6: intervals by
+# the point's size (the calibration's bands)
+ARTIFACT_FORMAT = 6
 DETAILS = frozenset({"curves", "drivers"})
 
 __all__ = ["ARTIFACT_FORMAT", "ForecasterConfig", "LaunchForecaster", "artifact_checksum"]
@@ -269,23 +271,27 @@ class LaunchForecaster:
         return Training(rows, dataset, {**setup, "rows_per_round": cfg.warmup_model_rows_per_round})
 
     def _calibrate(self, cv: CrossValidation) -> ConformalCalibrator:
-        """Conformal ratios of the served method on the newest fold (the most like the next
-        launches); without folds, of the neighbour forecast on the newest training launches."""
-        L = self.config.launch_steps
+        """Conformal ratios of the served method on every fold (together the newest
+        `cv_window` of the launches: more rows than the newest fold alone, and more than one
+        season; see forecasting/calibration.py); without folds, of the neighbour forecast on
+        the newest training launches."""
+        cfg = self.config
+        L = cfg.launch_steps
         served = self.selector_.served_
-        newest = cv.folds[-1] if cv.folds else self._newest_launches()
-        if newest is None or served not in newest.forecasts:
+        folds = cv.folds or [f for f in [self._newest_launches()] if f is not None]
+        folds = [f for f in folds if served in f.forecasts]
+        if not folds:
             return ConformalCalibrator.neutral(L)
-        scored = newest.scored()
-        steps = np.broadcast_to(np.arange(1, L + 1)[None, :], scored.shape)
-        observed = np.broadcast_to(newest.n_observed[:, None], scored.shape)
-        return ConformalCalibrator(self.config.interval_drift).fit(
-            newest.actual[scored],
-            newest.forecasts[served][scored],
-            steps[scored],
-            observed[scored],
-            L,
-        )
+        actual, point, steps, observed = [], [], [], []
+        for fold in folds:
+            scored = fold.scored()
+            actual.append(fold.actual[scored])
+            point.append(fold.forecasts[served][scored])
+            steps.append(np.broadcast_to(np.arange(1, L + 1)[None, :], scored.shape)[scored])
+            observed.append(np.broadcast_to(fold.n_observed[:, None], scored.shape)[scored])
+        calibrator = ConformalCalibrator(cfg.interval_drift, cfg.interval_level_bins)
+        a, p, s, o = (np.concatenate(part) for part in (actual, point, steps, observed))
+        return calibrator.fit(a, p, s, o, L)
 
     def _newest_launches(self) -> FoldForecasts | None:
         """Neighbour forecasts of the newest fifth of the launches, from earlier launches."""

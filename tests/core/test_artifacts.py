@@ -63,9 +63,12 @@ def test_artifact_holds_no_pickles_and_records_its_schema(
     assert (tmp_path / "gbm.txt").read_text().startswith("tree")
     selection = json.loads((tmp_path / "selection.json").read_text())
     assert selection["served"] == "gbm" and selection["table"]["gbm"]["per_fold"]
-    kinds = set(json.loads((tmp_path / "calibration.json").read_text()))
-    assert {"drift", "cold", "warm"} <= kinds
-    assert all(k.startswith("warm:") for k in kinds - {"drift", "cold", "warm"})
+    calibration = json.loads((tmp_path / "calibration.json").read_text())
+    kinds = set(calibration["ratios"])
+    assert {"cold", "warm"} <= kinds and set(calibration["edges"]) == kinds
+    assert all(k.startswith("warm:") for k in kinds - {"cold", "warm"})
+    bands = calibration["level_bins"]
+    assert all(len(calibration["ratios"][k]) == bands for k in kinds)
 
 
 def test_load_refuses_a_flipped_byte(fitted: LaunchForecaster, tmp_path: Path) -> None:

@@ -248,7 +248,8 @@ def test_quantiles_hold_per_step_and_never_cross(fitted: LaunchForecaster) -> No
     [forecast] = fitted.predict([_query(fitted, 5)], 20, quantiles=(0.1, 0.5, 0.9))
     low, mid, high = (forecast.quantiles[q] for q in (0.1, 0.5, 0.9))
     assert (low <= mid).all() and (mid <= high).all() and (low >= 0).all()
-    assert fitted.calibrator_.ratios_["cold"].shape == (fitted.config.launch_steps, 99)
+    bands = fitted.config.interval_level_bins
+    assert fitted.calibrator_.ratios_["cold"].shape == (bands, fitted.config.launch_steps, 99)
 
 
 def test_refit_keeps_the_choices_and_fits_each_model_once(
@@ -343,3 +344,36 @@ def test_warm_ups_are_calibrated_by_how_many_periods_were_observed() -> None:
         np.full((4, 1), 10.0), np.full((4, 1), 5), np.array([0, 1, 3, 4]), levels=[0.1, 0.9]
     )
     np.testing.assert_array_equal(again[0.9], bands[0.9])
+
+
+def test_intervals_are_calibrated_by_the_size_of_the_point() -> None:
+    """Small forecasts miss by a larger share than large ones (sales are counts): one table
+    for all undercovers the small and overcovers the large; a band per size holds both."""
+    rng = np.random.default_rng(11)
+
+    def sample(n: int) -> tuple[np.ndarray, np.ndarray]:
+        point = rng.choice([2.0, 50.0], n)
+        spread = np.where(point < 10, 1.0, 0.2)
+        return point * np.exp(rng.normal(0.0, spread)), point
+
+    actual, point = sample(6000)
+    steps, observed = np.ones(len(point), dtype=np.int64), np.zeros(len(point), dtype=np.int64)
+    fresh, fresh_point = sample(6000)
+    coverage = {}
+    for bins in (1, 3):
+        calibrator = ConformalCalibrator(0.0, bins).fit(actual, point, steps, observed, 1)
+        restored = ConformalCalibrator.from_json(calibrator.to_json())
+        bands = restored.predict(
+            fresh_point[:, None],
+            np.ones((len(fresh), 1), dtype=np.int64),
+            np.zeros(len(fresh), dtype=np.int64),
+            [0.1, 0.9],
+        )
+        inside = (fresh >= bands[0.1][:, 0]) & (fresh <= bands[0.9][:, 0])
+        coverage[bins] = [inside[fresh_point == size].mean() for size in (2.0, 50.0)]
+    small, large = coverage[1]
+    assert (
+        small < 0.7 and large > 0.95
+    )  # one table: too narrow for the small, too wide for the large
+    for share in coverage[3]:
+        assert 0.77 <= share <= 0.83
