@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -59,6 +59,7 @@ class ConformalCalibrator:
         each row's forecast had seen, 0 for a cold start)."""
         ok = np.isfinite(actual) & (point > 1e-9)
         observed = np.asarray(observed, dtype=np.int64)
+        sample = _Sample(np.where(ok, actual, np.nan) / np.where(ok, point, 1.0), step, n_steps)
         self.ratios_: dict[str, np.ndarray] = {}
         self.edges_: dict[str, np.ndarray] = {}
         self.__dict__.pop("_lookup", None)  # derived from ratios_ (cached for predict)
@@ -66,35 +67,30 @@ class ConformalCalibrator:
             rows = rows & ok
             if rows.sum() < MIN_ROWS:
                 rows = ok
-            self._fit_kind(kind, actual, point, step, rows, n_steps, None)
+            self._fit_kind(kind, sample, point, rows, None)
         for k in np.unique(observed[ok & (observed > 0)]).tolist():
             rows = ok & (observed == k)
             if rows.sum() >= MIN_ROWS:
-                warm = self.ratios_["warm"][0]
-                self._fit_kind(f"warm:{k}", actual, point, step, rows, n_steps, warm)
+                self._fit_kind(f"warm:{k}", sample, point, rows, self.ratios_["warm"][0])
         return self
 
     def _fit_kind(
         self,
         kind: str,
-        actual: np.ndarray,
+        sample: _Sample,
         point: np.ndarray,
-        step: np.ndarray,
         rows: np.ndarray,
-        n_steps: int,
         fallback: np.ndarray | None,
     ) -> None:
-        """`ratios_[kind]` (bins, steps, levels) and `edges_[kind]` (bins - 1,): the tables of
-        `rows` split into equal-count bands of the point's size (a band's step with too few
-        rows reads the kind's unbanded row)."""
-        pooled = _per_step(actual, point, step, rows, n_steps, fallback)
-        edges = np.quantile(point[rows], np.linspace(0, 1, self.level_bins + 1)[1:-1])
+        """`ratios_[kind]` (bands, steps, levels) and `edges_[kind]` (bands - 1,): the tables
+        of `rows` in equal-count bands of the point's size (a band's step with too few rows
+        reads the kind's unbanded row)."""
+        pooled = sample.per_step(rows, fallback)
+        inner = np.linspace(0, 1, self.level_bins + 1)[1:-1]
+        edges = np.quantile(point[rows], inner) if rows.any() else np.empty(0)
         band = np.searchsorted(edges, point, side="right")
-        tables = [pooled] if self.level_bins == 1 else []
-        if self.level_bins > 1:
-            for b in range(self.level_bins):
-                tables.append(_per_step(actual, point, step, rows & (band == b), n_steps, pooled))
-        self.ratios_[kind] = np.stack(tables)
+        tables = [sample.per_step(rows & (band == b), pooled) for b in range(len(edges) + 1)]
+        self.ratios_[kind] = np.stack(tables) if len(edges) else pooled[None]
         self.edges_[kind] = edges
 
     def predict(
@@ -166,23 +162,26 @@ class ConformalCalibrator:
         return self
 
 
-def _per_step(
-    actual: np.ndarray,
-    point: np.ndarray,
-    step: np.ndarray,
-    rows: np.ndarray,
-    n_steps: int,
-    fallback: np.ndarray | None,
-) -> np.ndarray:
-    """(n_steps, len(LEVELS)) ratio quantiles of `rows` per step; a step with fewer than
-    MIN_ROWS rows takes `fallback`'s row, or the pooled quantiles of `rows`."""
-    pooled = _quantiles(actual[rows] / point[rows])
-    table = np.tile(pooled, (n_steps, 1)) if fallback is None else fallback.copy()
-    for s in range(1, n_steps + 1):
-        at = rows & (step == s)
-        if at.sum() >= MIN_ROWS:
-            table[s - 1] = _quantiles(actual[at] / point[at])
-    return table
+class _Sample(NamedTuple):
+    """Out-of-sample rows: actual / forecast (NaN where unusable), the step of each, and the
+    steps a table covers."""
+
+    ratio: np.ndarray
+    step: np.ndarray
+    n_steps: int
+
+    def per_step(self, rows: np.ndarray, fallback: np.ndarray | None) -> np.ndarray:
+        """(n_steps, len(LEVELS)) ratio quantiles of `rows` per step; a step with fewer than
+        MIN_ROWS rows takes `fallback`'s row, or the pooled quantiles of `rows`."""
+        if fallback is None:
+            table = np.tile(_quantiles(self.ratio[rows]), (self.n_steps, 1))
+        else:
+            table = fallback.copy()
+        for s in range(1, self.n_steps + 1):
+            at = rows & (self.step == s)
+            if at.sum() >= MIN_ROWS:
+                table[s - 1] = _quantiles(self.ratio[at])
+        return table
 
 
 def _quantiles(ratios: np.ndarray) -> np.ndarray:

@@ -377,3 +377,21 @@ def test_intervals_are_calibrated_by_the_size_of_the_point() -> None:
     )  # one table: too narrow for the small, too wide for the large
     for share in coverage[3]:
         assert 0.77 <= share <= 0.83
+
+
+def test_a_calibrator_without_usable_rows_answers_the_point() -> None:
+    """Folds whose launches all lack sales leave nothing to band or calibrate on: the
+    intervals collapse to the point instead of failing the training run."""
+    rows = 10
+    calibrator = ConformalCalibrator(0.0, 3).fit(
+        np.full(rows, np.nan),
+        np.ones(rows),
+        np.ones(rows, dtype=np.int64),
+        np.zeros(rows, dtype=np.int64),
+        4,
+    )
+    bands = calibrator.predict(
+        np.full((1, 4), 7.0), np.arange(1, 5)[None, :], np.zeros(1, dtype=np.int64), [0.1, 0.9]
+    )
+    np.testing.assert_array_equal(bands[0.1], np.full((1, 4), 7.0))
+    np.testing.assert_array_equal(bands[0.9], np.full((1, 4), 7.0))
