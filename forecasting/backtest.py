@@ -142,7 +142,8 @@ def backtest(
         "warmup": warmup,
         "cross_validation": {
             "served": model.served_method,
-            "decisions": model.selector_.decisions_,
+            "decisions": model.selector_.decisions_
+            + [d for d in [model.metadata_.get("warmup_decision")] if d],
             "fva": model.selector_.table_,
             "rounds": model.metadata_.get("rounds"),
             "warmup_rounds": model.metadata_.get("warmup_rounds"),

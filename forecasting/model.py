@@ -156,6 +156,7 @@ class LaunchForecaster:
             "served_method": self.selector_.served_,
             "fva": self.selector_.table_,
             "selection": self.selector_.decisions_,
+            "warmup_decision": cv.warmup_decision,
             "folds": [{"window": list(f.window), "queries": len(f.actual)} for f in cv.folds],
             "models_fitted": sum(s.get("models", 0) for s in self.stages_),
         }
@@ -221,6 +222,7 @@ class LaunchForecaster:
             "served_method": new.selector_.served_,
             "fva": new.selector_.table_,
             "selection": new.selector_.decisions_,
+            "warmup_decision": self.metadata_.get("warmup_decision"),
             "folds": self.metadata_.get("folds", []),
             "choices_from": "the backtest's model (launches before its cutoff)",
             "models_fitted": sum(s.get("models", 0) for s in new.stages_),

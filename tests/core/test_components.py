@@ -395,3 +395,15 @@ def test_a_calibrator_without_usable_rows_answers_the_point() -> None:
     )
     np.testing.assert_array_equal(bands[0.1], np.full((1, 4), 7.0))
     np.testing.assert_array_equal(bands[0.9], np.full((1, 4), 7.0))
+
+
+def test_the_warm_up_models_value_is_reported_per_fold(
+    fitted: LaunchForecaster, catalogue: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    decision = fitted.metadata_["warmup_decision"]
+    assert decision.startswith("warm-up model vs launch model on warm-ups: WAPE gain per fold")
+    gains = decision.split("per fold ")[1].split(", ")
+    assert len(gains) == len(fitted.metadata_["folds"])
+    assert all(np.isfinite(float(g)) for g in gains)
+    refitted = fitted.refit(*catalogue)
+    assert refitted.metadata_["warmup_decision"] == decision
