@@ -54,12 +54,31 @@ def catalogue_ids(products: Sequence[RequestedProduct]) -> list[str]:
     ]
 
 
+# Said on a forecast key's answer about a catalogue product (API.md, Privacy).
+WITHHELD_SALES = (
+    "answered from the product's attributes and launch date only: a forecast key is not "
+    "given a known product's own sales (send them as history if you hold them)"
+)
+
+
+def uses_stored_sales(product: RequestedProduct) -> bool:
+    """Whether the request leaves a catalogue product's sales to be read from the database."""
+    return bool(
+        product.product_id
+        and product.attributes is None
+        and product.launch_date is None
+        and product.history is None
+    )
+
+
 def resolve_queries(
-    session: Session | None, products: Sequence[RequestedProduct]
+    session: Session | None, products: Sequence[RequestedProduct], private: bool = False
 ) -> list[ForecastQuery]:
     """Core queries for the request, filling catalogue products from the database.
 
-    `session` may be None when `catalogue_ids(products)` is empty.
+    `session` may be None when `catalogue_ids(products)` is empty. `private` (the forecast
+    role): a catalogue product's stored sales are not used, so the answer reproduces none of
+    them (its attributes and launch date are).
     """
     ids = catalogue_ids(products)
     if ids and session is None:
@@ -68,7 +87,7 @@ def resolve_queries(
     errors: list[dict[str, str]] = []
     queries = []
     for index, product in enumerate(products):
-        query = _complete(product) or _resolve(index, product, stored, errors)
+        query = _complete(product) or _resolve(index, product, stored, errors, private)
         if query is not None:
             queries.append(query)
     if errors:
@@ -100,6 +119,7 @@ def _resolve(
     product: RequestedProduct,
     stored: dict[str, tuple[dt.date | None, dict[str, Any], list[tuple[dt.date, float]]]],
     errors: list[dict[str, str]],
+    private: bool = False,
 ) -> ForecastQuery | None:
     where = f"products[{index}]"
     known = stored.get(product.product_id) if product.product_id else None
@@ -115,7 +135,8 @@ def _resolve(
     history = product.history
     if known is not None and use_catalogue:
         launch, attributes = known[0], known[1]
-        history = history if history is not None else known[2]
+        if history is None and not private:
+            history = known[2]
     else:
         attributes = product.attributes or {}
         launch = product.launch_date or (known[0] if known else None)

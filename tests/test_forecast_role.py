@@ -193,3 +193,32 @@ def test_keys_create_makes_a_forecast_key() -> None:
     result = CliRunner().invoke(cli_app, ["keys", "create", "--role", "forecast"])
     assert result.exit_code == 0, result.output
     assert '"forecast"' in result.output
+
+
+def test_a_forecast_key_is_not_given_a_catalogue_products_own_sales(keyed: TestClient) -> None:
+    """A catalogue product asked by id is answered from its description, as if new: its
+    stored sales (which a read key's answer follows) are not used, and the answer says so."""
+    sales = CATALOGUE[1]
+    counts = sales.groupby("product_id").size()
+    established = str(counts[counts > 20].index[0])  # a statistical forecast for a read key
+    stored = keyed.get(f"/v1/products/{established}", headers=key("read")).json()
+    described = {
+        "horizon": 4,
+        "products": [{"launch_date": stored["launch_date"], "attributes": stored["attributes"]}],
+    }
+    as_new = keyed.post("/v1/forecasts", json=described, headers=key("forecast")).json()
+    by_id = {"horizon": 4, "products": [{"product_id": established}]}
+    answers = [
+        keyed.get(f"/v1/products/{established}/forecast?horizon=4", headers=key("forecast")),
+        keyed.post("/v1/forecasts", json=by_id, headers=key("forecast")),
+    ]
+    for response in answers:
+        assert response.status_code == 200
+        [answer] = response.json()["forecasts"]
+        assert answer["points"] == as_new["forecasts"][0]["points"]
+        assert answer["method"] == as_new["forecasts"][0]["method"]
+        assert any("not given a known product's own sales" in w for w in answer["warnings"])
+    read = keyed.get(f"/v1/products/{established}/forecast?horizon=4", headers=key("read"))
+    [own] = read.json()["forecasts"]
+    assert own["method"].startswith("statistical")
+    assert not any("own sales" in w for w in own["warnings"])

@@ -24,11 +24,13 @@ from service.auth import CallerRole, role_of
 from service.batching import ForecastBatcher
 from service.errors import InvalidItems, NotFound
 from service.forecasts import (
+    WITHHELD_SALES,
     Answer,
     RequestedProduct,
     catalogue_ids,
     forecast,
     resolve_queries,
+    uses_stored_sales,
 )
 from service.model_store import ModelStore
 from store.fields import Attributes, Date, FiniteFloat, ProductId
@@ -418,8 +420,12 @@ def answer_request(
     before predicting so no connection is held during the CPU-bound part.
     """
     with get_sessionmaker(settings.database_url)() as session:
-        queries = resolve_queries(session, requested)
+        queries = resolve_queries(session, requested, private)
     answer = forecast(store, queries, horizon, quantiles, explain, details, private)
+    if private:
+        for product, result in zip(requested, answer.forecasts, strict=True):
+            if uses_stored_sales(product):
+                result.warnings.append(WITHHELD_SALES)
     return render(answer, settings, explain, details)
 
 
