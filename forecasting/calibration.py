@@ -108,10 +108,8 @@ class ConformalCalibrator:
         for index in np.unique(which).tolist():
             rows = which == index
             kind = names[index]
-            tables = self.ratios_[kind]  # (bands, steps, levels)
-            factors = np.stack(
-                [[np.interp(read_at, LEVELS, row) for row in table] for table in tables]
-            )  # (bands, steps, levels)
+            tables = self.ratios_[kind]  # (bands, steps, LEVELS)
+            factors = _read(tables, read_at)  # (bands, steps, levels asked)
             at = np.minimum(steps[rows], tables.shape[1]) - 1
             band = np.searchsorted(self.edges_[kind], points[rows], side="right")
             out[rows] = points[rows][:, :, None] * factors[band, at]
@@ -182,6 +180,16 @@ class _Sample(NamedTuple):
             if at.sum() >= MIN_ROWS:
                 table[s - 1] = _quantiles(self.ratio[at])
         return table
+
+
+def _read(tables: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """`tables` (..., len(LEVELS)) read at `levels` (within LEVELS' range) by linear
+    interpolation on LEVELS' even grid: np.interp for every row at once (a loop of np.interp
+    per band and step was a tenth of a one-product request)."""
+    position = (levels - LEVELS[0]) / (LEVELS[1] - LEVELS[0])
+    below = np.clip(np.floor(position).astype(np.int64), 0, len(LEVELS) - 2)
+    share = position - below
+    return tables[..., below] * (1.0 - share) + tables[..., below + 1] * share
 
 
 def _quantiles(ratios: np.ndarray) -> np.ndarray:
