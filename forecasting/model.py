@@ -612,8 +612,11 @@ class LaunchForecaster:
         past the curves' own length)."""
         L = self.config.launch_steps
         inside = np.take_along_axis(launch_curves, np.minimum(steps, L) - 1, axis=1)
-        tail = self._tail(steps, tails)
-        point = np.where(steps <= L, inside, launch_curves[:, L - 1 : L] * tail)
+        if steps.max(initial=0) <= L:  # the common request: no tail to compute
+            point = inside
+        else:
+            tail = self._tail(steps, tails)
+            point = np.where(steps <= L, inside, launch_curves[:, L - 1 : L] * tail)
         return np.where(np.isfinite(point), np.maximum(point, 0.0), 0.0)
 
     def _tail(self, steps: np.ndarray, tails: np.ndarray | None = None) -> np.ndarray:

@@ -11,6 +11,7 @@ calibration (forecasting/calibration.py).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,7 +112,19 @@ def warmup_rows(
 def warmup_answers(n_observed: np.ndarray, config: ForecasterConfig) -> np.ndarray:
     """Which queries the warm-up model answers: those observed for a number of steps it learnt
     from (`warmup_model_observed`); the launch model answers the others, cold ones included."""
-    return np.isin(n_observed, _warmup_counts(config))
+    answered = _answered(tuple(config.warmup_model_observed), config.launch_steps)
+    # A table lookup, not np.isin: this runs on every single-product request.
+    return answered[np.minimum(n_observed, len(answered) - 1)]
+
+
+@functools.lru_cache(maxsize=16)
+def _answered(observed: tuple[int, ...], launch_steps: int) -> np.ndarray:
+    """answered[k]: whether the warm-up model answers k observed steps (the last entry stands
+    for every count from launch_steps on: never)."""
+    answered = np.zeros(launch_steps + 1, dtype=bool)
+    answered[[k for k in observed if 1 <= k < launch_steps]] = True
+    answered.flags.writeable = False
+    return answered
 
 
 def _warmup_counts(config: ForecasterConfig) -> np.ndarray:
