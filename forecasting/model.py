@@ -274,9 +274,9 @@ class LaunchForecaster:
 
     def _calibrate(self, cv: CrossValidation) -> ConformalCalibrator:
         """Conformal ratios of the served method on every fold (together the newest
-        `cv_window` of the launches: more rows than the newest fold alone, and more than one
-        season; see forecasting/calibration.py); without folds, of the neighbour forecast on
-        the newest training launches."""
+        `cv_window` of the launches: twice the rows of the newest fold alone, which the bands
+        of forecasting/calibration.py need); without folds, of the neighbour forecast on the
+        newest training launches."""
         cfg = self.config
         L = cfg.launch_steps
         served = self.selector_.served_
