@@ -63,15 +63,16 @@ class ConformalCalibrator:
         self.ratios_: dict[str, np.ndarray] = {}
         self.edges_: dict[str, np.ndarray] = {}
         self.__dict__.pop("_lookup", None)  # derived from ratios_ (cached for predict)
+        pooled = {}
         for kind, rows in (("cold", observed == 0), ("warm", observed > 0)):
             rows = rows & ok
             if rows.sum() < MIN_ROWS:
                 rows = ok
-            self._fit_kind(kind, sample, point, rows, None)
+            pooled[kind] = self._fit_kind(kind, sample, point, rows, None)
         for k in np.unique(observed[ok & (observed > 0)]).tolist():
             rows = ok & (observed == k)
             if rows.sum() >= MIN_ROWS:
-                self._fit_kind(f"warm:{k}", sample, point, rows, self.ratios_["warm"][0])
+                self._fit_kind(f"warm:{k}", sample, point, rows, pooled["warm"])
         return self
 
     def _fit_kind(
@@ -81,10 +82,11 @@ class ConformalCalibrator:
         point: np.ndarray,
         rows: np.ndarray,
         fallback: np.ndarray | None,
-    ) -> None:
+    ) -> np.ndarray:
         """`ratios_[kind]` (bands, steps, levels) and `edges_[kind]` (bands - 1,): the tables
         of `rows` in equal-count bands of the point's size (a band's step with too few rows
-        reads the kind's unbanded row)."""
+        reads the kind's unbanded row, a step of that with too few `fallback`'s). Returns the
+        unbanded table (steps, levels)."""
         pooled = sample.per_step(rows, fallback)
         inner = np.linspace(0, 1, self.level_bins + 1)[1:-1]
         edges = np.quantile(point[rows], inner) if rows.any() else np.empty(0)
@@ -92,6 +94,7 @@ class ConformalCalibrator:
         tables = [sample.per_step(rows & (band == b), pooled) for b in range(len(edges) + 1)]
         self.ratios_[kind] = np.stack(tables) if len(edges) else pooled[None]
         self.edges_[kind] = edges
+        return pooled
 
     def predict(
         self, points: np.ndarray, steps: np.ndarray, observed: np.ndarray, levels: Sequence[float]

@@ -407,3 +407,21 @@ def test_the_warm_up_models_value_is_reported_per_fold(
     assert all(np.isfinite(float(g)) for g in gains)
     refitted = fitted.refit(*catalogue)
     assert refitted.metadata_["warmup_decision"] == decision
+
+
+def test_a_sparse_warm_up_step_reads_the_unbanded_warm_up_row() -> None:
+    """A warm-up count with too few rows at a step reads the pooled warm-up table's row for
+    that step, not the row of one band of point sizes (the smallest band's is the widest)."""
+    rng = np.random.default_rng(2)
+    n = 3000
+    point = rng.gamma(2.0, 10.0, n)
+    actual = point * np.exp(rng.normal(0.0, np.where(point < 15, 1.0, 0.2)))
+    steps = rng.integers(1, 9, n)
+    observed = np.ones(n, dtype=np.int64)
+    observed[:60], steps[:60] = 2, 3  # two observed: 60 rows, all at step 3
+    banded = ConformalCalibrator(0.0, 3).fit(actual, point, steps, observed, 8)
+    one = ConformalCalibrator(0.0, 1).fit(actual, point, steps, observed, 8)
+    unbanded_step_5 = one.ratios_["warm"][0][4]
+    assert not np.allclose(banded.ratios_["warm"][0][4], unbanded_step_5)
+    for band in banded.ratios_["warm:2"]:
+        np.testing.assert_array_equal(band[4], unbanded_step_5)
