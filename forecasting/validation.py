@@ -117,20 +117,20 @@ def warmup_answers(n_observed: np.ndarray, config: ForecasterConfig) -> np.ndarr
     return answered[np.minimum(n_observed, len(answered) - 1)]
 
 
+def _warmup_counts(config: ForecasterConfig) -> np.ndarray:
+    """The observed-step counts the warm-up model learns from (1 <= K < launch_steps)."""
+    answered = _answered(tuple(config.warmup_model_observed), config.launch_steps)
+    return np.flatnonzero(answered).astype(np.int64)
+
+
 @functools.lru_cache(maxsize=16)
 def _answered(observed: tuple[int, ...], launch_steps: int) -> np.ndarray:
-    """answered[k]: whether the warm-up model answers k observed steps (the last entry stands
-    for every count from launch_steps on: never)."""
+    """answered[k]: whether the warm-up model learns from (and answers) k observed steps, for
+    k in 0..launch_steps (the last entry stands for every longer history: never)."""
     answered = np.zeros(launch_steps + 1, dtype=bool)
     answered[[k for k in observed if 1 <= k < launch_steps]] = True
     answered.flags.writeable = False
     return answered
-
-
-def _warmup_counts(config: ForecasterConfig) -> np.ndarray:
-    """The observed-step counts the warm-up model learns from (1 <= K < launch_steps)."""
-    ks = np.array(sorted(set(config.warmup_model_observed)), dtype=np.int64)
-    return ks[(ks >= 1) & (ks < config.launch_steps)]
 
 
 def rows_of(
