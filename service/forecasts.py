@@ -137,6 +137,8 @@ def _resolve(
         launch, attributes = known[0], known[1]
         if history is None and not private:
             history = known[2]
+        if launch is None and known[2]:  # the contract: else the first sale's date
+            launch = known[2][0][0]
     else:
         attributes = product.attributes or {}
         launch = product.launch_date or (known[0] if known else None)

@@ -222,3 +222,22 @@ def test_a_forecast_key_is_not_given_a_catalogue_products_own_sales(keyed: TestC
     [own] = read.json()["forecasts"]
     assert own["method"].startswith("statistical")
     assert not any("own sales" in w for w in own["warnings"])
+
+
+def test_a_forecast_key_gets_a_catalogue_product_without_launch_date_from_its_first_sale(
+    keyed: TestClient,
+) -> None:
+    """Without its stored sales, a product stored with no launch date still has one: the
+    first sale's date, as the contract says (it was a 422 naming a field nobody sent)."""
+    product = {"product_id": "NO-LAUNCH-1", "attributes": {"category": "tops", "color": "red"}}
+    sales = [{"product_id": "NO-LAUNCH-1", "date": "2026-03-02", "quantity": 5}]
+    assert keyed.post("/v1/products", json={"products": [product]}, headers=key("write")).is_success
+    try:
+        written = keyed.post("/v1/sales", json={"observations": sales}, headers=key("write"))
+        assert written.is_success
+        response = keyed.get("/v1/products/NO-LAUNCH-1/forecast", headers=key("forecast"))
+        assert response.status_code == 200, response.text
+        [answer] = response.json()["forecasts"]
+        assert answer["points"][0]["start_date"] == "2026-03-02"
+    finally:
+        keyed.delete("/v1/products/NO-LAUNCH-1", headers=key("write"))
