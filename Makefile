@@ -28,11 +28,11 @@ chromium: ## Install Debian's chromium for the browser tests when /usr/bin/chrom
 demo: $(STAMP) ## Fresh clone -> SQLite demo catalogue, trained model, API on http://127.0.0.1:8000/docs
 	$(BIN)/launchcast demo
 
-test: $(STAMP) chromium ## Lint, type-check and run the tests (PostgreSQL too when LAUNCHCAST_TEST_POSTGRES_URL is set)
+test: $(STAMP) chromium ## Lint, type-check and run the tests on every core (PostgreSQL too when LAUNCHCAST_TEST_POSTGRES_URL is set)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist worksteal
 
 lint: $(STAMP) ## ruff + mypy only
 	$(BIN)/ruff check .
