@@ -84,8 +84,19 @@ def observed_level(
     )
     width = min(steps, len(global_curve))
     expected = np.where(mask[:, :width], global_curve[None, :width], 0.0).sum(axis=1)
-    ratio = np.where(has, (total + RATIO_PRIOR) / (expected + RATIO_PRIOR), np.nan)
+    ratio = np.where(has, level_ratio(total, expected), np.nan)
     return mean, last, ratio
+
+
+def level_ratio(total: np.ndarray, expected: np.ndarray | float) -> np.ndarray:
+    """An observed total's ratio to the global curve's `expected` total over the same steps
+    (`RATIO_PRIOR` keeps it finite when little was observed or expected)."""
+    return (total + RATIO_PRIOR) / (expected + RATIO_PRIOR)
+
+
+def level_ratio_inverse(ratio: np.ndarray, expected: np.ndarray | float) -> np.ndarray:
+    """The observed total whose `level_ratio` to `expected` is `ratio`."""
+    return ratio * (expected + RATIO_PRIOR) - RATIO_PRIOR
 
 
 def shrunk_scale(ratio: np.ndarray, n_observed: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ shape, scaled from the forecast at `launch_steps`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import platform
 import time
@@ -42,6 +43,7 @@ from forecasting.errors import ArtifactError
 from forecasting.features import Pairs, build_rows, feature_names
 from forecasting.gbm import LaunchGBM, lgbm_parameters, min_rows_in_leaf, row_scale
 from forecasting.jsonsafe import json_safe
+from forecasting.levels import LevelCeiling
 from forecasting.neighbour_model import Borrowed, NeighbourModel
 from forecasting.periods import step_starts
 from forecasting.private import CrossFittedCurves
@@ -246,6 +248,7 @@ class LaunchForecaster:
             self.private_ = CrossFittedCurves(cfg).fit(
                 self.catalogue_.curves_, nb.codes_, nb.encoder_.categorical
             )
+            self.levels_ = LevelCeiling().fit(self.catalogue_.launch_curves, self.curves_.global_)
 
     def _gbm_setup(self, rows: Any) -> dict[str, Any]:
         nb = self.neighbours_
@@ -414,9 +417,22 @@ class LaunchForecaster:
         if (parsed.n_observed > self.config.launch_steps).any():
             raise ValueError("predict_components takes launch queries only")
         rows = np.arange(len(queries))
+        parsed, factor = self._within_known_levels(parsed)
         curves, _, methods = self._components(parsed, rows, every_method=True)
+        curves = {method: curve * factor[:, None] for method, curve in curves.items()}
         curves["served"] = _served(curves, methods)
         return curves
+
+    def _within_known_levels(self, parsed: ParsedQueries) -> tuple[ParsedQueries, np.ndarray]:
+        """Queries whose observed level is beyond every known product's, brought down to the
+        highest known level, and the factor (m,) their forecasts are scaled up by
+        (forecasting/levels.py; 1 for every other query)."""
+        observed, factor = self.levels_.bound(
+            parsed.observed, parsed.n_observed, self.curves_.global_
+        )
+        if (factor == 1.0).all():
+            return parsed, factor
+        return dataclasses.replace(parsed, observed=observed), factor
 
     def _components(
         self,
@@ -503,6 +519,11 @@ class LaunchForecaster:
         cfg = self.config
         n_obs = parsed.n_observed[rows]
         tails = None
+        # The forecast role keeps the clipped level: a ceiling is one known product's sales.
+        factor = np.ones(len(rows))
+        if not private:
+            parsed, level_factor = self._within_known_levels(parsed)
+            factor = level_factor[rows]
         if private:
             launch_curves, tails, methods = self._private_curves(parsed, rows)
             curves: dict[str, np.ndarray] = {}
@@ -515,18 +536,20 @@ class LaunchForecaster:
         first_steps = n_obs + 1
         steps = first_steps[:, None] + np.arange(horizon)[None, :]
         points = self._extend(launch_curves, steps, tails)
-        bands = self.calibrator_.predict(points, steps, n_obs, quantiles)
         drivers = (
-            self._drivers(parsed, rows, curves, methods, points, steps)
+            self._drivers(parsed, rows, curves, methods, points, steps, factor)
             if "drivers" in details
             else None
         )
+        points = points * factor[:, None]
+        bands = self.calibrator_.predict(points, steps, n_obs, quantiles)
         # A batch's products often share a launch date: compute each calendar once.
         calendars: dict[tuple[dt.date, int], list[dt.date]] = {}
         out: list[ProductForecast] = []
         # Rows as lists of views and Python ints, taken once: indexing NumPy per product cost
         # more than building the product's answer.
         step_rows, point_rows, firsts = list(steps), list(points), first_steps.tolist()
+        beyond = (factor > 1.0).tolist()
         band_rows = [(q, list(band)) for q, band in bands.items()]
         for j, i in enumerate(rows.tolist()):
             query = queries[i]
@@ -537,6 +560,12 @@ class LaunchForecaster:
             warnings = list(parsed.warnings[i])
             if methods[j] == "global_curve":
                 warnings.append("no known attribute: answered with the global launch curve")
+            if beyond[j]:
+                warnings.append(
+                    f"sales so far are {factor[j]:.3g} times the highest level any known "
+                    "product reached after as many periods: forecast from that level, scaled "
+                    "up in proportion"
+                )
             neighbours = (
                 self._neighbours(borrowed, j, horizon, "curves" in details)
                 if explain and borrowed is not None and methods[j] != "global_curve"
@@ -634,8 +663,11 @@ class LaunchForecaster:
         methods: list[str],
         points: np.ndarray,
         steps: np.ndarray,
+        factor: np.ndarray,
     ) -> list[Drivers]:
-        """The total over the horizon as a baseline plus contributions (forecasting/drivers.py)."""
+        """The total over the horizon as a baseline plus contributions (forecasting/drivers.py):
+        `points` are the forecasts before `factor` scaled them up (a level beyond every known
+        product's), and what the scaling adds is the observed history's."""
         L = self.config.launch_steps
         horizon = drivers.Horizon(
             np.minimum(steps, L) - 1, np.where(steps <= L, 1.0, self._tail(steps))
@@ -661,7 +693,11 @@ class LaunchForecaster:
                 (codes >= 0).any(axis=1)[:, None], curves["attribute_curve"], curves["global_curve"]
             )
             parts = drivers.from_curves(self.curves_, codes, own, names, horizon)
-        return drivers.assemble(parts, points.sum(axis=1), methods, names)
+        total = points.sum(axis=1)
+        extra = total * (factor - 1.0)
+        parts.columns[:, len(names) + 2] += extra
+        parts.model_total += extra
+        return drivers.assemble(parts, total * factor, methods, names)
 
     def quantiles_for(
         self, point: np.ndarray, levels: Sequence[float], observed: int = 0
@@ -762,6 +798,8 @@ class LaunchForecaster:
         self.neighbours_ = NeighbourModel.load(reader, config, self.catalogue_)
         self.curves_ = CurveModel.load(reader, config)
         self.private_ = CrossFittedCurves.load(reader, config)
+        # Derived from the catalogue and the global curve: nothing of its own to save.
+        self.levels_ = LevelCeiling().fit(self.catalogue_.launch_curves, self.curves_.global_)
         self.gbm_ = LaunchGBM.load(reader, config) if meta["has_gbm"] else None
         self.warmup_gbm_ = (
             LaunchGBM.load(reader, config, "warmup_gbm") if meta.get("has_warmup_gbm") else None

@@ -24,6 +24,10 @@ from forecasting.types import ForecastQuery
 
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
+# A period's observed total above this is refused: forecasts scale with the observed level
+# (forecasting/levels.py), and beyond it they would no longer be finite numbers.
+MAX_PERIOD_QUANTITY = 1e12
+
 
 @dataclass
 class ParsedQueries:
@@ -143,6 +147,17 @@ def history_steps(query: ForecastQuery, index: int, freq: Frequency) -> np.ndarr
         )
     totals = np.zeros(int(steps.max()))
     np.add.at(totals, steps - 1, quantity)
+    if (np.abs(totals) > MAX_PERIOD_QUANTITY).any():
+        raise InvalidHistory(
+            "history quantities too large",
+            [
+                {
+                    "index": str(index),
+                    "field": "history",
+                    "message": f"a period's total is above {MAX_PERIOD_QUANTITY:.0e}",
+                }
+            ],
+        )
     return np.maximum(totals, 0.0)
 
 

@@ -65,7 +65,7 @@ def decide_promotion(
     if new is None:
         return Decision(False, REJECTED, "the backtest produced no WAPE for the served method")
     if active_metrics is None:
-        return Decision(True, ACTIVE, f"no active model; backtest WAPE {new:.1f}")
+        return Decision(True, ACTIVE, f"the first model (none was active); backtest WAPE {new:.1f}")
     old = served_wape(active_metrics)
     if old is None:
         return Decision(True, ACTIVE, f"the active model has no comparable WAPE; new {new:.1f}")

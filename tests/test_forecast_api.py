@@ -192,6 +192,13 @@ def test_a_batch_answers_every_product_in_order(served: TestClient) -> None:
             "products[0].history[0].date",
         ),
         (
+            {
+                "horizon": 3,
+                "products": [{**NEW, "history": [{"date": "2026-07-06", "quantity": 1e300}]}],
+            },
+            "products[0].history",
+        ),
+        (
             {"horizon": 3, "products": [{"attributes": {"category": "tops"}}]},
             "products[0].launch_date",
         ),

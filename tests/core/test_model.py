@@ -12,7 +12,7 @@ from forecasting.baseline import CurveBaseline
 from forecasting.errors import EmptyCatalogue, InvalidHistory
 from forecasting.features import RATIO_PRIOR
 from forecasting.model import LaunchForecaster
-from forecasting.types import ForecastQuery
+from forecasting.types import ForecastQuery, ProductForecast
 from tests.core.conftest import small_config
 
 LAUNCH = dt.date(2026, 7, 6)
@@ -140,6 +140,62 @@ def test_batch_answers_match_single_answers(fitted: LaunchForecaster) -> None:
     batch = fitted.predict(queries, 5)
     for query, answer in zip(queries, batch, strict=True):
         np.testing.assert_allclose(fitted.predict([query], 5)[0].point, answer.point)
+
+
+def test_a_launch_selling_beyond_every_known_level_is_forecast_in_proportion(
+    fitted: LaunchForecaster,
+) -> None:
+    # The trees cannot extrapolate past the highest level they learnt from: 10,000 and
+    # 1,000,000 a week were forecast alike. Beyond the catalogue's ceiling the forecast is
+    # the ceiling's, scaled by how far past it the product sells, and says so.
+    def warm(per_week: float) -> ProductForecast:
+        query = ForecastQuery(
+            launch_date=LAUNCH, attributes=DRESS, history=weekly(LAUNCH, [per_week] * 2)
+        )
+        return fitted.predict([query], 4, quantiles=[0.1, 0.9], details={"drivers"})[0]
+
+    ceiling = fitted.levels_.ceiling_[2]
+    g = fitted.curves_.global_
+    at_ceiling = (ceiling * (g[0] + g[1] + RATIO_PRIOR) - RATIO_PRIOR) / 2
+    within, big, huge = warm(0.5 * at_ceiling), warm(1e4 * at_ceiling), warm(1e6 * at_ceiling)
+    assert not any("highest level" in w for w in within.warnings)
+    assert any("highest level any known product reached" in w for w in big.warnings)
+    np.testing.assert_allclose(huge.point, 100 * big.point, rtol=1e-6)
+    np.testing.assert_allclose(huge.quantiles[0.9], 100 * big.quantiles[0.9], rtol=1e-6)
+    assert (big.point > 1000 * within.point).all()
+    # The drivers still sum to the total, the scaling counted as the history's.
+    assert big.drivers is not None
+    parts = big.drivers.baseline + sum(big.drivers.contributions.values())
+    assert parts == pytest.approx(big.point.sum(), rel=1e-9)
+    assert big.drivers.contributions["history"] > 0.9 * big.point.sum()
+
+
+def test_the_level_ceiling_is_continuous_at_the_highest_known_level(
+    fitted: LaunchForecaster,
+) -> None:
+    # Just below and just above the ceiling the forecasts barely differ: no jump where the
+    # proportional forecast takes over.
+    ceiling = fitted.levels_.ceiling_[2]
+    g = fitted.curves_.global_
+    at_ceiling = (ceiling * (g[0] + g[1] + RATIO_PRIOR) - RATIO_PRIOR) / 2
+    below, above = (
+        fitted.predict(
+            [ForecastQuery(launch_date=LAUNCH, attributes=DRESS, history=weekly(LAUNCH, [v, v]))],
+            4,
+        )[0].point
+        for v in (0.999 * at_ceiling, 1.001 * at_ceiling)
+    )
+    np.testing.assert_allclose(above, below, rtol=0.01)
+
+
+def test_a_history_too_large_to_forecast_is_refused_naming_the_field(
+    fitted: LaunchForecaster,
+) -> None:
+    query = ForecastQuery(launch_date=LAUNCH, attributes=DRESS, history=weekly(LAUNCH, [1e300]))
+    with pytest.raises(InvalidHistory) as error:
+        fitted.predict([query], 3)
+    assert error.value.errors[0]["field"] == "history"
+    assert "above" in error.value.errors[0]["message"]
 
 
 def test_history_before_launch_is_refused(fitted: LaunchForecaster) -> None:
