@@ -187,6 +187,10 @@ def test_the_planners_page_loads_offline_and_draws_a_forecast(
     expect(forecast_line(page)).to_have_count(1)
     expect(page.locator("#forecast-chart [data-series=band] path")).to_have_count(1)
     expect(page.get_by_role("button", name="Download CSV")).to_be_enabled()
+    # The drivers name the attributes the planner left unset as such.
+    labels = page.locator("#drivers .bar-label")
+    expect(labels.filter(has_text="material (not set)")).to_have_count(1)
+    expect(labels.filter(has_text="color (not set)")).to_have_count(0)
     timing = page.evaluate("JSON.stringify(performance.getEntriesByType('navigation')[0].toJSON())")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     (SCREENSHOTS / "app-navigation-timing.json").write_text(timing)

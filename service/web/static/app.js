@@ -386,12 +386,17 @@
     const total = drivers.baseline + entries.reduce((sum, [, v]) => sum + v, 0);
     $("drivers-summary").textContent = `baseline ${fmt(drivers.baseline)} + contributions = ${fmt(total)} units`;
     const scale = Math.max(1e-9, ...entries.map(([, v]) => Math.abs(v)));
+    // An attribute the product left unset still moves the forecast (the model has learnt what
+    // an unknown value sells like): say so, or the planner reads it as the value's effect.
+    const given = (state.last && state.last.product && state.last.product.attributes) || {};
+    const unset = new Set(state.attributes.map((a) => a.name)
+      .filter((name) => given[name] === undefined || given[name] === null || given[name] === ""));
     for (const [name, value] of entries) {
       const item = document.createElement("li");
       item.className = value >= 0 ? "up" : "down";
       const label = document.createElement("span");
       label.className = "bar-label";
-      label.textContent = name;
+      label.textContent = unset.has(name) ? `${name} (not set)` : name;
       const track = document.createElement("span");
       track.className = "bar-track";
       const bar = document.createElement("span");
