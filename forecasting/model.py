@@ -74,7 +74,8 @@ __all__ = ["ARTIFACT_FORMAT", "ForecasterConfig", "LaunchForecaster", "artifact_
 class LaunchForecaster:
     """Cold-start and warm-up forecaster for product launches (see module docstring).
 
-    Fitted state: `catalogue_`, `neighbours_`, `curves_`, `gbm_` (None when not served),
+    Fitted state: `catalogue_`, `neighbours_`, `curves_`, `private_`, `levels_` (derived from
+    the catalogue and curves, not saved), `gbm_` and `warmup_gbm_` (None when not served),
     `selector_`, `calibrator_`, `stages_` (seconds and models per fitting stage), `metadata_`.
     """
 

@@ -168,6 +168,12 @@ def test_a_launch_selling_beyond_every_known_level_is_forecast_in_proportion(
     parts = big.drivers.baseline + sum(big.drivers.contributions.values())
     assert parts == pytest.approx(big.point.sum(), rel=1e-9)
     assert big.drivers.contributions["history"] > 0.9 * big.point.sum()
+    # The forecast role is not told where the ceiling is (it is one known product's sales).
+    query = ForecastQuery(
+        launch_date=LAUNCH, attributes=DRESS, history=weekly(LAUNCH, [1e4 * at_ceiling] * 2)
+    )
+    private = fitted.predict([query], 4, private=True)[0]
+    assert not any("highest level" in w for w in private.warnings)
 
 
 def test_the_level_ceiling_is_continuous_at_the_highest_known_level(
