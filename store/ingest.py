@@ -335,7 +335,9 @@ def numeric_attribute_columns(
         for i, v in texts:
             out[i][column] = _as_number(v) if _as_number(v) is not None else v
         errors.extend(
-            ItemError(i, locate(i, column), f"{v!r} is not a number; the column {column!r} is")
+            ItemError(
+                i, locate(i, column), f"{v!r} is not a number, as the rest of column {column!r} is"
+            )
             for i, v in stray
         )
     return out, errors
