@@ -29,13 +29,18 @@ class LevelCeiling:
         """Learn from (n, steps) launch curves (NaN where not reached)."""
         steps = launch_curves.shape[1]
         self.ceiling_ = np.full(steps + 1, np.inf)
-        totals = np.cumsum(np.nan_to_num(launch_curves), axis=1)
-        expected = np.cumsum(global_curve[:steps])
+        # Running totals, one step at a time: a replica loading a catalogue of a million
+        # products holds one column more, not a copy of every curve.
+        total = np.zeros(len(launch_curves))
+        expected = 0.0
         for k in range(1, steps + 1):
-            reached = np.isfinite(launch_curves[:, k - 1])
-            if reached.any():
-                ratios = level_ratio(totals[reached, k - 1], expected[k - 1])
-                self.ceiling_[k] = float(ratios.max())
+            column = launch_curves[:, k - 1]
+            reached = np.isfinite(column)
+            total += np.where(reached, column, 0.0)
+            expected += float(global_curve[k - 1]) if k <= len(global_curve) else 0.0
+            highest = float(np.max(total, where=reached, initial=-np.inf))
+            if np.isfinite(highest):  # the ratio grows with the total: the highest total's
+                self.ceiling_[k] = float(level_ratio(np.asarray(highest), expected))
         return self
 
     def bound(
