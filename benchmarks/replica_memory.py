@@ -132,6 +132,8 @@ def main() -> None:
         return
     if args.model is None:
         parser.error("--model is required")
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         rows = []
         from forecasting.model import LaunchForecaster
