@@ -72,20 +72,28 @@ def observed_level(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per pair: observed mean, last observed value, and the observed total's ratio to the
     global curve's over the same steps (NaN where nothing was observed)."""
-    steps = pairs.observed.shape[1]
-    mask = np.arange(steps)[None, :] < pairs.n_observed[:, None]
-    observed = np.where(mask & np.isfinite(pairs.observed), pairs.observed, 0.0)
-    total = observed.sum(axis=1)
+    observed, total, expected = observed_totals(pairs.observed, pairs.n_observed, global_curve)
     count = pairs.n_observed.astype(float)
     has = count > 0
     mean = np.where(has, total / np.maximum(count, 1), np.nan)
     last = np.where(
         has, observed[np.arange(len(observed)), np.maximum(pairs.n_observed - 1, 0)], np.nan
     )
-    width = min(steps, len(global_curve))
-    expected = np.where(mask[:, :width], global_curve[None, :width], 0.0).sum(axis=1)
     ratio = np.where(has, level_ratio(total, expected), np.nan)
     return mean, last, ratio
+
+
+def observed_totals(
+    observed: np.ndarray, n_observed: np.ndarray, global_curve: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(m, width) observed step totals with zeros beyond each row's `n_observed` (and for
+    unknown steps), their sum per row, and the global curve's sum over the same steps."""
+    steps = observed.shape[1]
+    mask = np.arange(steps)[None, :] < n_observed[:, None]
+    observed = np.where(mask & np.isfinite(observed), observed, 0.0)
+    width = min(steps, len(global_curve))
+    expected = np.where(mask[:, :width], global_curve[None, :width], 0.0).sum(axis=1)
+    return observed, observed.sum(axis=1), expected
 
 
 def level_ratio(total: np.ndarray, expected: np.ndarray | float) -> np.ndarray:

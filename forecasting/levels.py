@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from forecasting.features import level_ratio, level_ratio_inverse
+from forecasting.features import level_ratio, level_ratio_inverse, observed_totals
 
 
 class LevelCeiling:
@@ -54,12 +54,7 @@ class LevelCeiling:
             n_observed: (m,) observed steps.
             global_curve: the global launch curve the ratios are taken against.
         """
-        width = observed.shape[1]
-        mask = np.arange(width)[None, :] < n_observed[:, None]
-        total = np.where(mask & np.isfinite(observed), observed, 0.0).sum(axis=1)
-        curve = np.zeros(width)
-        curve[: min(width, len(global_curve))] = global_curve[:width]
-        expected = np.where(mask, curve[None, :], 0.0).sum(axis=1)
+        _, total, expected = observed_totals(observed, n_observed, global_curve)
         ratio = level_ratio(total, expected)
         ceiling = self.ceiling_[np.minimum(n_observed, len(self.ceiling_) - 1)]
         beyond = (n_observed > 0) & (ratio > ceiling)
