@@ -125,6 +125,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, UnicodeDecodeError):
+            # FastAPI answers a body it cannot decode with a bare 400; a body that is not
+            # UTF-8 is as malformed as one that is not JSON, and is answered the same way.
+            at = exc.__cause__.start
+            errors = [{"field": "body", "message": f"not UTF-8 text at byte {at}: send JSON"}]
+            return problem_response(422, "Validation failed", "invalid fields: body", errors)
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:
             headers["Allow"] = allowed_methods(request, headers.get("Allow", ""))

@@ -10,7 +10,7 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, StrictBool, StrictStr
+from pydantic import AfterValidator, BeforeValidator, Field, StrictBool, StrictStr
 
 from store.models import PRODUCT_ID_MAX
 
@@ -55,6 +55,20 @@ def routable_id(value: str) -> str:
     return value
 
 
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def iso_date_only(value: Any) -> Any:
+    """Only `YYYY-MM-DD` text (or a date object, from the importer's files): pydantic alone
+    would also take a number as seconds since 1970 (`0` was 1970-01-01) and a datetime at
+    midnight."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and ISO_DATE.fullmatch(value):
+        return value
+    raise ValueError("must be an ISO date, YYYY-MM-DD")
+
+
 def date_in_range(value: dt.date) -> dt.date:
     if not EARLIEST_DATE <= value <= LATEST_DATE:
         raise ValueError(f"must be between {EARLIEST_DATE} and {LATEST_DATE}")
@@ -94,6 +108,7 @@ Date = Annotated[
         description=f"ISO date between {EARLIEST_DATE} and {LATEST_DATE}.",
         json_schema_extra={"formatMinimum": str(EARLIEST_DATE), "formatMaximum": str(LATEST_DATE)},
     ),
+    BeforeValidator(iso_date_only),
     AfterValidator(date_in_range),
 ]
 

@@ -107,6 +107,16 @@ def test_malformed_json_answers_422_problem_details(client: TestClient) -> None:
     assert_problem(response, 422, "body")
 
 
+@pytest.mark.parametrize("path", ["/v1/products", "/v1/sales", "/v1/forecasts"])
+def test_a_body_that_is_not_utf8_answers_422_naming_the_body(client: TestClient, path: str) -> None:
+    response = client.post(
+        path, content=b"\xc5\x9e\xff", headers={"content-type": "application/json"}
+    )
+    assert_problem(response, 422, "body")
+    assert "not UTF-8 text at byte 2" in response.text
+    assert_catalogue_empty(client)
+
+
 @pytest.mark.parametrize("token", [b"NaN", b"Infinity", b"-Infinity", b'"five"'])
 def test_non_finite_or_string_quantities_are_refused(client: TestClient, token: bytes) -> None:
     post_products(client, PRODUCT)

@@ -57,6 +57,28 @@ def test_forecast_history_date_out_of_range_is_422(client: TestClient) -> None:
     assert_problem(response, 422, "products[0].history[1].date")
 
 
+NOT_ISO_DATES: list[Any] = [0, 1700000000, "0", "2024-03-04T00:00", "20240304", True]
+
+
+@pytest.mark.parametrize("day", NOT_ISO_DATES)
+def test_a_date_that_is_not_iso_text_is_422_at_every_entry_point(
+    client: TestClient, day: Any
+) -> None:
+    launch = post_products(client, {**GOOD, "launch_date": day})
+    assert_problem(launch, 422, "products[0].launch_date")
+    assert "YYYY-MM-DD" in launch.text
+    assert_catalogue_empty(client)
+    assert post_products(client, GOOD).status_code == 200
+    sold = client.post("/v1/sales", json={"observations": [sale(date=day)]})
+    assert_problem(sold, 422, "observations[0].date")
+    assert client.get("/v1/products/SKU-1").json()["n_observations"] == 0
+    read = client.get("/v1/products/SKU-1/sales", params={"start": str(day)})
+    assert_problem(read, 422, "start")
+    history = {"launch_date": "2024-03-04", "history": [{"date": day, "quantity": 1}]}
+    forecast = client.post("/v1/forecasts", json={"horizon": 4, "products": [history]})
+    assert_problem(forecast, 422, "products[0].history[0].date")
+
+
 def test_forecast_at_the_last_launch_date_answers(client: TestClient) -> None:
     product = {"launch_date": "2199-12-31", "attributes": {"color": "red"}}
     response = client.post("/v1/forecasts", json={"horizon": 104, "products": [product]})

@@ -39,6 +39,16 @@ def test_methods_are_listed_simplest_first_with_their_value_added() -> None:
     assert "2.5" in lines[2] and "4.0" in lines[2]
 
 
+def test_the_table_reads_whole_on_an_80_column_terminal() -> None:
+    metrics = {**METRICS, "methods": {**METRICS["methods"], "attribute_curve": {"wape": 2397.0}}}
+    console = Console(record=True, width=80)
+    console.print(metrics_table(metrics))
+    text = console.export_text()
+    assert "…" not in text
+    for word in ("attribute_curve", "global_curve", "fallback", "coverage", "2397.0"):
+        assert word in text
+
+
 def test_the_selection_lines_say_what_is_served_and_why() -> None:
     lines = selection_lines(METRICS)
     assert lines[0].startswith("served method: gbm")

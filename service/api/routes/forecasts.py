@@ -131,11 +131,21 @@ class ProductToForecast(BaseModel):
         return [name for name, value in given if value]
 
 
+# What `check_quantiles` refuses, said in the OpenAPI document too, so a client generated from
+# it (or a schema-driven test) knows the bounds; the check itself stays `check_quantiles`.
+QUANTILE_LEVELS_SCHEMA: dict[str, Any] = {
+    "items": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+    "uniqueItems": True,
+}
+
+
 class ForecastRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_REQUEST]})
     horizon: int = Field(ge=1, description="1 to the configured maximum (default 104).")
     quantiles: list[float] = Field(
-        default_factory=list, description="Levels strictly between 0 and 1, each once."
+        default_factory=list,
+        description="Levels strictly between 0 and 1, each once.",
+        json_schema_extra=QUANTILE_LEVELS_SCHEMA,
     )
     explain: bool = Field(False, description="Include the neighbours borrowed from.")
     details: list[Detail] = Field(
@@ -621,7 +631,10 @@ async def product_forecast(
     role: CallerRole,
     horizon: int = Query(12, ge=1, description="Steps to forecast."),
     quantiles: list[float] = Query(
-        [], description="Quantile levels, e.g. ?quantiles=0.1&quantiles=0.9"
+        [],
+        description="Quantile levels strictly between 0 and 1, each once, e.g. "
+        "?quantiles=0.1&quantiles=0.9",
+        json_schema_extra=QUANTILE_LEVELS_SCHEMA,
     ),
     explain: bool = Query(False, description="Include the neighbours borrowed from."),
     details: list[Detail] = Query(
