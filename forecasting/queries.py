@@ -20,6 +20,7 @@ from forecasting.curves import category_key
 from forecasting.errors import InvalidAnalogue, InvalidHistory
 from forecasting.neighbours import AttributeEncoder
 from forecasting.periods import Frequency, steps_of
+from forecasting.suggest import did_you_mean
 from forecasting.types import ForecastQuery
 
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
@@ -243,9 +244,10 @@ def attribute_warnings(
         if value is None:
             out.append(f"attribute {name} is missing; treated as unknown")
         elif codes[j] < 0:
+            key = category_key(value)
             out.append(
-                f"attribute {name}={category_key(value)} was never seen in training; "
-                "treated as unknown"
+                f"attribute {name}={key} was never seen in training; treated as unknown"
+                + did_you_mean(key, encoder.categorical[name])
             )
     for name in encoder.numeric:
         value = attributes.get(name)
@@ -255,7 +257,10 @@ def attribute_warnings(
             out.append(f"attribute {name}={value} is not a number; treated as unknown")
     for name in attributes:
         if name not in encoder.categorical and name not in encoder.numeric:
-            out.append(f"attribute {name} is unknown to the model; ignored")
+            unused = [known for known in encoder.names if known not in attributes]
+            out.append(
+                f"attribute {name} is unknown to the model; ignored" + did_you_mean(name, unused)
+            )
     return out
 
 

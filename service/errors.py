@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Collection
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from forecasting.errors import ForecastingError
+from forecasting.suggest import did_you_mean
 from store.fields import is_union_branch, message
 
 PROBLEM_JSON = "application/problem+json"
@@ -92,10 +94,20 @@ def api_errors(core_errors: list[dict[str, str]]) -> list[dict[str, str]]:
     return out
 
 
-def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
-    """One entry per offending field; a union's several refusals merge into one message."""
+def validation_errors(
+    exc: RequestValidationError, known_fields: Collection[str] = ()
+) -> list[dict[str, str]]:
+    """One entry per offending field; a union's several refusals merge into one message. A
+    field the request may not hold is named as unknown, with the closest of `known_fields`
+    (a typo like "atributes" is the common cause)."""
     merged: dict[str, list[str]] = {}
     for err in exc.errors():
+        if err.get("type") == "extra_forbidden":
+            name = str(err.get("loc", ("?",))[-1])
+            merged.setdefault(field_path(err["loc"]), []).append(
+                "unknown field" + did_you_mean(name, known_fields)
+            )
+            continue
         if err.get("type") == "json_invalid":
             position = err.get("loc", ("body", "?"))[-1]
             error = err.get("ctx", {}).get("error", "invalid JSON")
@@ -110,8 +122,8 @@ def install_error_handlers(app: FastAPI) -> None:
     """Map every error to problem details; no stack trace ever leaves the process."""
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = validation_errors(exc)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = validation_errors(exc, _request_fields(request.app))
         fields = ", ".join(sorted({e["field"] for e in errors}))
         return problem_response(422, "Validation failed", f"invalid fields: {fields}", errors)
 
@@ -175,6 +187,16 @@ TITLES = {
     422: "Validation failed",
     503: "Service unavailable",
 }
+
+
+def _request_fields(app: FastAPI) -> set[str]:
+    """Every property name of the OpenAPI document's schemas: the fields a request can hold."""
+    cached: set[str] | None = getattr(app.state, "request_fields", None)
+    if cached is None:
+        schemas = app.openapi().get("components", {}).get("schemas", {})
+        cached = {name for schema in schemas.values() for name in schema.get("properties", {})}
+        app.state.request_fields = cached
+    return cached
 
 
 def allowed_methods(request: Request, fallback: str) -> str:

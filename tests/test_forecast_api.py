@@ -159,6 +159,30 @@ def test_warnings_name_unseen_values_unknown_and_missing_attributes(served: Test
     assert "material" in text
 
 
+def test_warnings_suggest_the_known_name_or_value_a_typo_meant(served: TestClient) -> None:
+    attributes = {"categry": "tops", "color": "Red"}
+    result = forecast_of(
+        post(served, products=[{"launch_date": "2026-07-06", "attributes": attributes}])
+    )
+    assert (
+        "attribute categry is unknown to the model; ignored (did you mean 'category'?)"
+        in result["warnings"]
+    )
+    assert (
+        "attribute color=Red was never seen in training; treated as unknown "
+        "(did you mean 'red'?)" in result["warnings"]
+    )
+
+
+def test_a_misspelt_request_field_is_named_with_the_field_it_meant(served: TestClient) -> None:
+    product = {"launch_date": "2026-07-06", "atributes": {"category": "tops"}}
+    response = served.post("/v1/forecasts", json={"horizon": 3, "products": [product]})
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "products[0].atributes", "message": "unknown field (did you mean 'attributes'?)"}
+    ]
+
+
 def test_every_attribute_unknown_falls_back_with_a_warning(served: TestClient) -> None:
     result = forecast_of(post(served, products=[{"launch_date": "2026-07-06", "attributes": {}}]))
     assert result["method"] in ("global_curve", "attribute_curve", "neighbours")
