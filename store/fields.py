@@ -66,7 +66,8 @@ def iso_date_only(value: Any) -> Any:
         return value
     if isinstance(value, str) and ISO_DATE.fullmatch(value):
         return value
-    raise ValueError("must be an ISO date, YYYY-MM-DD")
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    raise ValueError(f"{shown} is not an ISO date, YYYY-MM-DD")
 
 
 def date_in_range(value: dt.date) -> dt.date:
