@@ -190,7 +190,8 @@ TITLES = {
 
 
 def _request_fields(app: FastAPI) -> set[str]:
-    """Every property name of the OpenAPI document's schemas: the fields a request can hold."""
+    """Every property name in the OpenAPI document's schemas, the request fields among them
+    (answers' names too: a suggestion only needs the closest real name)."""
     cached: set[str] | None = getattr(app.state, "request_fields", None)
     if cached is None:
         schemas = app.openapi().get("components", {}).get("schemas", {})
