@@ -3,11 +3,18 @@ warm-up sentences."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from training.report import metrics_table, selection_lines, warmup_lines
+from training.report import (
+    metrics_table,
+    selection_lines,
+    statistical_line,
+    warmup_lines,
+    write_html,
+)
 
 METRICS: dict[str, Any] = {
     "frequency": "W",
@@ -60,3 +67,27 @@ def test_warm_up_reads_as_a_sentence_in_the_data_frequency() -> None:
         "with periods 1-2 observed, WAPE on weeks 3-12 is 50.4 against 63.4 cold "
         "(ratio 0.795), 10-90% coverage 79.4%"
     ]
+
+
+def test_the_html_report_reads_as_prose_not_python(tmp_path: Path) -> None:
+    sample = {
+        "product_id": "P1",
+        "launch_date": "2026-05-22",
+        "attributes": {"category": "tops", "price": 24.98},
+        "method": "gbm",
+        "actual": [3.0, None],
+        "forecast": [2.0, 2.5],
+        "lower": [1.0, 1.0],
+        "upper": [4.0, 5.0],
+        "neighbours": [],
+    }
+    metrics = {**METRICS, "per_step": {"gbm": [{"wape": 50.0}, {"wape": 40.0}]}}
+    text = write_html(metrics, [sample], tmp_path / "report.html").read_text()
+    assert "category: tops · price: 24.98" in text
+    assert "{&#x27;" not in text and "{'" not in text
+
+
+def test_the_statistical_line_names_the_mix_of_models_served() -> None:
+    stats = {"n_products": 82, "horizon": 12, "wape": 60.0, "naive_wape": 61.0, "coverage": 0.8}
+    line = statistical_line({"statistical": {**stats, "models": {"AutoETS": 2, "Naive": 80}}})
+    assert line.endswith("models served: Naive on 80, AutoETS on 2")

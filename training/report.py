@@ -69,7 +69,7 @@ def statistical_line(metrics: dict[str, Any]) -> str:
         f"{stats['horizon']} periods held out: WAPE {_fmt(stats.get('wape'))} "
         f"(naive {_fmt(stats.get('naive_wape'))}{seasonal}), 10-90% coverage "
         f"{_fmt(100 * coverage if coverage is not None else None)}%, "
-        f"models served {stats.get('models')}"
+        f"models served: {_mix(stats.get('models'))}"
     )
 
 
@@ -95,6 +95,14 @@ def selection_lines(metrics: dict[str, Any]) -> list[str]:
     lines = [f"served method: {served} (the simplest one the cross-validation folds support)"]
     lines += [str(d) for d in cv.get("decisions") or []]
     return lines
+
+
+def _mix(models: Any) -> str:
+    """{"Naive": 80, "AutoETS": 2} -> "Naive on 80, AutoETS on 2"."""
+    if not isinstance(models, dict) or not models:
+        return "none"
+    ranked = sorted(models.items(), key=lambda item: -item[1])
+    return ", ".join(f"{name} on {count}" for name, count in ranked)
 
 
 def _period_word(metrics: dict[str, Any]) -> str:
@@ -128,23 +136,42 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+# Each method keeps its marker and dash pattern whatever the colours (read in grey print or by
+# a colour-blind reader); the served method is drawn last, black and dashed, so it shows even
+# where it lies on the method it serves.
+STYLES = {
+    "global_curve": ("s", ":"),
+    "attribute_curve": ("^", "-."),
+    "neighbours": ("D", "--"),
+    "gbm": ("o", "-"),
+}
+
+
 def wape_per_step_plot(metrics: dict[str, Any]) -> str:
     fig, ax = plt.subplots(figsize=(8, 4))
+    served = str(metrics.get("served_method") or "")
     for name in _methods(metrics):
         steps = metrics.get("per_step", {}).get(name, [])
         ys = [s.get("wape") if isinstance(s, dict) else None for s in steps]
-        ax.plot(
-            range(1, len(ys) + 1),
-            [y if y is not None else float("nan") for y in ys],
-            marker="o",
-            label=name,
-        )
+        xs, values = range(1, len(ys) + 1), [y if y is not None else float("nan") for y in ys]
+        if name == "served":
+            ax.plot(xs, values, "k--", lw=2.5, label=f"served ({served})", zorder=3)
+            continue
+        marker, dashes = STYLES.get(name, ("x", "-"))
+        ax.plot(xs, values, marker=marker, linestyle=dashes, label=name)
     ax.set_xlabel("periods since launch")
     ax.set_ylabel("WAPE (%)")
     ax.set_title("WAPE per step and method (lower is better)")
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax.grid(alpha=0.3)
     return _png(fig)
+
+
+def attribute_caption(attributes: Any) -> str:
+    """ "category: tops · color: red · price: 24.98", not a Python dict."""
+    if not isinstance(attributes, dict):
+        return str(attributes)
+    return " · ".join(f"{name}: {value}" for name, value in attributes.items())
 
 
 def sample_plot(sample: dict[str, Any]) -> str:
@@ -185,7 +212,7 @@ def write_html(metrics: dict[str, Any], samples: list[dict[str, Any]], path: Pat
     )
     figures = "".join(
         f'<figure><img src="data:image/png;base64,{sample_plot(s)}">'
-        f"<figcaption>{html.escape(str(s.get('attributes')))}</figcaption></figure>"
+        f"<figcaption>{html.escape(attribute_caption(s.get('attributes')))}</figcaption></figure>"
         for s in samples
     )
     warmup = "".join(f"<li>{html.escape(line)}</li>" for line in warmup_lines(metrics))
