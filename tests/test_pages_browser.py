@@ -224,6 +224,8 @@ def test_excluding_an_analogue_changes_the_forecast(server: str, offline: Offlin
     forecast_new_product(page)
     rows = page.locator("#analogues tbody tr")
     expect(rows).not_to_have_count(0)
+    # Each analogue says what it is, so the planner can judge it before pinning or excluding.
+    expect(rows.nth(0).locator(".about")).to_contain_text("launched 20")
     first, second = (rows.nth(i).get_attribute("data-product-id") for i in (0, 1))
     # The planner keeps two like items, then drops one of them. (An exclusion alone changes
     # only the neighbour forecast: the served gbm method ignores it, see test_planner_api.)

@@ -331,6 +331,21 @@
     return button;
   }
 
+  // What each analogue is (its attributes and launch), so the planner can judge it before
+  // pinning or excluding it: read once per product and kept for the page's life.
+  const descriptions = new Map(); // product_id -> Promise of its one-line description
+  function describeAnalogue(id, into) {
+    if (!descriptions.has(id)) {
+      descriptions.set(id, api(`/v1/products/${encodeURIComponent(id)}`).then((p) => {
+        const values = Object.entries(p.attributes || {})
+          .filter(([, v]) => v !== null && v !== "")
+          .map(([k, v]) => (typeof v === "string" ? v : `${k} ${v}`));
+        return [...values, p.launch_date ? `launched ${p.launch_date}` : ""].filter(Boolean).join(" · ");
+      }).catch(() => ""));
+    }
+    descriptions.get(id).then((text) => { into.textContent = text; });
+  }
+
   function renderAnalogues(neighbours, f) {
     const body = $("analogues").querySelector("tbody");
     body.textContent = "";
@@ -351,6 +366,10 @@
       if (excluded) row.className = "excluded";
       const name = row.insertCell();
       name.textContent = n.product_id + (excluded ? " (excluded)" : pinned ? " (pinned)" : "");
+      const about = document.createElement("small");
+      about.className = "about";
+      name.append(document.createElement("br"), about);
+      describeAnalogue(n.product_id, about);
       row.insertCell().textContent = n.similarity === null ? "–" : n.similarity.toFixed(2);
       const weight = row.insertCell();
       if (pinned) {
