@@ -9,7 +9,7 @@ import click
 import typer
 from rich.console import Console
 
-from cli import db, demo, forecast, ingest, keys, serve, train, worker
+from cli import db, demo, forecast, ingest, keys, models, serve, train, worker
 
 app = typer.Typer(
     name="launchcast",
@@ -23,6 +23,8 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
+app.add_typer(models.models_app, name="models")
+app.add_typer(models.runs_app, name="runs")
 app.command("import")(ingest.import_command)
 app.command("demo")(demo.demo_command)
 app.command("serve")(serve.serve_command)

@@ -170,6 +170,12 @@ def succeed(session: Session, run_id: str, model_version: str, metrics: dict[str
     run.stage, run.progress = "done", 1.0
 
 
+def recent_runs(session: Session, limit: int) -> list[TrainingRun]:
+    """The newest `limit` runs, newest first."""
+    query = select(TrainingRun).order_by(TrainingRun.created_at.desc()).limit(limit)
+    return list(session.scalars(query))
+
+
 def get_run(session: Session, run_id: str) -> TrainingRun:
     run = session.get(TrainingRun, run_id)
     if run is None:

@@ -44,6 +44,8 @@ def test_a_failing_command_prints_one_line_and_exits_non_zero(tmp_path: Path) ->
         "forecast",
         "keys",
         "worker",
+        "models",
+        "runs",
     ],
 )
 def test_every_command_documents_itself(command: str) -> None:

@@ -1,0 +1,111 @@
+"""`launchcast models ...` and `launchcast runs ...`: the registry and the training runs, for an
+operator at the machine (the same records as `GET /v1/models` and `GET /v1/training-runs/{id}`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from store.settings import get_settings
+
+models_app = typer.Typer(
+    help="Model versions: list them, activate one (promotion or rollback).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+runs_app = typer.Typer(
+    help="Training runs: the newest first.", no_args_is_help=True, rich_markup_mode=None
+)
+console = Console()
+
+
+@models_app.command("list")
+def list_models() -> None:
+    """Every model version, the newest first: status, backtest WAPE, and why it has that status."""
+    from store import registry
+    from store.session import get_sessionmaker
+
+    with get_sessionmaker(get_settings().database_url)() as session:
+        versions = registry.list_versions(session)
+    if not versions:
+        console.print("no model versions yet: run `launchcast train`")
+        return
+    # One line per version and its reason under it: reads whole in an 80-column log.
+    for row in versions:
+        metrics = row.metrics or {}
+        console.print(
+            f"{row.version}  {row.status:<9}  {_when(row.created_at)}  "
+            f"WAPE {_number(registry.served_wape(metrics))}  "
+            f"{metrics.get('served_method') or '-'}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        if row.reason:
+            console.print(f"    {row.reason}", highlight=False, style="dim")
+
+
+@models_app.command("activate")
+def activate_model(
+    version: str = typer.Argument(..., help="A version from `models list`."),
+) -> None:
+    """Make VERSION the active model (every replica switches to it within model_poll_seconds)."""
+    from store import registry
+    from store.session import get_sessionmaker
+
+    with get_sessionmaker(get_settings().database_url)() as session:
+        row = registry.activate(session, version)
+        if row is None:
+            raise typer.BadParameter(
+                f"no model version '{version}' (see `launchcast models list`)",
+                param_hint="VERSION",
+            )
+        session.commit()
+    console.print(f"model [bold]{version}[/] is active")
+
+
+@runs_app.command("list")
+def list_runs(
+    limit: int = typer.Option(20, min=1, max=1000, help="How many runs, newest first."),
+) -> None:
+    """The newest training runs: status, stage or error, timing and the model each published."""
+    from store import runs
+    from store.session import get_sessionmaker
+
+    with get_sessionmaker(get_settings().database_url)() as session:
+        rows = runs.recent_runs(session, limit)
+    if not rows:
+        console.print("no training runs yet: `launchcast train`, or POST /v1/training-runs")
+        return
+    for run in rows:
+        end = run.finished_at or run.heartbeat_at  # a running run: how long so far
+        console.print(
+            f"{run.run_id}  {run.status:<9}  {_when(run.created_at)}  "
+            f"{_seconds(run.started_at, end):>6}  model {run.model_version or '-'}  "
+            f"({run.trigger})",
+            highlight=False,
+            soft_wrap=True,
+        )
+        if run.error:
+            console.print(f"    error: {run.error}", highlight=False, style="red")
+        elif run.status in ("queued", "running"):
+            done = f" ({run.progress:.0%})" if run.progress is not None else ""
+            console.print(
+                f"    stage: {run.stage or 'waiting for a worker'}{done}", highlight=False
+            )
+
+
+def _when(moment: dt.datetime | None) -> str:
+    return "-" if moment is None else moment.strftime("%m-%d %H:%M")
+
+
+def _seconds(start: dt.datetime | None, end: dt.datetime | None) -> str:
+    if start is None or end is None:
+        return "-"
+    return f"{(end - start).total_seconds():.0f} s"
+
+
+def _number(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.1f}"
