@@ -4,12 +4,15 @@ operator at the machine (the same records as `GET /v1/models` and `GET /v1/train
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
 from store.settings import get_settings
+
+if TYPE_CHECKING:
+    from store.models import TrainingRun
 
 models_app = typer.Typer(
     help="Model versions: list them, activate one (promotion or rollback).",
@@ -36,15 +39,12 @@ def list_models() -> None:
     # One line per version and its reason under it: reads whole in an 80-column log.
     for row in versions:
         metrics = row.metrics or {}
-        console.print(
+        _record(
             f"{row.version}  {row.status:<9}  {_when(row.created_at)}  "
             f"WAPE {_number(registry.served_wape(metrics))}  "
             f"{metrics.get('served_method') or '-'}",
-            highlight=False,
-            soft_wrap=True,
+            row.reason,
         )
-        if row.reason:
-            console.print(f"    {row.reason}", highlight=False, style="dim")
 
 
 @models_app.command("activate")
@@ -81,20 +81,30 @@ def list_runs(
         return
     for run in rows:
         end = run.finished_at or run.heartbeat_at  # a running run: how long so far
-        console.print(
+        _record(
             f"{run.run_id}  {run.status:<9}  {_when(run.created_at)}  "
             f"{_seconds(run.started_at, end):>6}  model {run.model_version or '-'}  "
             f"({run.trigger})",
-            highlight=False,
-            soft_wrap=True,
+            _run_detail(run),
+            style="red" if run.error else "dim",
         )
-        if run.error:
-            console.print(f"    error: {run.error}", highlight=False, style="red")
-        elif run.status in ("queued", "running"):
-            done = f" ({run.progress:.0%})" if run.progress is not None else ""
-            console.print(
-                f"    stage: {run.stage or 'waiting for a worker'}{done}", highlight=False
-            )
+
+
+def _run_detail(run: TrainingRun) -> str | None:
+    """A failed run's error, an unfinished run's stage; nothing for a succeeded one."""
+    if run.error:
+        return f"error: {run.error}"
+    if run.status in ("queued", "running"):
+        done = f" ({run.progress:.0%})" if run.progress is not None else ""
+        return f"stage: {run.stage or 'waiting for a worker'}{done}"
+    return None
+
+
+def _record(line: str, detail: str | None, style: str = "dim") -> None:
+    """A record on one line, and what explains it indented beneath."""
+    console.print(line, highlight=False, soft_wrap=True)
+    if detail:
+        console.print(f"    {detail}", highlight=False, style=style, soft_wrap=True)
 
 
 def _when(moment: dt.datetime | None) -> str:
