@@ -191,6 +191,11 @@ def test_the_planners_page_loads_offline_and_draws_a_forecast(
     labels = page.locator("#drivers .bar-label")
     expect(labels.filter(has_text="material (not set)")).to_have_count(1)
     expect(labels.filter(has_text="color (not set)")).to_have_count(0)
+    # ... and the warnings list them on one line, not one warning each.
+    warnings = page.locator("#result-summary .warnings li")
+    expect(warnings.filter(has_text="not set, so treated as unknown:")).to_have_count(1)
+    expect(warnings.filter(has_text="material")).to_have_count(1)
+    expect(warnings.filter(has_text="is missing")).to_have_count(0)
     timing = page.evaluate("JSON.stringify(performance.getEntriesByType('navigation')[0].toJSON())")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     (SCREENSHOTS / "app-navigation-timing.json").write_text(timing)

@@ -271,10 +271,15 @@
     const summary = $("result-summary");
     summary.textContent = `${state.last.description}: ${fmt(total)} units over periods ` +
       `${f.points[0].step} to ${f.points[f.points.length - 1].step} (method ${f.method}).`;
-    if (f.warnings.length) {
+    // Attributes the planner left unset are one line, not one warning each.
+    const missing = /^attribute (.+) is missing; treated as unknown$/;
+    const unset = f.warnings.map((w) => w.match(missing)).filter(Boolean).map((m) => m[1]);
+    const warnings = f.warnings.filter((w) => !missing.test(w));
+    if (unset.length) warnings.unshift(`not set, so treated as unknown: ${unset.join(", ")}`);
+    if (warnings.length) {
       const list = document.createElement("ul");
       list.className = "warnings";
-      for (const warning of f.warnings) {
+      for (const warning of warnings) {
         const item = document.createElement("li");
         item.textContent = warning;
         list.appendChild(item);
