@@ -20,7 +20,12 @@ from service.api.routes import (
 )
 from service.batching import ForecastBatcher
 from service.errors import install_error_handlers
-from service.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
+from service.middleware import (
+    BodyLimitMiddleware,
+    Metrics,
+    MetricsMiddleware,
+    ServedModelCollector,
+)
 from service.model_store import ModelStore
 from service.openapi import install_openapi
 from service.web import install_pages
@@ -66,7 +71,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def install_model_store(app: FastAPI, settings: Settings) -> None:
     """Load the active model at start-up, watch the registry, report readiness."""
-    store = ModelStore(settings)
+    store = ModelStore(settings, app.state.metrics)
+    app.state.metrics.registry.register(ServedModelCollector(store.served_version))
     app.state.model_store = store
     app.state.model_readiness = store.readiness
     app.state.on_model_activated = store.refresh

@@ -208,9 +208,13 @@ def forecast(
     served = store.model  # taken once: the whole answer comes from this one model
     predictor = served.forecaster if served is not None else store.baseline()
     if predictor is None:
-        return Answer(None, [_zero(q, horizon, quantiles, store) for q in queries])
-    results = predictor.predict(queries, horizon, quantiles, explain, details, private)
-    return Answer(served.version if served is not None else None, sanitise_all(results))
+        answer = Answer(None, [_zero(q, horizon, quantiles, store) for q in queries])
+    else:
+        results = predictor.predict(queries, horizon, quantiles, explain, details, private)
+        answer = Answer(served.version if served is not None else None, sanitise_all(results))
+    if store.metrics is not None:
+        store.metrics.count_forecasts(result.method for result in answer.forecasts)
+    return answer
 
 
 def sanitise_all(results: list[ProductForecast]) -> list[ProductForecast]:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import time
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,6 +33,13 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        self.forecasts = Counter(
+            "launchcast_forecasts_total",
+            "Products forecast, by the method that answered: a rise of the fallback methods "
+            "(global_curve, attribute_curve) means missing attributes or a missing model.",
+            ["method"],
+            registry=self.registry,
+        )
         self.batched_requests = Histogram(
             "launchcast_forecast_requests_per_predict",
             "Forecast requests answered by one predict call (>1: requests arriving together "
@@ -36,6 +47,30 @@ class Metrics:
             registry=self.registry,
             buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64),
         )
+
+    def count_forecasts(self, methods: Iterable[str]) -> None:
+        """One increment per method of an answer, not per product (a batch holds thousands)."""
+        for method, n in collections.Counter(methods).items():
+            self.forecasts.labels(method).inc(n)
+
+
+class ServedModelCollector(Collector):
+    """`launchcast_model_loaded{version}`: 1 while this replica serves a model version, 0 on the
+    degraded path (no version loaded); read from the replica's model store at each scrape, so
+    a swap shows without anything to update."""
+
+    def __init__(self, served_version: Callable[[], str | None]) -> None:
+        self.served_version = served_version
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        version = self.served_version()
+        gauge = GaugeMetricFamily(
+            "launchcast_model_loaded",
+            "1 while this replica serves the model version in the label, 0 without a model.",
+            labels=["version"],
+        )
+        gauge.add_metric([version or ""], 1.0 if version else 0.0)
+        yield gauge
 
 
 class MetricsMiddleware:

@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from forecasting.baseline import CurveBaseline
 from forecasting.errors import ArtifactError, EmptyCatalogue
@@ -24,6 +25,9 @@ from store import registry
 from store.repositories.catalogue import read_catalogue
 from store.session import get_sessionmaker
 from store.settings import Settings
+
+if TYPE_CHECKING:
+    from service.middleware import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +47,10 @@ class ServedModel:
 class ModelStore:
     """Holds the active model (or none) and the launch-curve baseline for degraded answers."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+        """`metrics`: where the methods that answered are counted (none: not counted)."""
         self.settings = settings
+        self.metrics = metrics
         self._model: ServedModel | None = None
         # "version checksum" -> the artifact's files as they were when refused
         self._refused: dict[str, Fingerprint] = {}
@@ -83,6 +89,11 @@ class ModelStore:
     def model(self) -> ServedModel | None:
         """The current model; take it once per request."""
         return self._model
+
+    def served_version(self) -> str | None:
+        """The version this replica serves, None on the degraded path."""
+        model = self._model
+        return model.version if model is not None else None
 
     def refresh(self) -> None:
         """Load the registry's active version if it is not the one served (or refused)."""

@@ -183,6 +183,16 @@ def test_a_misspelt_request_field_is_named_with_the_field_it_meant(served: TestC
     ]
 
 
+def test_metrics_count_forecasts_by_method_and_name_the_served_version(served: TestClient) -> None:
+    unknown = {"launch_date": "2026-07-06", "attributes": {}}
+    methods = [f["method"] for f in post(served, products=[NEW, NEW, unknown]).json()["forecasts"]]
+    body = served.get("/metrics").text
+    for method in set(methods):
+        count = methods.count(method)
+        assert f'launchcast_forecasts_total{{method="{method}"}} {count:.1f}' in body, body
+    assert 'launchcast_model_loaded{version="v1"} 1.0' in body
+
+
 def test_every_attribute_unknown_falls_back_with_a_warning(served: TestClient) -> None:
     result = forecast_of(post(served, products=[{"launch_date": "2026-07-06", "attributes": {}}]))
     assert result["method"] in ("global_curve", "attribute_curve", "neighbours")

@@ -34,6 +34,17 @@ def test_metrics_count_requests_per_route_template(client: TestClient) -> None:
     assert 'launchcast_http_requests_total{method="GET",route="/healthz",status="200"}' in body
 
 
+def test_metrics_show_a_replica_without_a_model_and_what_answered_instead(
+    client: TestClient,
+) -> None:
+    product = {"launch_date": "2026-07-06", "attributes": {"color": "red"}}
+    answer = client.post("/v1/forecasts", json={"horizon": 3, "products": [product]}).json()
+    method = answer["forecasts"][0]["method"]
+    body = client.get("/metrics").text
+    assert 'launchcast_model_loaded{version=""} 0.0' in body
+    assert f'launchcast_forecasts_total{{method="{method}"}} 1.0' in body
+
+
 def test_unknown_path_answers_problem_details(client: TestClient) -> None:
     response = client.get("/no-such-thing")
     assert response.status_code == 404
