@@ -21,7 +21,7 @@ import pytest
 import uvicorn
 
 from service.app import create_app
-from store import migrations
+from store import migrations, registry
 from store.ingest import import_frames
 from store.session import get_sessionmaker
 from store.settings import Settings
@@ -60,6 +60,15 @@ def free_port() -> int:
         return port
 
 
+# The part of a training run's metrics the page reads (training/job.py records them all).
+BACKTEST = {
+    "n_test": 401,
+    "launch_steps": 12,
+    "served_method": "gbm",
+    "methods": {"served": {"wape": 50.7, "coverage": 0.822}},
+}
+
+
 @pytest.fixture(scope="module")
 def server(
     artifacts: dict[str, tuple[Path, str]], tmp_path_factory: pytest.TempPathFactory
@@ -72,6 +81,11 @@ def server(
         import_frames(session, *CATALOGUE)
         session.commit()
     register(url, "v1", *artifacts["v1"], active=True)
+    with get_sessionmaker(url)() as session:  # the backtest figures a training run records
+        version = registry.get_version(session, "v1")
+        assert version is not None
+        version.metrics = BACKTEST
+        session.commit()
     app = create_app(Settings(database_url=url, artifact_dir=tmp / "artifacts"))
     port = free_port()
     server = uvicorn.Server(
@@ -191,6 +205,13 @@ def test_the_planners_page_loads_offline_and_draws_a_forecast(
     labels = page.locator("#drivers .bar-label")
     expect(labels.filter(has_text="material (not set)")).to_have_count(1)
     expect(labels.filter(has_text="color (not set)")).to_have_count(0)
+    # How far to trust it: the active model's backtest, in a sentence.
+    expect(page.locator("#trust")).to_contain_text("How far to trust it")
+    expect(page.locator("#trust")).to_contain_text(
+        "on 401 products launched after the ones it learnt from, gbm forecasts were off by "
+        "50.7% of their sales over 12 weeks (WAPE)"
+    )
+    expect(page.locator("#trust")).to_contain_text("90% band held 82% of the actual weeks")
     # ... and the warnings list them on one line, not one warning each.
     warnings = page.locator("#result-summary .warnings li")
     expect(warnings.filter(has_text="not set, so treated as unknown:")).to_have_count(1)

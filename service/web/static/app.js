@@ -18,6 +18,7 @@
   const state = {
     attributes: [],
     last: null,        // {request, answer, actuals, label, description}
+    backtest: null,    // one sentence on the active model's backtest, when the key may read it
     pinned: new Map(), // product_id -> weight
     excluded: new Set(),
     variants: [],
@@ -131,6 +132,26 @@
       }
     } catch (error) {
       if (error.status !== 403) showProblem(error);
+    }
+    state.backtest = await backtestLine();
+  }
+
+  // How far to trust a forecast: the active model's own backtest, in one sentence (a read key
+  // may see it; a forecast key, or a service without a model, shows none).
+  async function backtestLine() {
+    try {
+      const active = await api("/v1/models/active");
+      const m = active.metrics || {};
+      const served = (m.methods || {}).served;
+      if (!served || served.wape === null || served.wape === undefined) return null;
+      const unit = { D: "days", W: "weeks", M: "months" }[config.frequency] || "periods";
+      const band = served.coverage === null || served.coverage === undefined ? ""
+        : `; its 10–90% band held ${Math.round(100 * served.coverage)}% of the actual ${unit}`;
+      return `How far to trust it: in this model's backtest, on ${m.n_test} products launched ` +
+        `after the ones it learnt from, ${m.served_method} forecasts were off by ${fmt(served.wape)}% ` +
+        `of their sales over ${m.launch_steps} ${unit} (WAPE)${band}.`;
+    } catch (error) {
+      return null;
     }
   }
 
@@ -271,6 +292,8 @@
     const summary = $("result-summary");
     summary.textContent = `${state.last.description}: ${fmt(total)} units over periods ` +
       `${f.points[0].step} to ${f.points[f.points.length - 1].step} (method ${f.method}).`;
+    $("trust").hidden = !state.backtest;
+    $("trust").textContent = state.backtest || "";
     // Attributes the planner left unset are one line, not one warning each.
     const missing = /^attribute (.+) is missing; treated as unknown$/;
     const unset = f.warnings.map((w) => w.match(missing)).filter(Boolean).map((m) => m[1]);
