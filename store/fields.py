@@ -66,7 +66,8 @@ def iso_date_only(value: Any) -> Any:
         return value
     if isinstance(value, str) and ISO_DATE.fullmatch(value):
         return value
-    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    shown = repr(value)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."  # a huge value stays readable
     raise ValueError(f"{shown} is not an ISO date, YYYY-MM-DD")
 
 
