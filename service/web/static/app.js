@@ -134,6 +134,12 @@
       if (error.status !== 403) showProblem(error);
     }
     state.backtest = await backtestLine();
+    showTrust();  // a forecast drawn before the sentence arrived gets it now
+  }
+
+  function showTrust() {
+    $("trust").hidden = !state.backtest;
+    $("trust").textContent = state.backtest || "";
   }
 
   // How far to trust a forecast: the active model's own backtest, in one sentence (a read key
@@ -292,8 +298,7 @@
     const summary = $("result-summary");
     summary.textContent = `${state.last.description}: ${fmt(total)} units over periods ` +
       `${f.points[0].step} to ${f.points[f.points.length - 1].step} (method ${f.method}).`;
-    $("trust").hidden = !state.backtest;
-    $("trust").textContent = state.backtest || "";
+    showTrust();
     // Attributes the planner left unset are one line, not one warning each.
     const missing = /^attribute (.+) is missing; treated as unknown$/;
     const unset = f.warnings.map((w) => w.match(missing)).filter(Boolean).map((m) => m[1]);
