@@ -72,7 +72,7 @@ def backtest(
     cutoff: dt.date | None = None,
     holdout_fraction: float = 0.2,
     progress: Progress | None = None,
-    warmup_observed: Sequence[int] = (2,),
+    warmup_observed: Sequence[int] | None = None,
     n_samples: int = 12,
     dask_client: Any = None,
 ) -> BacktestResult:
@@ -85,7 +85,8 @@ def backtest(
         cutoff: Split date; default: the launch date leaving `holdout_fraction` of products out.
         holdout_fraction: Share of the most recent launches held out when no cutoff is given.
         progress: Optional callback(stage, fraction done).
-        warmup_observed: Observed steps of the warm-up evaluations (e.g. 2: weeks 1-2 known).
+        warmup_observed: Observed steps of the warm-up evaluations (e.g. 2: weeks 1-2 known);
+            None: the configuration's `backtest_warmup_observed`.
         n_samples: How many test products to keep full predictions for.
         dask_client: Passed to `LaunchForecaster.fit`.
 
@@ -125,6 +126,8 @@ def backtest(
         qs = model.quantiles_for(curve, levels)
         methods[name] = score(actual, curve, qs, INTERVAL)
         per_step[name] = score_per_step(actual, curve, qs, INTERVAL)
+    if warmup_observed is None:
+        warmup_observed = config.backtest_warmup_observed
     warmup = {
         str(s): _warmup_scores(model, queries, actual, served, s) for s in warmup_observed if s < L
     }

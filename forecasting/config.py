@@ -50,6 +50,7 @@ class ForecasterConfig(BaseModel):
     selection_margin: float = Field(ge=0)
     interval_drift: float = Field(ge=0, le=0.2)
     interval_level_bins: int = Field(ge=1, le=20)
+    backtest_warmup_observed: list[int]
     min_analogues: int = Field(ge=1)
     private_min_products: int = Field(ge=1)
     num_threads: int = Field(ge=1)
@@ -64,6 +65,13 @@ class ForecasterConfig(BaseModel):
                 f"unknown LightGBM objective {objective!r}; one of {', '.join(GBM_OBJECTIVES)}"
             )
         return objective
+
+    @field_validator("backtest_warmup_observed")
+    @classmethod
+    def _positive_observed(cls, observed: list[int]) -> list[int]:
+        if any(k < 1 for k in observed):
+            raise ValueError("backtest_warmup_observed holds observed period counts >= 1 only")
+        return sorted(set(observed))
 
     @field_validator("attribute_weights")
     @classmethod

@@ -66,6 +66,15 @@ BACKTEST = {
     "launch_steps": 12,
     "served_method": "gbm",
     "methods": {"served": {"wape": 50.7, "coverage": 0.822}},
+    "warmup": {
+        str(k): {
+            "observed_steps": k,
+            "scored_steps": [k + 1, 12],
+            "cold_wape": 53.0 + k,
+            "warm": {"wape": 40.0 - k, "coverage": 0.80 - k / 100},
+        }
+        for k in (1, 2, 4)
+    },
 }
 
 
@@ -224,6 +233,24 @@ def test_the_planners_page_loads_offline_and_draws_a_forecast(
     if os.environ.get("LAUNCHCAST_README_SCREENSHOT"):  # refresh docs/app.png on request only
         README_SCREENSHOT.write_bytes(shot.read_bytes())
     assert json.loads(timing)["loadEventEnd"] > 0
+    assert offline.blocked == [] and offline.failed == []
+
+
+def test_a_forecast_that_saw_its_first_weeks_is_trusted_as_the_backtests_warm_ups_were(
+    server: str, offline: Offline
+) -> None:
+    page = offline.page
+    page.goto(f"{server}/app")
+    page.get_by_label("First periods of sales").fill("40, 55, 61")
+    forecast_new_product(page)
+    # Three weeks seen: the backtest's warm-ups after 2 (the most it scored, not beyond 3).
+    expect(page.locator("#trust")).to_contain_text(
+        "forecast with their first 2 weeks seen, were off by 38% of their sales in weeks 3\u201312 "
+        "(WAPE; 55% forecast before launch); its 10\u201390% band held 78% of the actual weeks"
+    )
+    page.get_by_label("First periods of sales").fill("")
+    page.get_by_role("button", name="Forecast", exact=True).click()
+    expect(page.locator("#trust")).to_contain_text("gbm forecasts were off by 50.7%")
     assert offline.blocked == [] and offline.failed == []
 
 

@@ -34,6 +34,16 @@ def test_an_unknown_objective_is_refused_naming_the_setting(
     assert "tweedy" in str(error.value)
 
 
+def test_the_backtests_warm_up_counts_are_read_from_the_environment_and_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LAUNCHCAST_BACKTEST_WARMUP_OBSERVED", "[4, 1, 4]")
+    assert Settings().backtest_warmup_observed == [1, 4]
+    monkeypatch.setenv("LAUNCHCAST_BACKTEST_WARMUP_OBSERVED", "[0, 2]")
+    with pytest.raises(ValidationError, match="backtest_warmup_observed"):
+        Settings()
+
+
 def test_the_service_and_the_core_read_the_same_defaults() -> None:
     from forecasting.config import default_config
 

@@ -45,3 +45,17 @@ def test_backtest_never_scores_a_trained_product_and_scores_every_method(
     assert result.metrics["warmup"]["2"]["scored_steps"] == [3, 8]
     json.dumps(result.metrics, allow_nan=False)
     json.dumps(result.samples, allow_nan=False)
+
+
+def test_the_backtest_scores_warm_ups_at_each_configured_count_of_observed_periods(
+    catalogue: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    products, sales = catalogue
+    config = small_config(backtest_warmup_observed=[1, 3, 8])
+    metrics = backtest(products, sales, config, holdout_fraction=0.25, n_samples=0).metrics
+    # 8 observed periods leave none of the 8 launch steps to score: not evaluated.
+    assert set(metrics["warmup"]) == {"1", "3"}
+    assert metrics["warmup"]["1"]["scored_steps"] == [2, 8]
+    assert metrics["warmup"]["3"]["scored_steps"] == [4, 8]
+    for scores in metrics["warmup"].values():
+        assert 0 <= scores["warm"]["coverage"] <= 1

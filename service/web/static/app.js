@@ -18,7 +18,7 @@
   const state = {
     attributes: [],
     last: null,        // {request, answer, actuals, label, description}
-    backtest: null,    // one sentence on the active model's backtest, when the key may read it
+    backtest: null,    // the active model's backtest metrics, when the key may read them
     pinned: new Map(), // product_id -> weight
     excluded: new Set(),
     variants: [],
@@ -133,32 +133,60 @@
     } catch (error) {
       if (error.status !== 403) showProblem(error);
     }
-    state.backtest = await backtestLine();
-    showTrust();  // a forecast drawn before the sentence arrived gets it now
+    state.backtest = await activeMetrics();
+    showTrust();  // a forecast drawn before the figures arrived gets its sentence now
   }
 
   function showTrust() {
-    $("trust").hidden = !state.backtest;
-    $("trust").textContent = state.backtest || "";
+    const line = state.backtest && state.last ? trustLine(state.backtest, observedPeriods()) : null;
+    $("trust").hidden = !line;
+    $("trust").textContent = line || "";
   }
 
-  // How far to trust a forecast: the active model's own backtest, in one sentence (a read key
-  // may see it; a forecast key, or a service without a model, shows none).
-  async function backtestLine() {
+  // The active model's backtest (a read key may see it; a forecast key, or a service without a
+  // model, sees none and the page says nothing of trust).
+  async function activeMetrics() {
     try {
-      const active = await api("/v1/models/active");
-      const m = active.metrics || {};
+      const m = (await api("/v1/models/active")).metrics || {};
       const served = (m.methods || {}).served;
-      if (!served || served.wape === null || served.wape === undefined) return null;
-      const unit = { D: "days", W: "weeks", M: "months" }[config.frequency] || "periods";
-      const band = served.coverage === null || served.coverage === undefined ? ""
-        : `; its 10–90% band held ${Math.round(100 * served.coverage)}% of the actual ${unit}`;
-      return `How far to trust it: in this model's backtest, on ${m.n_test} products launched ` +
-        `after the ones it learnt from, ${m.served_method} forecasts were off by ${fmt(served.wape)}% ` +
-        `of their sales over ${m.launch_steps} ${unit} (WAPE)${band}.`;
+      return served && served.wape !== null && served.wape !== undefined ? m : null;
     } catch (error) {
       return null;
     }
+  }
+
+  // Periods the drawn forecast had seen: it starts after them.
+  const observedPeriods = () => forecastOf().points[0].step - 1;
+
+  // How far to trust a forecast, in one sentence from the backtest: the cold-start figures, or
+  // for a forecast that saw its first periods, the warm-up figures of the most periods observed
+  // that the backtest scored without exceeding them (a warm-up after 4 weeks is not as sure as
+  // the backtest's after 6, and is surer than a cold start).
+  function trustLine(m, observed) {
+    const unit = { D: "days", W: "weeks", M: "months" }[config.frequency] || "periods";
+    const band = (c) => (c === null || c === undefined ? ""
+      : `; its 10–90% band held ${Math.round(100 * c)}% of the actual ${unit}`);
+    if (observed >= m.launch_steps) {  // an established product: the statistical path's figures
+      const st = m.statistical;
+      if (!st || st.wape === null || st.wape === undefined) return null;
+      return `How far to trust it: in this model's backtest, on ${st.n_products} established ` +
+        `products with their last ${st.horizon} ${unit} held out, forecasts were off by ` +
+        `${fmt(st.wape)}% of their sales (WAPE; repeating the last ${unit.slice(0, -1)}: ` +
+        `${fmt(st.naive_wape)}%)${band(st.coverage)}.`;
+    }
+    const seen = Object.keys(m.warmup || {}).map(Number).filter((k) => k >= 1 && k <= observed);
+    if (seen.length) {
+      const w = m.warmup[String(Math.max(...seen))];
+      const [first, last] = w.scored_steps;
+      return `How far to trust it: in this model's backtest, products launched after the ones ` +
+        `it learnt from, forecast with their first ${w.observed_steps} ${unit} seen, were off by ` +
+        `${fmt(w.warm.wape)}% of their sales in ${unit} ${first}–${last} (WAPE; ${fmt(w.cold_wape)}% ` +
+        `forecast before launch)${band(w.warm.coverage)}.`;
+    }
+    const served = m.methods.served;
+    return `How far to trust it: in this model's backtest, on ${m.n_test} products launched ` +
+      `after the ones it learnt from, ${m.served_method} forecasts were off by ${fmt(served.wape)}% ` +
+      `of their sales over ${m.launch_steps} ${unit} (WAPE)${band(served.coverage)}.`;
   }
 
   function renderAttributeFields() {
