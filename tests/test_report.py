@@ -69,6 +69,12 @@ def test_warm_up_reads_as_a_sentence_in_the_data_frequency() -> None:
     ]
 
 
+def test_one_observed_period_reads_in_the_singular() -> None:
+    one = {**METRICS["warmup"]["2"], "observed_steps": 1, "scored_steps": [2, 12]}
+    (line,) = warmup_lines({**METRICS, "warmup": {"1": one}})
+    assert line.startswith("with period 1 observed, WAPE on weeks 2-12")
+
+
 def test_the_html_report_reads_as_prose_not_python(tmp_path: Path) -> None:
     sample = {
         "product_id": "P1",

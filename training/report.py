@@ -80,12 +80,17 @@ def warmup_lines(metrics: dict[str, Any]) -> list[str]:
         first, last = w["scored_steps"]
         warm = w.get("warm") or {}
         lines.append(
-            f"with periods 1-{observed} observed, WAPE on {_period_word(metrics)} {first}-{last} "
+            f"with {_seen(int(observed))} observed, WAPE on {_period_word(metrics)} {first}-{last} "
             f"is {_fmt(warm.get('wape'))} against {_fmt(w.get('cold_wape'))} cold "
             f"(ratio {_ratio(w.get('ratio'))}), 10-90% coverage "
             f"{_fmt(100 * (warm.get('coverage') or 0))}%"
         )
     return lines
+
+
+def _seen(observed: int) -> str:
+    """1 -> "period 1", 4 -> "periods 1-4"."""
+    return "period 1" if observed == 1 else f"periods 1-{observed}"
 
 
 def selection_lines(metrics: dict[str, Any]) -> list[str]:
