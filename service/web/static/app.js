@@ -159,9 +159,10 @@
   const observedPeriods = () => forecastOf().points[0].step - 1;
 
   // How far to trust a forecast, in one sentence from the backtest: the cold-start figures, or
-  // for a forecast that saw its first periods, the warm-up figures of the most periods observed
-  // that the backtest scored without exceeding them (a warm-up after 4 weeks is not as sure as
-  // the backtest's after 6, and is surer than a cold start).
+  // for a forecast that saw its first periods, the backtest's warm-ups after the most periods it
+  // scored that do not exceed them (a forecast that saw 3 weeks is described by the warm-ups
+  // after 2: the sentence never claims more was seen than was), or for an established product,
+  // the statistical path's.
   function trustLine(m, observed) {
     const unit = { D: "days", W: "weeks", M: "months" }[config.frequency] || "periods";
     const band = (c) => (c === null || c === undefined ? ""
@@ -174,7 +175,8 @@
         `${fmt(st.wape)}% of their sales (WAPE; repeating the last ${unit.slice(0, -1)}: ` +
         `${fmt(st.naive_wape)}%)${band(st.coverage)}.`;
     }
-    const seen = Object.keys(m.warmup || {}).map(Number).filter((k) => k >= 1 && k <= observed);
+    const seen = Object.keys(m.warmup || {}).map(Number)
+      .filter((k) => k >= 1 && k <= observed && (m.warmup[String(k)].warm || {}).wape != null);
     if (seen.length) {
       const w = m.warmup[String(Math.max(...seen))];
       const [first, last] = w.scored_steps;
