@@ -68,7 +68,8 @@ def test_evaluate_writes_an_html_report_with_plots_and_publishes_nothing(
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     page = output.read_text()
-    assert page.count("data:image/png;base64,") == 1 + 3  # WAPE per step + the sample products
+    # WAPE per step, the warm-ups, the sample products
+    assert page.count("data:image/png;base64,") == 1 + 1 + 3
     assert "WAPE" in page and "gained over its fallback" in page
     assert "served method:" in page
     assert "with periods 1-2 observed, WAPE on weeks 3-" in page

@@ -93,6 +93,16 @@ def test_the_html_report_reads_as_prose_not_python(tmp_path: Path) -> None:
     assert "{&#x27;" not in text and "{'" not in text
 
 
+def test_the_html_report_draws_the_warm_ups_only_when_scored(tmp_path: Path) -> None:
+    def warm_up_section(metrics: dict[str, Any]) -> str:
+        text = write_html(metrics, [], tmp_path / "report.html").read_text()
+        return text.split("<h2>Warm-up")[1].split("<h2>")[0]
+
+    assert "data:image/png;base64," in warm_up_section(METRICS)
+    section = warm_up_section({**METRICS, "warmup": {}})
+    assert "data:image/png" not in section and "not evaluated" in section
+
+
 def test_the_statistical_line_names_the_mix_of_models_served() -> None:
     stats = {"n_products": 82, "horizon": 12, "wape": 60.0, "naive_wape": 61.0, "coverage": 0.8}
     line = statistical_line({"statistical": {**stats, "models": {"AutoETS": 2, "Naive": 80}}})

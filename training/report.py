@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display on servers
 import matplotlib.pyplot as plt
+import numpy as np
 from rich.table import Table
 
 METHOD_ORDER = ("global_curve", "attribute_curve", "neighbours", "gbm", "served")
@@ -172,6 +173,61 @@ def wape_per_step_plot(metrics: dict[str, Any]) -> str:
     return _png(fig)
 
 
+def warmup_plot(metrics: dict[str, Any]) -> str:
+    """How much the first observed periods help, drawn: per count of periods observed, the WAPE
+    of the later periods forecast cold and warm (left), and how often the warm 10-90% band held
+    them against the 80% it aims at (right). "" when the backtest scored no warm-up."""
+    scored = sorted(
+        ((int(k), w) for k, w in (metrics.get("warmup") or {}).items() if w.get("warm")),
+        key=lambda kw: kw[0],
+    )
+    if not scored:
+        return ""
+    unit = _period_word(metrics)
+    labels = [
+        f"{_seen(k)} seen\n({unit} {w['scored_steps'][0]}-{w['scored_steps'][1]})"
+        for k, w in scored
+    ]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
+    at = np.arange(len(scored))
+    cold = [_number(w.get("cold_wape")) for _, w in scored]
+    warm = [_number(w["warm"].get("wape")) for _, w in scored]
+    left.bar(at - 0.2, cold, 0.4, color="#bbbbbb", hatch="//", label="forecast before launch")
+    left.bar(at + 0.2, warm, 0.4, color="#1f5fa8", label="with the first periods seen")
+    left.set_xticks(at, labels, fontsize=8)
+    left.set_ylabel("WAPE (%) of the later periods")
+    left.set_title("WAPE (lower is better)")
+    tallest = np.nanmax([*cold, *warm, 1.0])
+    left.set_ylim(0, tallest * 1.35)  # room for the legend above the bars
+    left.legend(fontsize=7, loc="upper center", ncol=2)
+    coverage = [100 * _number(w["warm"].get("coverage")) for _, w in scored]
+    right.axhline(80, color="k", ls="--", lw=1, label="aim: 80%")
+    right.plot(at, coverage, "o", color="#1f5fa8", ms=8, label="warm-up band held")
+    for x, held in zip(at, coverage, strict=True):
+        below = held < 80  # the label on the side away from the 80% line
+        right.annotate(
+            f"{held:.0f}%",
+            (x, held),
+            textcoords="offset points",
+            xytext=(0, -16 if below else 8),
+            ha="center",
+        )
+    right.set_xticks(at, labels, fontsize=8)
+    right.set_ylim(min(50.0, float(np.nanmin([*coverage, 100.0])) - 10), 100)  # every point shows
+    right.set_xlim(-0.5, len(scored) - 0.5)
+    right.set_ylabel("% of actual periods inside")
+    right.set_title("10-90% band coverage")
+    right.legend(fontsize=7, loc="lower right")
+    for ax in (left, right):
+        ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else float("nan")
+
+
 def attribute_caption(attributes: Any) -> str:
     """ "category: tops · color: red · price: 24.98", not a Python dict."""
     if not isinstance(attributes, dict):
@@ -221,6 +277,8 @@ def write_html(metrics: dict[str, Any], samples: list[dict[str, Any]], path: Pat
         for s in samples
     )
     warmup = "".join(f"<li>{html.escape(line)}</li>" for line in warmup_lines(metrics))
+    warmup_png = warmup_plot(metrics)
+    warmup_figure = f'<img src="data:image/png;base64,{warmup_png}">' if warmup_png else ""
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>launchcast backtest</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}
@@ -237,7 +295,8 @@ The service answers with <b>{html.escape(str(metrics.get("served_method")))}</b>
 <th>10-90% coverage</th></tr>{rows}</table>
 <h2>WAPE per step</h2><img src="data:image/png;base64,{wape_per_step_plot(metrics)}">
 {"".join(f"<p>{html.escape(line)}.</p>" for line in selection_lines(metrics))}
-<h2>Warm-up (first periods observed)</h2><ul>{warmup or "<li>not evaluated</li>"}</ul>
+<h2>Warm-up (first periods observed)</h2>{warmup_figure}
+<ul>{warmup or "<li>not evaluated</li>"}</ul>
 <h2>Established products</h2><p>{html.escape(statistical_line(metrics))}</p>
 <h2>Sample test products</h2>{figures}</body></html>"""
     path.parent.mkdir(parents=True, exist_ok=True)
