@@ -12,6 +12,7 @@ BENCHMARKS = (
     ["benchmarks.batch_scaling"],
     ["benchmarks.neighbour_search"],
     ["benchmarks.visuelle_accuracy"],
+    ["benchmarks.visuelle_rolling"],
     ["benchmarks.training_scale"],
     ["benchmarks.worker_recovery"],
 )

@@ -1,17 +1,18 @@
 """Accuracy on VISUELLE, split by launch date (issue 3): every method, warm-up, interval coverage.
 
-Train on launches before 2019-01-01, test on launches from 2019-01-01, 12 weekly steps.
-Run from the repository root of a fresh clone (the data sits next to the repository):
+Each split trains once on the launches before its cutoff and scores the launches after it, 12
+weekly steps: 2018H1 and 2018H2 (the development periods: products launched before the end of
+the half-year, trained on those before its start) and 2019 (trained before 2019-01-01; run once
+per decision, see the README on what it has seen). Run from the repository root of a fresh clone
+(the data sits next to the repository):
 
-    .venv/bin/python benchmarks/visuelle_accuracy.py [--data ../shared/data/visuelle] [--seed 0]
+    .venv/bin/python benchmarks/visuelle_accuracy.py --splits 2018H1 2018H2 --seeds 0 1 2
 
-`--dev` runs the same backtest without 2019: products launched before 2019-01-01 only, trained on
-launches before 2018-07-01 and scored on the second half of 2018. Model changes are tried there,
-so the 2019 test launches stay out of the choice (see the README on what 2019 has seen).
-
-Prints a table per method (WAPE, MAE, bias, pinball, 10-90% coverage), the warm-up ratio, and
-writes benchmarks/results/visuelle_accuracy.json. Only the product attributes season, category,
-color, fabric and extra are used (what the service would be given); google_trends.csv is not.
+`--set KEY=VALUE` tries a configuration change. Prints each run (served method, WAPE per method,
+coverage, warm-up ratio) and a summary per split, and writes
+benchmarks/results/visuelle_accuracy.json. Only the product attributes season, category, color,
+fabric and extra are used (what the service would be given); google_trends.csv is not.
+`benchmarks/visuelle_rolling.py` scores the same periods with a model retrained every month.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from forecasting.metrics import wape  # noqa: E402
 
 ATTRIBUTES = ("season", "category", "color", "fabric", "extra")
 CUTOFF = dt.date(2019, 1, 1)
-DEV_CUTOFF = dt.date(2018, 7, 1)
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "visuelle_accuracy.json"
 
 
