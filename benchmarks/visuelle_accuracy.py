@@ -156,6 +156,29 @@ def parse_override(item: str) -> tuple[str, Any]:
         return key, value
 
 
+def spread(values: list[float]) -> dict[str, float]:
+    """Mean, min and max of one figure over the seeds."""
+    return {
+        "mean": float(np.mean(values)),
+        "min": float(np.min(values)),
+        "max": float(np.max(values)),
+    }
+
+
+def write_results(
+    args: argparse.Namespace, script: str, summary: dict[str, Any], runs: list[dict[str, Any]]
+) -> None:
+    """The figures, with the command that reproduces them, to `args.output`."""
+    command = (
+        f"python benchmarks/{script} --splits {' '.join(args.splits)} "
+        f"--seeds {' '.join(map(str, args.seeds))}" + "".join(f" --set {s}" for s in args.set)
+    )
+    payload = {"command": command, "summary": summary, "runs": runs}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {args.output}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "visuelle")
@@ -194,11 +217,7 @@ def main() -> int:
     for split in args.splits:
         mine = [r for r in runs if r["split"] == split]
         summary[split] = {
-            key: {
-                "mean": float(np.mean([r[key] for r in mine])),
-                "min": float(np.min([r[key] for r in mine])),
-                "max": float(np.max([r[key] for r in mine])),
-            }
+            key: spread([r[key] for r in mine])
             for key in ("served_wape", "coverage", "warmup_ratio", "warm_coverage")
         }
         summary[split]["warmup_by_observed"] = {
@@ -222,18 +241,7 @@ def main() -> int:
                 for k, w in s["warmup_by_observed"].items()
             )
         )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "command": "python benchmarks/visuelle_accuracy.py --splits "
-        + " ".join(args.splits)
-        + " --seeds "
-        + " ".join(map(str, args.seeds))
-        + "".join(f" --set {item}" for item in args.set),
-        "summary": summary,
-        "runs": runs,
-    }
-    args.output.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {args.output}")
+    write_results(args, "visuelle_accuracy.py", summary, runs)
     return 0
 
 

@@ -16,7 +16,6 @@ Writes benchmarks/results/visuelle_rolling.json.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,14 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.visuelle_accuracy import SPLITS, before, load, parse_override  # noqa: E402
+from benchmarks.visuelle_accuracy import (  # noqa: E402
+    SPLITS,
+    before,
+    load,
+    parse_override,
+    spread,
+    write_results,
+)
 from forecasting.backtest import backtest  # noqa: E402
 from forecasting.config import default_config  # noqa: E402
 from forecasting.curves import build_launch_curves  # noqa: E402
@@ -115,27 +121,11 @@ def main() -> int:
     for split in args.splits:
         mine = [r for r in runs if r["split"] == split]
         summary[split] = {
-            key: {
-                "mean": float(np.mean([r[key] for r in mine])),
-                "min": float(np.min([r[key] for r in mine])),
-                "max": float(np.max([r[key] for r in mine])),
-            }
-            for key in ("served_wape", "coverage")
+            key: spread([r[key] for r in mine]) for key in ("served_wape", "coverage")
         }
         s = summary[split]["served_wape"]
         print(f"{split}: served WAPE {s['mean']:.2f} [{s['min']:.2f}, {s['max']:.2f}]")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "command": "python benchmarks/visuelle_rolling.py --splits "
-        + " ".join(args.splits)
-        + " --seeds "
-        + " ".join(map(str, args.seeds))
-        + "".join(f" --set {item}" for item in args.set),
-        "summary": summary,
-        "runs": runs,
-    }
-    args.output.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {args.output}")
+    write_results(args, "visuelle_rolling.py", summary, runs)
     return 0
 
 
