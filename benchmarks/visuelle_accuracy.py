@@ -179,10 +179,11 @@ def write_results(
     print(f"wrote {args.output}")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(doc: str | None, output: Path) -> argparse.Namespace:
+    """The options both VISUELLE benchmarks take: data, output, seeds, splits, --set."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "visuelle")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--output", type=Path, default=output)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument(
         "--splits",
@@ -198,7 +199,11 @@ def main() -> int:
         metavar="KEY=VALUE",
         help="try a configuration change (a JSON value), e.g. --set gbm_num_leaves=63",
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = arguments(__doc__, DEFAULT_OUTPUT)
     overrides = dict(parse_override(item) for item in args.set)
     products, sales = load(args.data)
     runs = []

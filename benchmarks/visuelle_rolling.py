@@ -15,7 +15,6 @@ Writes benchmarks/results/visuelle_rolling.json.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.visuelle_accuracy import (  # noqa: E402
     SPLITS,
+    arguments,
     before,
     load,
     parse_override,
@@ -99,13 +99,7 @@ def run_split(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "visuelle")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--splits", nargs="+", choices=list(SPLITS), default=["2018H1", "2018H2"])
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    args = parser.parse_args()
+    args = arguments(__doc__, DEFAULT_OUTPUT)
     overrides = dict(parse_override(item) for item in args.set)
     products, sales = load(args.data)
     runs = []
