@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecasting.curves import build_launch_curves, resolve_launch_dates
+from forecasting.curves import LaunchCurves, build_launch_curves, resolve_launch_dates
 from forecasting.errors import EmptyCatalogue
 from forecasting.jsonsafe import json_safe
 from forecasting.metrics import score, score_per_step, wape
@@ -111,12 +111,7 @@ def backtest(
     L = config.launch_steps
     test = build_launch_curves(test_products, test_sales, config.freq, L)
     actual = test.values
-    queries = [
-        ForecastQuery(launch_date=pd.Timestamp(day).date(), attributes=attrs, product_id=str(pid))
-        for pid, day, attrs in zip(
-            test.product_ids, test.launch_dates, test.attributes, strict=True
-        )
-    ]
+    queries = launch_queries(test)
     components = model.predict_components(queries)
     levels = sorted({INTERVAL[0], 0.5, INTERVAL[1]})
     methods: dict[str, Any] = {}
@@ -158,6 +153,16 @@ def backtest(
     samples = _samples(model, queries, actual, n_samples)
     report("backtest: done", 1.0)
     return BacktestResult(metrics=json_safe(metrics), samples=samples, model=model)
+
+
+def launch_queries(curves: LaunchCurves) -> list[ForecastQuery]:
+    """Cold-start queries (launch date and attributes, nothing observed) of products' curves."""
+    return [
+        ForecastQuery(launch_date=pd.Timestamp(day).date(), attributes=attrs, product_id=str(pid))
+        for pid, day, attrs in zip(
+            curves.product_ids, curves.launch_dates, curves.attributes, strict=True
+        )
+    ]
 
 
 def fva(methods: dict[str, Any]) -> dict[str, Any]:

@@ -78,3 +78,39 @@ def test_stages_are_found_as_one_list_by_phase_or_nested_in_the_run_metrics() ->
         {"phase": "backtest", **stages[0]}
     ]
     assert training_scale.find_stages({"stages": "not a list", "methods": {}}) == []
+
+
+@pytest.mark.slow
+def test_the_rolling_benchmark_scores_each_month_both_ways_and_plots_them(
+    tmp_path: Path,
+) -> None:
+    """Each month of a period gets its own retrained model's WAPE and the period model's WAPE on
+    the same launches; pooled, the period model's figure is the one-model backtest's."""
+    import datetime as dt
+
+    from benchmarks import visuelle_rolling
+    from forecasting.backtest import backtest
+    from forecasting.config import default_config
+    from forecasting.synthetic import generate_catalogue
+
+    products, sales = generate_catalogue(400, seed=3, end=dt.date(2018, 9, 30), years=1.5)
+    small = {"gbm_rounds": 30}
+    run = visuelle_rolling.run_split(products, sales, "2018H1", seed=0, overrides=small)
+
+    assert [m["month"] for m in run["months"]] == [f"2018-0{k}" for k in range(1, 7)]
+    for month in run["months"]:
+        assert 0 < month["served_wape"] < 200 and 0 < month["one_model_wape"] < 200
+    known = products[products["launch_date"] < "2018-07-01"]
+    one_model = backtest(
+        known,
+        sales[sales["product_id"].isin(known["product_id"])],
+        default_config(seed=0, **small),
+        cutoff=dt.date(2018, 1, 1),
+        n_samples=0,
+        warmup_observed=(),
+    )
+    assert run["one_model_wape"] == pytest.approx(one_model.metrics["methods"]["served"]["wape"])
+
+    path = tmp_path / "rolling.png"
+    visuelle_rolling.plot([run], path)
+    assert path.read_bytes().startswith(PNG_SIGNATURE)
