@@ -123,6 +123,8 @@ def run_split(
         "served_wape": served["wape"],
         "served_bias": served["bias"],
         "coverage": served["coverage"],
+        # the band summed over the 12 weeks against each product's 12-week total
+        "total_coverage": served.get("total_coverage"),
         "warmup_ratio": warm.get("ratio"),
         "warmup_naive_wape": warm.get("naive_wape"),
         "methods": {m: s["wape"] for m, s in metrics["methods"].items()},
@@ -139,6 +141,7 @@ def run_split(
                 "ratio": w.get("ratio"),
                 "wape": w.get("warm", {}).get("wape"),
                 "coverage": w.get("warm", {}).get("coverage"),
+                "total_coverage": w.get("warm", {}).get("total_coverage"),
             }
             for k, w in metrics["warmup"].items()
         },
@@ -223,12 +226,18 @@ def main() -> int:
         mine = [r for r in runs if r["split"] == split]
         summary[split] = {
             key: spread([r[key] for r in mine])
-            for key in ("served_wape", "coverage", "warmup_ratio", "warm_coverage")
+            for key in (
+                "served_wape",
+                "coverage",
+                "total_coverage",
+                "warmup_ratio",
+                "warm_coverage",
+            )
         }
         summary[split]["warmup_by_observed"] = {
             k: {
                 key: float(np.mean([r["warmup_by_observed"][k][key] for r in mine]))
-                for key in ("ratio", "coverage")
+                for key in ("ratio", "coverage", "total_coverage")
             }
             for k in mine[0]["warmup_by_observed"]
         }
@@ -236,13 +245,15 @@ def main() -> int:
         print(
             f"{split}: served WAPE {s['served_wape']['mean']:.2f} "
             f"[{s['served_wape']['min']:.2f}, {s['served_wape']['max']:.2f}], coverage "
-            f"{s['coverage']['mean']:.3f}, warm-up ratio {s['warmup_ratio']['mean']:.3f} "
+            f"{s['coverage']['mean']:.3f} (12-week totals {s['total_coverage']['mean']:.3f}), "
+            f"warm-up ratio {s['warmup_ratio']['mean']:.3f} "
             f"(coverage {s['warm_coverage']['mean']:.3f}) over seeds {args.seeds}"
         )
         print(
             "  warm-up by periods observed: "
             + ", ".join(
-                f"{k}: ratio {w['ratio']:.3f} coverage {w['coverage']:.3f}"
+                f"{k}: ratio {w['ratio']:.3f} coverage {w['coverage']:.3f} "
+                f"(totals {w['total_coverage']:.3f})"
                 for k, w in s["warmup_by_observed"].items()
             )
         )

@@ -78,10 +78,18 @@ def train_command(
 
 def print_backtest(metrics: dict[str, Any]) -> None:
     """The backtest table, then the served method and why, warm-up and established products."""
-    from training.report import metrics_table, selection_lines, statistical_line, warmup_lines
+    from training.report import (
+        metrics_table,
+        selection_lines,
+        statistical_line,
+        total_band_line,
+        warmup_lines,
+    )
 
     console.print(metrics_table(metrics))
-    for line in (*selection_lines(metrics), *warmup_lines(metrics), statistical_line(metrics)):
+    totals = [line for line in [total_band_line(metrics)] if line]
+    lines = (*selection_lines(metrics), *totals, *warmup_lines(metrics), statistical_line(metrics))
+    for line in lines:
         console.print(line, highlight=False)
 
 

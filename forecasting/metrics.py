@@ -43,6 +43,22 @@ def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
     return float(np.mean((y[ok] >= lo[ok]) & (y[ok] <= hi[ok]))) if ok.any() else float("nan")
 
 
+def total_coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
+    """Share of products (rows) whose total over the steps lies inside their band summed over
+    the same steps, among the products with every step known: what a planner totalling a
+    product's forecast over the horizon needs of the band. (A sum of quantiles is the quantile
+    of the sum only when the steps move together; a launch's level moves them together, so it
+    is measured, not assumed.)"""
+    y = np.atleast_2d(np.asarray(actual, dtype=float))
+    whole = np.isfinite(y).all(axis=1)
+    if not whole.any():
+        return float("nan")
+    total = y[whole].sum(axis=1)
+    lo = np.atleast_2d(np.asarray(lower, dtype=float))[whole].sum(axis=1)
+    hi = np.atleast_2d(np.asarray(upper, dtype=float))[whole].sum(axis=1)
+    return float(np.mean((total >= lo) & (total <= hi)))
+
+
 def _clean(actual: np.ndarray, forecast: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(actual, dtype=float).ravel()
     f = np.asarray(forecast, dtype=float).ravel()
@@ -71,6 +87,7 @@ def score(
     lo, hi = interval
     if lo in qs and hi in qs:
         out["coverage"] = coverage(actual, qs[lo], qs[hi])
+        out["total_coverage"] = total_coverage(actual, qs[lo], qs[hi])
     return out
 
 

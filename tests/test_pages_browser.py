@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -65,13 +66,16 @@ BACKTEST = {
     "n_test": 401,
     "launch_steps": 12,
     "served_method": "gbm",
-    "methods": {"served": {"wape": 50.7, "coverage": 0.822}},
+    "methods": {
+        "served": {"wape": 50.7, "coverage": 0.822, "bias": -38.4, "total_coverage": 0.853}
+    },
     "warmup": {
         str(k): {
             "observed_steps": k,
             "scored_steps": [k + 1, 12],
             "cold_wape": 53.0 + k,
-            "warm": {"wape": 40.0 - k, "coverage": 0.80 - k / 100},
+            # a bias within 5% goes unsaid; no total coverage (an older model's metrics)
+            "warm": {"wape": 40.0 - k, "coverage": 0.80 - k / 100, "bias": -3.0},
         }
         for k in (1, 2, 4)
     },
@@ -220,7 +224,15 @@ def test_the_planners_page_loads_offline_and_draws_a_forecast(
         "on 401 products launched after the ones it learnt from, gbm forecasts were off by "
         "50.7% of their sales over 12 weeks (WAPE)"
     )
-    expect(page.locator("#trust")).to_contain_text("90% band held 82% of the actual weeks")
+    # ... how far its points sum from what sold, and how often its band held weeks and totals.
+    expect(page.locator("#trust")).to_contain_text(
+        "summed, they came to 38% less than was sold; its 10\u201390% band held 82% of the "
+        "actual weeks, and summed over them 85% of the products' totals."
+    )
+    # The summary totals the points and the band over the periods shown.
+    expect(page.locator("#result-summary")).to_contain_text(
+        re.compile(r"units over periods 1 to 12 \(10\u201390% band summed: [\d,.]+ to [\d,.]+\)")
+    )
     # ... and the warnings list them on one line, not one warning each.
     warnings = page.locator("#result-summary .warnings li")
     expect(warnings.filter(has_text="not set, so treated as unknown:")).to_have_count(1)
@@ -246,7 +258,7 @@ def test_a_forecast_that_saw_its_first_weeks_is_trusted_as_the_backtests_warm_up
     # Three weeks seen: the backtest's warm-ups after 2 (the most it scored, not beyond 3).
     expect(page.locator("#trust")).to_contain_text(
         "forecast with their first 2 weeks seen, were off by 38% of their sales in weeks 3\u201312 "
-        "(WAPE; 55% forecast before launch); its 10\u201390% band held 78% of the actual weeks"
+        "(WAPE; 55% forecast before launch); its 10\u201390% band held 78% of the actual weeks."
     )
     page.get_by_label("First periods of sales").fill("")
     page.get_by_role("button", name="Forecast", exact=True).click()

@@ -89,6 +89,27 @@ def warmup_lines(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
+def total_band_line(metrics: dict[str, Any]) -> str | None:
+    """How often the served forecast's 10-90% band, summed over the launch steps, held a test
+    product's total over them (what a planner totalling a forecast relies on); None for metrics
+    that do not carry it."""
+    served = (metrics.get("methods") or {}).get("served") or {}
+    held = served.get("total_coverage")
+    if held is None:
+        return None
+    bias = served.get("bias")
+    summed = (
+        ""
+        if bias is None
+        else f" (its points summed to {_fmt(abs(bias))}% {'less' if bias < 0 else 'more'} "
+        "than they sold)"
+    )
+    return (
+        f"the served 10-90% band summed over {metrics.get('launch_steps')} "
+        f"{_period_word(metrics)} held {_fmt(100 * held)}% of the test products' totals{summed}"
+    )
+
+
 def _seen(observed: int) -> str:
     """1 -> "period 1", 4 -> "periods 1-4"."""
     return "period 1" if observed == 1 else f"periods 1-{observed}"
@@ -129,6 +150,10 @@ def _methods(metrics: dict[str, Any]) -> list[str]:
         return (METHOD_ORDER.index(base) if base in METHOD_ORDER else len(METHOD_ORDER), name)
 
     return sorted(present, key=rank)
+
+
+def _percent(share: Any) -> str:
+    return "-" if share is None else f"{100 * float(share):.1f}%"
 
 
 def _fmt(value: Any) -> str:
@@ -267,7 +292,8 @@ def write_html(metrics: dict[str, Any], samples: list[dict[str, Any]], path: Pat
                 f"<td>{_fmt((metrics.get('fva') or {}).get(name, {}).get(k))}</td>"
                 for k in ("vs_fallback", "vs_global_curve")
             )
-            + f"<td>{_fmt(100 * (metrics['methods'][name].get('coverage') or 0))}%</td>",
+            + f"<td>{_fmt(100 * (metrics['methods'][name].get('coverage') or 0))}%</td>"
+            + f"<td>{_percent(metrics['methods'][name].get('total_coverage'))}</td>",
         )
         for name in _methods(metrics)
     )
@@ -292,7 +318,8 @@ WAPE = 100 &times; &sum;|y &minus; &#375;| / &sum;y.
 The service answers with <b>{html.escape(str(metrics.get("served_method")))}</b>.</p>
 <table><tr><th>method</th><th>WAPE</th><th>MAE</th><th>bias</th><th>pinball</th>
 <th>WAPE gained over its fallback</th><th>over the global curve</th>
-<th>10-90% coverage</th></tr>{rows}</table>
+<th>10-90% coverage</th><th>totals in the summed band</th></tr>{rows}</table>
+{"".join(f"<p>{html.escape(line)}.</p>" for line in [total_band_line(metrics)] if line)}
 <h2>WAPE per step</h2><img src="data:image/png;base64,{wape_per_step_plot(metrics)}">
 {"".join(f"<p>{html.escape(line)}.</p>" for line in selection_lines(metrics))}
 <h2>Warm-up (first periods observed)</h2>{warmup_figure}

@@ -8,7 +8,16 @@ import numpy as np
 import pandas as pd
 
 from forecasting.backtest import backtest
-from forecasting.metrics import bias, coverage, mae, pinball, score_per_step, wape
+from forecasting.metrics import (
+    bias,
+    coverage,
+    mae,
+    pinball,
+    score,
+    score_per_step,
+    total_coverage,
+    wape,
+)
 from tests.core.conftest import small_config
 
 
@@ -21,6 +30,18 @@ def test_metrics_on_a_hand_computed_example() -> None:
     assert np.isclose(pinball(np.array([10.0]), np.array([8.0]), 0.9), 0.9 * 2)
     assert coverage(y, f - 1, f + 1) == 2 / 3
     assert len(score_per_step(y, f)) == 2
+
+
+def test_total_coverage_sums_each_products_band_over_its_steps() -> None:
+    y = np.array([[10.0, 0.0], [5.0, 9.0], [1.0, np.nan]])
+    lower = np.array([[4.0, 4.0], [1.0, 1.0], [0.0, 0.0]])
+    upper = np.array([[6.0, 6.0], [2.0, 2.0], [9.0, 9.0]])
+    # Product 1: total 10 in [8, 12] though neither week is in its band; product 2: total 14
+    # above [2, 4]; product 3 has an unknown step and is not scored.
+    assert coverage(y, lower, upper) == 1 / 5  # only product 3's first week
+    assert total_coverage(y, lower, upper) == 0.5
+    assert score(y, upper - 1, {0.1: lower, 0.9: upper})["total_coverage"] == 0.5
+    assert np.isnan(total_coverage(np.full((1, 2), np.nan), lower[:1], upper[:1]))
 
 
 def test_backtest_never_scores_a_trained_product_and_scores_every_method(
@@ -43,6 +64,8 @@ def test_backtest_never_scores_a_trained_product_and_scores_every_method(
     assert result.metrics["fva"]["gbm"]["vs_fallback"] is not None
     assert result.metrics["fva"]["attribute_curve"]["vs_global_curve"] is not None
     assert result.metrics["warmup"]["2"]["scored_steps"] == [3, 8]
+    assert 0 <= result.metrics["methods"]["served"]["total_coverage"] <= 1
+    assert 0 <= result.metrics["warmup"]["2"]["warm"]["total_coverage"] <= 1
     json.dumps(result.metrics, allow_nan=False)
     json.dumps(result.samples, allow_nan=False)
 

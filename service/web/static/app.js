@@ -165,15 +165,21 @@
   // the statistical path's.
   function trustLine(m, observed) {
     const unit = { D: "days", W: "weeks", M: "months" }[config.frequency] || "periods";
-    const band = (c) => (c === null || c === undefined ? ""
-      : `; its 10–90% band held ${Math.round(100 * c)}% of the actual ${unit}`);
+    const band = (s) => (s.coverage === null || s.coverage === undefined ? ""
+      : `; its 10–90% band held ${Math.round(100 * s.coverage)}% of the actual ${unit}` +
+        (s.total_coverage === null || s.total_coverage === undefined ? ""
+          : `, and summed over them ${Math.round(100 * s.total_coverage)}% of the products' totals`));
+    // A median point sums short of what sold: the planner ordering for a collection should know.
+    const summed = (s) => (s.bias === null || s.bias === undefined || Math.abs(s.bias) < 5 ? ""
+      : `; summed, they came to ${Math.round(Math.abs(s.bias))}% ${s.bias < 0 ? "less" : "more"} ` +
+        "than was sold");
     if (observed >= m.launch_steps) {  // an established product: the statistical path's figures
       const st = m.statistical;
       if (!st || st.wape === null || st.wape === undefined) return null;
       return `How far to trust it: in this model's backtest, on ${st.n_products} established ` +
         `products with their last ${st.horizon} ${unit} held out, forecasts were off by ` +
         `${fmt(st.wape)}% of their sales (WAPE; repeating the last ${unit.slice(0, -1)}: ` +
-        `${fmt(st.naive_wape)}%)${band(st.coverage)}.`;
+        `${fmt(st.naive_wape)}%)${band(st)}.`;
     }
     const seen = Object.keys(m.warmup || {}).map(Number)
       .filter((k) => k >= 1 && k <= observed && (m.warmup[String(k)].warm || {}).wape != null);
@@ -183,12 +189,12 @@
       return `How far to trust it: in this model's backtest, products launched after the ones ` +
         `it learnt from, forecast with their first ${w.observed_steps} ${unit} seen, were off by ` +
         `${fmt(w.warm.wape)}% of their sales in ${unit} ${first}–${last} (WAPE; ${fmt(w.cold_wape)}% ` +
-        `forecast before launch)${band(w.warm.coverage)}.`;
+        `forecast before launch)${summed(w.warm)}${band(w.warm)}.`;
     }
     const served = m.methods.served;
     return `How far to trust it: in this model's backtest, on ${m.n_test} products launched ` +
       `after the ones it learnt from, ${m.served_method} forecasts were off by ${fmt(served.wape)}% ` +
-      `of their sales over ${m.launch_steps} ${unit} (WAPE)${band(served.coverage)}.`;
+      `of their sales over ${m.launch_steps} ${unit} (WAPE)${summed(served)}${band(served)}.`;
   }
 
   function renderAttributeFields() {
@@ -324,10 +330,15 @@
   function renderResult() {
     const f = forecastOf();
     $("result").hidden = false;
-    const total = f.points.reduce((sum, p) => sum + p.forecast, 0);
+    const sum = (value) => f.points.reduce((total, p) => total + value(p), 0);
+    // The band summed over the periods (the trust line says how often such a sum held a total).
+    const banded = f.points.every((p) => quantile(p, LOW) !== undefined && quantile(p, HIGH) !== undefined);
+    const range = banded
+      ? ` (10–90% band summed: ${fmt(sum((p) => quantile(p, LOW)))} to ${fmt(sum((p) => quantile(p, HIGH)))})`
+      : "";
     const summary = $("result-summary");
-    summary.textContent = `${state.last.description}: ${fmt(total)} units over periods ` +
-      `${f.points[0].step} to ${f.points[f.points.length - 1].step} (method ${f.method}).`;
+    summary.textContent = `${state.last.description}: ${fmt(sum((p) => p.forecast))} units over ` +
+      `periods ${f.points[0].step} to ${f.points[f.points.length - 1].step}${range} (method ${f.method}).`;
     showTrust();
     // Attributes the planner left unset are one line, not one warning each.
     const missing = /^attribute (.+) is missing; treated as unknown$/;
