@@ -338,7 +338,7 @@
       : "";
     const summary = $("result-summary");
     summary.textContent = `${state.last.description}: ${fmt(sum((p) => p.forecast))} units over ` +
-      `periods ${f.points[0].step} to ${f.points[f.points.length - 1].step}${range} (method ${f.method}).`;
+      `periods ${f.points[0].step} to ${f.points[f.points.length - 1].step}${range}, method ${f.method}.`;
     showTrust();
     // Attributes the planner left unset are one line, not one warning each.
     const missing = /^attribute (.+) is missing; treated as unknown$/;
