@@ -87,7 +87,8 @@ def score(
     lo, hi = interval
     if lo in qs and hi in qs:
         out["coverage"] = coverage(actual, qs[lo], qs[hi])
-        out["total_coverage"] = total_coverage(actual, qs[lo], qs[hi])
+        if np.ndim(actual) == 2:  # products x steps (one step's column has no totals)
+            out["total_coverage"] = total_coverage(actual, qs[lo], qs[hi])
     return out
 
 

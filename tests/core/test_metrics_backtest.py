@@ -41,6 +41,9 @@ def test_total_coverage_sums_each_products_band_over_its_steps() -> None:
     assert coverage(y, lower, upper) == 1 / 5  # only product 3's first week
     assert total_coverage(y, lower, upper) == 0.5
     assert score(y, upper - 1, {0.1: lower, 0.9: upper})["total_coverage"] == 0.5
+    # One step's column has no totals to cover.
+    per_step = score_per_step(y, upper - 1, {0.1: lower, 0.9: upper})
+    assert all("total_coverage" not in s and "coverage" in s for s in per_step)
     assert np.isnan(total_coverage(np.full((1, 2), np.nan), lower[:1], upper[:1]))
 
 
