@@ -20,7 +20,7 @@ import pandas as pd
 from forecasting.curves import LaunchCurves, build_launch_curves, resolve_launch_dates
 from forecasting.errors import EmptyCatalogue
 from forecasting.jsonsafe import json_safe
-from forecasting.metrics import score, score_per_step, wape
+from forecasting.metrics import score, score_per_step, total_coverage, wape
 from forecasting.model import ForecasterConfig, LaunchForecaster, Progress
 from forecasting.types import ForecastQuery
 
@@ -121,6 +121,11 @@ def backtest(
         qs = model.quantiles_for(curve, levels)
         methods[name] = score(actual, curve, qs, INTERVAL)
         per_step[name] = score_per_step(actual, curve, qs, INTERVAL)
+        totals = model.total_quantiles_for(curve, INTERVAL)
+        if totals is not None:  # the band a planner reads for a product's total
+            methods[name]["total_coverage"] = total_coverage(
+                actual, totals[INTERVAL[0]], totals[INTERVAL[1]]
+            )
     if warmup_observed is None:
         warmup_observed = config.backtest_warmup_observed
     warmup = {
@@ -213,6 +218,10 @@ def _warmup_scores(
     tail = actual[rows, observed:]
     cold_wape = wape(tail, cold[rows, observed:])
     warm_scores = score(tail, warm, qs, INTERVAL)
+    bands = [f.total_quantiles for f in forecasts]
+    if all(band is not None for band in bands):
+        lower, upper = (np.array([band[q] for band in bands if band]) for q in INTERVAL)
+        warm_scores["total_coverage"] = total_coverage(tail, lower, upper)
     naive = np.repeat(actual[rows, observed - 1 : observed], L - observed, axis=1)
     return {
         "observed_steps": observed,

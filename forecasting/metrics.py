@@ -44,18 +44,15 @@ def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
 
 
 def total_coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
-    """Share of products (rows) whose total over the steps lies inside their band summed over
-    the same steps, among the products with every step known: what a planner totalling a
-    product's forecast over the horizon needs of the band. (A sum of quantiles is the quantile
-    of the sum only when the steps move together; a launch's level moves them together, so it
-    is measured, not assumed.)"""
+    """Share of products whose total over the steps of `actual` (products x steps) lies inside
+    [lower, upper] (one bound per product), among the products with every step known."""
     y = np.atleast_2d(np.asarray(actual, dtype=float))
     whole = np.isfinite(y).all(axis=1)
     if not whole.any():
         return float("nan")
     total = y[whole].sum(axis=1)
-    lo = np.atleast_2d(np.asarray(lower, dtype=float))[whole].sum(axis=1)
-    hi = np.atleast_2d(np.asarray(upper, dtype=float))[whole].sum(axis=1)
+    lo = np.asarray(lower, dtype=float)[whole]
+    hi = np.asarray(upper, dtype=float)[whole]
     return float(np.mean((total >= lo) & (total <= hi)))
 
 
@@ -87,8 +84,6 @@ def score(
     lo, hi = interval
     if lo in qs and hi in qs:
         out["coverage"] = coverage(actual, qs[lo], qs[hi])
-        if np.ndim(actual) == 2:  # products x steps (one step's column has no totals)
-            out["total_coverage"] = total_coverage(actual, qs[lo], qs[hi])
     return out
 
 

@@ -76,7 +76,9 @@ class LaunchForecaster:
 
     Fitted state: `catalogue_`, `neighbours_`, `curves_`, `private_`, `levels_` (derived from
     the catalogue and curves, not saved), `gbm_` and `warmup_gbm_` (None when not served),
-    `selector_`, `calibrator_`, `stages_` (seconds and models per fitting stage), `metadata_`.
+    `selector_`, `calibrator_` (each step's quantiles), `total_calibrator_` (those of a
+    forecast's total over its steps; None without folds to learn it from), `stages_` (seconds
+    and models per fitting stage), `metadata_`.
     """
 
     def __init__(self, config: ForecasterConfig | None = None) -> None:
@@ -133,7 +135,7 @@ class LaunchForecaster:
             record["models"] = cv.models
         self.selector_ = MethodSelector(cfg.selection_margin).fit(cv.folds)
         with stage("calibration", 0.75):
-            self.calibrator_ = self._calibrate(cv)
+            self.calibrator_, self.total_calibrator_ = self._calibrate(cv)
         self.gbm_: LaunchGBM | None = None
         if self.selector_.served_ == "gbm" and rows is not None and dataset is not None:
             with stage("launch model", 0.8) as record:
@@ -191,6 +193,7 @@ class LaunchForecaster:
         nb = new.neighbours_
         new.selector_ = self.selector_
         new.calibrator_ = self.calibrator_
+        new.total_calibrator_ = self.total_calibrator_
         new.gbm_ = None
         new.warmup_gbm_ = None
         rows = None
@@ -276,28 +279,32 @@ class LaunchForecaster:
         dataset = _dataset(rows, setup, cfg)
         return Training(rows, dataset, {**setup, "rows_per_round": cfg.warmup_model_rows_per_round})
 
-    def _calibrate(self, cv: CrossValidation) -> ConformalCalibrator:
+    def _calibrate(
+        self, cv: CrossValidation
+    ) -> tuple[ConformalCalibrator, ConformalCalibrator | None]:
         """Conformal ratios of the served method on every fold (together the newest
         `cv_window` of the launches: twice the rows of the newest fold alone, which the bands
         of forecasting/calibration.py need); without folds, of the neighbour forecast on the
-        newest training launches."""
+        newest training launches. Returns the calibrator of each step and the one of a
+        forecast's total over its first h steps (h in place of the step; None without folds)."""
         cfg = self.config
         L = cfg.launch_steps
         served = self.selector_.served_
         folds = cv.folds or [f for f in [self._newest_launches()] if f is not None]
         folds = [f for f in folds if served in f.forecasts]
         if not folds:
-            return ConformalCalibrator.neutral(L)
-        actual, point, steps, observed = [], [], [], []
-        for fold in folds:
-            scored = fold.scored()
-            actual.append(fold.actual[scored])
-            point.append(fold.forecasts[served][scored])
-            steps.append(np.broadcast_to(np.arange(1, L + 1)[None, :], scored.shape)[scored])
-            observed.append(np.broadcast_to(fold.n_observed[:, None], scored.shape)[scored])
-        calibrator = ConformalCalibrator(cfg.interval_drift, cfg.interval_level_bins)
-        a, p, s, o = (np.concatenate(part) for part in (actual, point, steps, observed))
-        return calibrator.fit(a, p, s, o, L)
+            return ConformalCalibrator.neutral(L), None
+        steps = [
+            (fold.actual, fold.forecasts[served], fold.n_observed, fold.scored()) for fold in folds
+        ]
+        totals = [
+            first_steps_totals(fold.actual, fold.forecasts[served], fold.n_observed)
+            for fold in folds
+        ]
+        return (
+            _fit_calibrator(steps, cfg),
+            _fit_calibrator([(a, p, n, np.isfinite(a)) for a, p, n in totals], cfg),
+        )
 
     def _newest_launches(self) -> FoldForecasts | None:
         """Neighbour forecasts of the newest fifth of the launches, from earlier launches."""
@@ -544,6 +551,7 @@ class LaunchForecaster:
         )
         points = points * factor[:, None]
         bands = self.calibrator_.predict(points, steps, n_obs, quantiles)
+        total_bands = self._total_bands(points, n_obs, quantiles)
         # A batch's products often share a launch date: compute each calendar once.
         calendars: dict[tuple[dt.date, int], list[dt.date]] = {}
         out: list[ProductForecast] = []
@@ -583,9 +591,25 @@ class LaunchForecaster:
                     neighbours=neighbours,
                     warnings=warnings,
                     drivers=None if drivers is None else drivers[j],
+                    total_quantiles=None
+                    if total_bands is None
+                    else {q: float(band[j]) for q, band in total_bands.items()},
                 )
             )
         return out
+
+    def _total_bands(
+        self, points: np.ndarray, n_observed: np.ndarray, levels: Sequence[float]
+    ) -> dict[float, np.ndarray] | None:
+        """{level: (m,)} quantiles of each forecast's total over its (m, h) points, or None
+        without a total calibrator. Calibrated on totals of up to launch_steps periods; a longer
+        horizon reads the longest (its tail is small beside the launch)."""
+        if self.total_calibrator_ is None or not len(levels):
+            return None
+        totals = points.sum(axis=1, keepdims=True)
+        length = np.full(totals.shape, points.shape[1])
+        bands = self.total_calibrator_.predict(totals, length, n_observed, levels)
+        return {q: band[:, 0] for q, band in bands.items()}
 
     def _neighbours(
         self, borrowed: Borrowed, j: int, horizon: int, with_curves: bool
@@ -710,6 +734,14 @@ class LaunchForecaster:
         bands = self.calibrator_.predict(points, steps, np.full(len(points), observed), levels)
         return {q: v.reshape(np.shape(point)) for q, v in bands.items()}
 
+    def total_quantiles_for(
+        self, point: np.ndarray, levels: Sequence[float], observed: int = 0
+    ) -> dict[float, np.ndarray] | None:
+        """Calibrated quantiles (m,) of the totals of (m, h) forecasts that had seen `observed`
+        periods (None without a total calibrator)."""
+        points = np.atleast_2d(np.asarray(point, dtype=float))
+        return self._total_bands(points, np.full(len(points), observed), levels)
+
     def curve_of(self, product_id: str) -> np.ndarray:
         """The launch curve of a training product (NaN where not reached)."""
         return np.asarray(self.catalogue_.curves_[self.catalogue_.row(product_id)])
@@ -759,6 +791,8 @@ class LaunchForecaster:
         if self.warmup_gbm_ is not None:
             self.warmup_gbm_.save(writer, "warmup_gbm")
         writer.json("calibration", self.calibrator_.to_json())
+        if self.total_calibrator_ is not None:
+            writer.json("total_calibration", self.total_calibrator_.to_json())
         writer.json("selection", self.selector_.to_json())
         writer.json(
             "metadata",
@@ -768,6 +802,7 @@ class LaunchForecaster:
                     "config": self.config.to_json(),
                     "has_gbm": self.gbm_ is not None,
                     "has_warmup_gbm": self.warmup_gbm_ is not None,
+                    "has_total_calibration": self.total_calibrator_ is not None,
                     "training": self.metadata_,
                     "versions": _versions(),
                 }
@@ -806,6 +841,12 @@ class LaunchForecaster:
             LaunchGBM.load(reader, config, "warmup_gbm") if meta.get("has_warmup_gbm") else None
         )
         self.calibrator_ = ConformalCalibrator.from_json(reader.json("calibration"))
+        # An artifact from before totals were calibrated answers without a total band.
+        self.total_calibrator_ = (
+            ConformalCalibrator.from_json(reader.json("total_calibration"))
+            if meta.get("has_total_calibration")
+            else None
+        )
         self.selector_ = MethodSelector.from_json(reader.json("selection"), config.selection_margin)
         self.metadata_ = dict(meta["training"])
         self.stages_ = []  # timings are the run's, not the artifact's (its checksum is the data's)
@@ -827,6 +868,36 @@ class _StageTimer:
         yield record
         record["seconds"] = round(time.perf_counter() - start, 3)
         self.log.append(record)
+
+
+def first_steps_totals(
+    actual: np.ndarray, point: np.ndarray, n_observed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(q, L) totals of actual and point over the h steps after the observed ones, in column
+    h - 1 (NaN where those steps pass L or one is unknown), and the (q,) observed counts."""
+    L = actual.shape[1]
+    sums = [np.full(actual.shape, np.nan), np.full(actual.shape, np.nan)]
+    for k in np.unique(n_observed).tolist():
+        rows = n_observed == k
+        for out, values in zip(sums, (actual, point), strict=True):
+            out[rows, : L - k] = np.cumsum(values[rows, k:], axis=1)  # NaN stays NaN onwards
+    return sums[0], sums[1], n_observed
+
+
+def _fit_calibrator(
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], cfg: ForecasterConfig
+) -> ConformalCalibrator:
+    """A calibrator fitted on (actual, point, n_observed, mask) of each fold: the masked cells
+    of (q, L) matrices, a cell's column + 1 its step (or its count of steps, for totals)."""
+    L = cfg.launch_steps
+    flat: list[list[np.ndarray]] = [[], [], [], []]
+    for actual, point, n_observed, mask in parts:
+        column = np.broadcast_to(np.arange(1, L + 1)[None, :], mask.shape)
+        observed = np.broadcast_to(n_observed[:, None], mask.shape)
+        for out, values in zip(flat, (actual, point, column, observed), strict=True):
+            out.append(values[mask])
+    a, p, s, o = (np.concatenate(part) for part in flat)
+    return ConformalCalibrator(cfg.interval_drift, cfg.interval_level_bins).fit(a, p, s, o, L)
 
 
 def _dataset(rows: Any, setup: dict[str, Any], config: ForecasterConfig) -> lgb.Dataset:

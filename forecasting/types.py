@@ -87,8 +87,11 @@ class ProductForecast:
     method: str
     steps: np.ndarray  # int, consecutive: s+1 .. s+horizon after s observed steps
     start_dates: list[dt.date]
-    point: np.ndarray  # expected quantity per step; finite, >= 0
+    point: np.ndarray  # the point (the median) per step; finite, >= 0
     quantiles: dict[float, np.ndarray] = field(default_factory=dict)  # monotone in level, >= 0
     neighbours: list[Neighbour] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     drivers: Drivers | None = None
+    # Quantiles of the total over the steps, calibrated on totals (not a sum of the steps'
+    # quantiles, which is wider); None where no total band was learnt.
+    total_quantiles: dict[float, float] | None = None

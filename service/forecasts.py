@@ -220,7 +220,7 @@ def forecast(
 def sanitise_all(results: list[ProductForecast]) -> list[ProductForecast]:
     """`sanitise` every result, checking the whole answer at once first: the models already
     answer soundly, so usually nothing needs fixing and a thousand products cost one pass."""
-    if results and _all_sound(results):
+    if results and _all_sound(results) and _totals_sound(results):
         return results
     return [sanitise(r) for r in results]
 
@@ -237,6 +237,21 @@ def _all_sound(results: list[ProductForecast]) -> bool:
     table = _answer_table(results, levels)
     finite_non_negative = bool(np.isfinite(table).all() and (table >= 0).all())
     return finite_non_negative and bool((np.diff(table[..., 1:], axis=-1) >= 0).all())
+
+
+def _totals_sound(results: list[ProductForecast]) -> bool:
+    """Every total band finite, non-negative and monotone in its level."""
+    bands = [r.total_quantiles for r in results if r.total_quantiles]
+    if not bands:
+        return True
+    levels = sorted(bands[0])
+    try:
+        table = np.array([[band[q] for q in levels] for band in bands], dtype=float)
+    except KeyError:  # bands at other levels than the first's
+        return False
+    return bool(
+        np.isfinite(table).all() and (table >= 0).all() and (np.diff(table, axis=1) >= 0).all()
+    )
 
 
 def _answer_table(results: list[ProductForecast], levels: list[float]) -> np.ndarray:
@@ -262,6 +277,11 @@ def sanitise(result: ProductForecast) -> ProductForecast:
         stacked = _finite_non_negative(np.column_stack([result.quantiles[q] for q in levels]))
         stacked.sort(axis=1)
         result.quantiles = {q: stacked[:, j] for j, q in enumerate(levels)}
+    if result.total_quantiles:
+        total = result.total_quantiles
+        levels = sorted(total)
+        values = np.sort(_finite_non_negative(np.array([total[q] for q in levels])))
+        result.total_quantiles = {q: float(v) for q, v in zip(levels, values, strict=True)}
     return result
 
 

@@ -130,6 +130,23 @@ def test_a_long_history_product_gets_a_statistical_forecast(served: TestClient) 
     assert result["method"].startswith("statistical:")
     assert result["points"][0]["step"] > 12
     assert_sound(result)
+    # Its total sums the points; no total band was learnt for the statistical path.
+    assert result["total"]["quantiles"] is None
+    assert result["total"]["forecast"] == pytest.approx(
+        sum(p["forecast"] for p in result["points"]), abs=1e-3
+    )
+
+
+def test_a_new_products_total_carries_a_band_learnt_on_totals(served: TestClient) -> None:
+    result = forecast_of(post(served, horizon=12, quantiles=[0.1, 0.5, 0.9]))
+    total = result["total"]
+    assert total["forecast"] == pytest.approx(
+        sum(p["forecast"] for p in result["points"]), abs=1e-3
+    )
+    low, mid, high = (total["quantiles"][q] for q in ("0.1", "0.5", "0.9"))
+    assert 0 < low < mid < high
+    # Not the weeks' bands summed: a band of its own.
+    assert low != pytest.approx(sum(p["quantiles"]["0.1"] for p in result["points"]), abs=1e-3)
 
 
 def test_a_catalogue_product_by_id_uses_its_stored_attributes_and_sales(served: TestClient) -> None:

@@ -227,11 +227,11 @@ def test_the_planners_page_loads_offline_and_draws_a_forecast(
     # ... how far its points sum from what sold, and how often its band held weeks and totals.
     expect(page.locator("#trust")).to_contain_text(
         "summed, they came to 38% less than was sold; its 10\u201390% band held 82% of the "
-        "actual weeks, and summed over them 85% of the products' totals."
+        "actual weeks, and its band for a product's total held 85% of the totals."
     )
-    # The summary totals the points and the band over the periods shown.
+    # The summary gives the total over the periods shown, with the total's own band.
     expect(page.locator("#result-summary")).to_contain_text(
-        re.compile(r"units over periods 1 to 12 \(10\u201390% band summed: [\d,.]+ to [\d,.]+\)")
+        re.compile(r"units over periods 1 to 12 \(10\u201390%: [\d,.]+ to [\d,.]+\), method gbm\.")
     )
     # ... and the warnings list them on one line, not one warning each.
     warnings = page.locator("#result-summary .warnings li")

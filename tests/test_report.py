@@ -104,19 +104,20 @@ def test_the_html_report_draws_the_warm_ups_only_when_scored(tmp_path: Path) -> 
     assert "data:image/png" not in section and "not evaluated" in section
 
 
-def test_the_summed_band_is_reported_in_the_terminal_and_the_html_when_measured(
+def test_the_total_band_is_reported_in_the_terminal_and_the_html_when_measured(
     tmp_path: Path,
 ) -> None:
     served = {**METRICS["methods"]["served"], "bias": -38.4, "total_coverage": 0.853}
     metrics = {**METRICS, "launch_steps": 12, "methods": {**METRICS["methods"], "served": served}}
     line = total_band_line(metrics)
     assert line == (
-        "the served 10-90% band summed over 12 weeks held 85.3% of the test products' totals "
+        "the served 10-90% band for a product's total over 12 weeks held 85.3% of the test "
+        "products' totals "
         "(its points summed to 38.4% less than they sold)"
     )
     text = write_html(metrics, [], tmp_path / "report.html").read_text()
     assert "85.3% of the test products&#x27; totals" in text
-    assert "<th>totals in the summed band</th>" in text and "<td>85.3%</td>" in text
+    assert "<th>totals in their band</th>" in text and "<td>85.3%</td>" in text
     # A model trained before the measure existed has no such line.
     assert total_band_line(METRICS) is None
 

@@ -90,9 +90,9 @@ def warmup_lines(metrics: dict[str, Any]) -> list[str]:
 
 
 def total_band_line(metrics: dict[str, Any]) -> str | None:
-    """How often the served forecast's 10-90% band, summed over the launch steps, held a test
-    product's total over them (what a planner totalling a forecast relies on); None for metrics
-    that do not carry it."""
+    """How often the served forecast's 10-90% band for a product's total over the launch steps
+    held the test product's total (what a planner ordering for the launch relies on); None for
+    metrics that do not carry it."""
     served = (metrics.get("methods") or {}).get("served") or {}
     held = served.get("total_coverage")
     if held is None:
@@ -105,7 +105,7 @@ def total_band_line(metrics: dict[str, Any]) -> str | None:
         "than they sold)"
     )
     return (
-        f"the served 10-90% band summed over {metrics.get('launch_steps')} "
+        f"the served 10-90% band for a product's total over {metrics.get('launch_steps')} "
         f"{_period_word(metrics)} held {_fmt(100 * held)}% of the test products' totals{summed}"
     )
 
@@ -318,7 +318,7 @@ WAPE = 100 &times; &sum;|y &minus; &#375;| / &sum;y.
 The service answers with <b>{html.escape(str(metrics.get("served_method")))}</b>.</p>
 <table><tr><th>method</th><th>WAPE</th><th>MAE</th><th>bias</th><th>pinball</th>
 <th>WAPE gained over its fallback</th><th>over the global curve</th>
-<th>10-90% coverage</th><th>totals in the summed band</th></tr>{rows}</table>
+<th>10-90% coverage</th><th>totals in their band</th></tr>{rows}</table>
 {"".join(f"<p>{html.escape(line)}.</p>" for line in [total_band_line(metrics)] if line)}
 <h2>WAPE per step</h2><img src="data:image/png;base64,{wape_per_step_plot(metrics)}">
 {"".join(f"<p>{html.escape(line)}.</p>" for line in selection_lines(metrics))}

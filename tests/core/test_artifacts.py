@@ -97,3 +97,24 @@ def test_load_refuses_a_missing_file(fitted: LaunchForecaster, tmp_path: Path) -
     (tmp_path / "gbm.txt").unlink()
     with pytest.raises(ArtifactError):
         LaunchForecaster.load(tmp_path, expected_checksum=checksum)
+
+
+def test_the_total_band_survives_the_artifact_and_an_older_artifact_answers_without_it(
+    fitted: LaunchForecaster, tmp_path: Path
+) -> None:
+    query = ForecastQuery(
+        launch_date=dt.date(2026, 7, 6), attributes={"category": "tops", "color": "red"}
+    )
+    checksum = fitted.save(tmp_path / "now")
+    loaded = LaunchForecaster.load(tmp_path / "now", expected_checksum=checksum)
+    before = fitted.predict([query], 12, quantiles=(0.1, 0.9))[0].total_quantiles
+    assert before is not None
+    assert loaded.predict([query], 12, quantiles=(0.1, 0.9))[0].total_quantiles == before
+    # A model saved before totals were calibrated: no total_calibration file, no flag.
+    loaded.total_calibrator_ = None  # (not `fitted`: other tests share it)
+    old = loaded.save(tmp_path / "old")
+    assert not (tmp_path / "old" / "total_calibration.json").exists()
+    answer = LaunchForecaster.load(tmp_path / "old", expected_checksum=old).predict(
+        [query], 12, quantiles=(0.1, 0.9)
+    )[0]
+    assert answer.total_quantiles is None and len(answer.quantiles[0.9]) == 12

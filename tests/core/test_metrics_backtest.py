@@ -13,7 +13,6 @@ from forecasting.metrics import (
     coverage,
     mae,
     pinball,
-    score,
     score_per_step,
     total_coverage,
     wape,
@@ -32,19 +31,12 @@ def test_metrics_on_a_hand_computed_example() -> None:
     assert len(score_per_step(y, f)) == 2
 
 
-def test_total_coverage_sums_each_products_band_over_its_steps() -> None:
+def test_total_coverage_counts_products_whose_total_is_inside_their_band() -> None:
     y = np.array([[10.0, 0.0], [5.0, 9.0], [1.0, np.nan]])
-    lower = np.array([[4.0, 4.0], [1.0, 1.0], [0.0, 0.0]])
-    upper = np.array([[6.0, 6.0], [2.0, 2.0], [9.0, 9.0]])
-    # Product 1: total 10 in [8, 12] though neither week is in its band; product 2: total 14
-    # above [2, 4]; product 3 has an unknown step and is not scored.
-    assert coverage(y, lower, upper) == 1 / 5  # only product 3's first week
-    assert total_coverage(y, lower, upper) == 0.5
-    assert score(y, upper - 1, {0.1: lower, 0.9: upper})["total_coverage"] == 0.5
-    # One step's column has no totals to cover.
-    per_step = score_per_step(y, upper - 1, {0.1: lower, 0.9: upper})
-    assert all("total_coverage" not in s and "coverage" in s for s in per_step)
-    assert np.isnan(total_coverage(np.full((1, 2), np.nan), lower[:1], upper[:1]))
+    # Product 1: total 10 in [8, 12]; product 2: total 14 above [2, 4]; product 3 has an
+    # unknown step and is not scored.
+    assert total_coverage(y, np.array([8.0, 2.0, 0.0]), np.array([12.0, 4.0, 9.0])) == 0.5
+    assert np.isnan(total_coverage(np.full((1, 2), np.nan), np.zeros(1), np.ones(1)))
 
 
 def test_backtest_never_scores_a_trained_product_and_scores_every_method(

@@ -112,6 +112,26 @@ def test_quantiles_are_monotone_non_negative_and_finite(
         assert stacked.shape == (horizon, len(levels))
         assert np.isfinite(stacked).all() and (stacked >= 0).all()
         assert (np.diff(stacked, axis=1) >= 0).all()
+        assert forecast.total_quantiles is not None
+        totals = [forecast.total_quantiles[q] for q in levels]
+        assert np.isfinite(totals).all() and min(totals) >= 0 and totals == sorted(totals)
+
+
+def test_the_total_band_is_learnt_on_totals_so_it_is_narrower_than_the_summed_weeks(
+    fitted: LaunchForecaster,
+) -> None:
+    """A week's error is partly its own and partly the launch's level: summed, the weeks' bands
+    overstate the total's spread, which the total band, learnt on totals, does not."""
+    queries = [
+        ForecastQuery(launch_date=LAUNCH, attributes={"category": c, "color": k})
+        for c in ("tops", "dresses", "trousers")
+        for k in ("red", "blue", "black")
+    ]
+    for forecast in fitted.predict(queries, 12, quantiles=(0.1, 0.9)):
+        assert forecast.total_quantiles is not None
+        summed = forecast.quantiles[0.9].sum() - forecast.quantiles[0.1].sum()
+        learnt = forecast.total_quantiles[0.9] - forecast.total_quantiles[0.1]
+        assert 0 < learnt < summed
 
 
 def test_explain_lists_neighbours_whose_weights_sum_to_one(fitted: LaunchForecaster) -> None:

@@ -203,6 +203,17 @@ class DriversOut(BaseModel):
     )
 
 
+class TotalOut(BaseModel):
+    forecast: float = Field(description="The points summed over the horizon.")
+    quantiles: dict[str, float] | None = Field(
+        None,
+        description="The total's quantiles at the levels asked for, calibrated on the totals "
+        "of the backtest folds' launches (the steps' quantiles summed misstate the total's "
+        "spread: a week's error is partly its own); null where no such calibration exists "
+        "(established products, models trained before it).",
+    )
+
+
 class ProductForecastOut(BaseModel):
     product_id: str | None
     method: str = Field(
@@ -210,6 +221,7 @@ class ProductForecastOut(BaseModel):
         "(blend: models trained before artifact format 4)"
     )
     points: list[PointOut]
+    total: TotalOut = Field(description="The forecast's total over the horizon.")
     neighbours: list[NeighbourOut] | None = None
     drivers: DriversOut | None = Field(None, description="With details=drivers.")
     warnings: list[str]
@@ -364,10 +376,17 @@ def _product(
     explain: bool,
     details: frozenset[str],
 ) -> dict[str, Any]:
+    total = result.total_quantiles
     out: dict[str, Any] = {
         "product_id": result.product_id,
         "method": result.method,
         "points": points,
+        "total": {
+            "forecast": _number(result.point.sum()),
+            "quantiles": None
+            if total is None
+            else {f"{level:g}": _number(value) for level, value in total.items()},
+        },
     }
     if explain:
         out["neighbours"] = [_neighbour(n, "curves" in details) for n in result.neighbours]

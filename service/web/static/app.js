@@ -168,7 +168,7 @@
     const band = (s) => (s.coverage === null || s.coverage === undefined ? ""
       : `; its 10–90% band held ${Math.round(100 * s.coverage)}% of the actual ${unit}` +
         (s.total_coverage === null || s.total_coverage === undefined ? ""
-          : `, and summed over them ${Math.round(100 * s.total_coverage)}% of the products' totals`));
+          : `, and its band for a product's total held ${Math.round(100 * s.total_coverage)}% of the totals`));
     // A median point sums short of what sold: the planner ordering for a collection should know.
     const summed = (s) => (s.bias === null || s.bias === undefined || Math.abs(s.bias) < 5 ? ""
       : `; summed, they came to ${Math.round(Math.abs(s.bias))}% ${s.bias < 0 ? "less" : "more"} ` +
@@ -330,14 +330,13 @@
   function renderResult() {
     const f = forecastOf();
     $("result").hidden = false;
-    const sum = (value) => f.points.reduce((total, p) => total + value(p), 0);
-    // The band summed over the periods (the trust line says how often such a sum held a total).
-    const banded = f.points.every((p) => quantile(p, LOW) !== undefined && quantile(p, HIGH) !== undefined);
-    const range = banded
-      ? ` (10–90% band summed: ${fmt(sum((p) => quantile(p, LOW)))} to ${fmt(sum((p) => quantile(p, HIGH)))})`
-      : "";
+    // The total's own band (learnt on totals: the weeks' bands summed would be too wide); the
+    // trust line says how often it held in the backtest.
+    const band = f.total && f.total.quantiles;
+    const range = band && band[String(LOW)] !== undefined && band[String(HIGH)] !== undefined
+      ? ` (10–90%: ${fmt(band[String(LOW)])} to ${fmt(band[String(HIGH)])})` : "";
     const summary = $("result-summary");
-    summary.textContent = `${state.last.description}: ${fmt(sum((p) => p.forecast))} units over ` +
+    summary.textContent = `${state.last.description}: ${fmt(f.total.forecast)} units over ` +
       `periods ${f.points[0].step} to ${f.points[f.points.length - 1].step}${range}, method ${f.method}.`;
     showTrust();
     // Attributes the planner left unset are one line, not one warning each.
