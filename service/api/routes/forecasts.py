@@ -70,6 +70,10 @@ EXAMPLE_RESPONSE: dict[str, Any] = {
                     "quantiles": {"0.1": 15.0, "0.5": 33.8, "0.9": 64.1},
                 }
             ],
+            "total": {
+                "forecast": 37.2,
+                "quantiles": {"0.1": 16.1, "0.5": 35.0, "0.9": 61.3},
+            },
             "neighbours": [{"product_id": "SKU-0931", "similarity": 0.91, "weight": 0.14}],
             "warnings": ["attribute color=teal was never seen in training; treated as unknown"],
         }
