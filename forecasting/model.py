@@ -297,14 +297,12 @@ class LaunchForecaster:
         steps = [
             (fold.actual, fold.forecasts[served], fold.n_observed, fold.scored()) for fold in folds
         ]
-        totals = [
-            first_steps_totals(fold.actual, fold.forecasts[served], fold.n_observed)
-            for fold in folds
-        ]
-        return (
-            _fit_calibrator(steps, cfg),
-            _fit_calibrator([(a, p, n, np.isfinite(a)) for a, p, n in totals], cfg),
-        )
+        totals = []
+        for fold in folds:
+            n_observed = fold.n_observed
+            actual, point = _first_steps_totals(fold.actual, fold.forecasts[served], n_observed)
+            totals.append((actual, point, n_observed, np.isfinite(actual)))
+        return _fit_calibrator(steps, cfg), _fit_calibrator(totals, cfg)
 
     def _newest_launches(self) -> FoldForecasts | None:
         """Neighbour forecasts of the newest fifth of the launches, from earlier launches."""
@@ -870,18 +868,18 @@ class _StageTimer:
         self.log.append(record)
 
 
-def first_steps_totals(
+def _first_steps_totals(
     actual: np.ndarray, point: np.ndarray, n_observed: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(q, L) totals of actual and point over the h steps after the observed ones, in column
-    h - 1 (NaN where those steps pass L or one is unknown), and the (q,) observed counts."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """(q, L) totals of actual and of point over the h steps after each query's observed ones,
+    in column h - 1 (NaN where those steps pass L or one of them is unknown)."""
     L = actual.shape[1]
-    sums = [np.full(actual.shape, np.nan), np.full(actual.shape, np.nan)]
+    sums = (np.full(actual.shape, np.nan), np.full(actual.shape, np.nan))
     for k in np.unique(n_observed).tolist():
         rows = n_observed == k
         for out, values in zip(sums, (actual, point), strict=True):
             out[rows, : L - k] = np.cumsum(values[rows, k:], axis=1)  # NaN stays NaN onwards
-    return sums[0], sums[1], n_observed
+    return sums
 
 
 def _fit_calibrator(

@@ -92,6 +92,6 @@ class ProductForecast:
     neighbours: list[Neighbour] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     drivers: Drivers | None = None
-    # Quantiles of the total over the steps, calibrated on totals (not a sum of the steps'
-    # quantiles, which is wider); None where no total band was learnt.
+    # Quantiles of the total over the steps, calibrated on totals (the steps' quantiles summed
+    # misstate its spread); None where no total band was learnt.
     total_quantiles: dict[float, float] | None = None

@@ -77,3 +77,15 @@ def test_the_backtest_scores_warm_ups_at_each_configured_count_of_observed_perio
     assert metrics["warmup"]["3"]["scored_steps"] == [4, 8]
     for scores in metrics["warmup"].values():
         assert 0 <= scores["warm"]["coverage"] <= 1
+
+
+def test_totals_are_learnt_over_the_steps_after_the_observed_ones() -> None:
+    from forecasting.model import _first_steps_totals
+
+    actual = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, np.nan]])
+    point = np.ones((2, 3))
+    totals, points = _first_steps_totals(actual, point, np.array([0, 1]))
+    # Cold: totals over steps 1, 1-2, 1-3; one step observed: over step 2, then step 2-3 has
+    # an unknown step, and there is no third total after one observed step.
+    np.testing.assert_array_equal(totals, [[1.0, 3.0, 6.0], [5.0, np.nan, np.nan]])
+    np.testing.assert_array_equal(points, [[1.0, 2.0, 3.0], [1.0, 2.0, np.nan]])
