@@ -30,6 +30,7 @@ import numpy as np
 
 LEVELS = np.round(np.linspace(0.01, 0.99, 99), 2)
 MIN_ROWS = 30
+FACTOR_CACHE_SIZE = 64  # (kind, levels) tables read at requested levels, kept for predict
 
 
 class ConformalCalibrator:
@@ -62,7 +63,8 @@ class ConformalCalibrator:
         sample = _Sample(np.where(ok, actual, np.nan) / np.where(ok, point, 1.0), step, n_steps)
         self.ratios_: dict[str, np.ndarray] = {}
         self.edges_: dict[str, np.ndarray] = {}
-        self.__dict__.pop("_lookup", None)  # derived from ratios_ (cached for predict)
+        for derived in ("_lookup", "_factor_cache"):  # from ratios_, cached for predict
+            self.__dict__.pop(derived, None)
         pooled = {}
         for kind, rows in (("cold", observed == 0), ("warm", observed > 0)):
             rows = rows & ok
@@ -103,21 +105,34 @@ class ConformalCalibrator:
         seen `observed` (m,) periods; sorted across levels so they never cross, >= 0."""
         if not len(levels):
             return {}
-        ordered = sorted(levels)
-        read_at = self._widened(np.asarray(ordered, dtype=float))
+        ordered = tuple(sorted(levels))
         out = np.empty((*points.shape, len(ordered)))
         names, lookup = self._lookup
         which = lookup[np.clip(np.asarray(observed, dtype=np.int64), 0, len(lookup) - 1)]
         for index in np.unique(which).tolist():
             rows = which == index
             kind = names[index]
-            tables = self.ratios_[kind]  # (bands, steps, LEVELS)
-            factors = _read(tables, read_at)  # (bands, steps, levels asked)
-            at = np.minimum(steps[rows], tables.shape[1]) - 1
+            factors = self._factors(kind, ordered)  # (bands, steps, levels asked)
+            at = np.minimum(steps[rows], factors.shape[1]) - 1
             band = np.searchsorted(self.edges_[kind], points[rows], side="right")
             out[rows] = points[rows][:, :, None] * factors[band, at]
         stacked = np.sort(np.maximum(out, 0.0), axis=2)
         return {q: stacked[:, :, j] for j, q in enumerate(ordered)}
+
+    def _factors(self, kind: str, levels: tuple[float, ...]) -> np.ndarray:
+        """`ratios_[kind]` read at the (sorted) `levels`, each tail widened: (bands, steps,
+        levels). Cached, as requests ask for the same few levels again and again (reading the
+        tables was a third of a one-product predict); a bounded cache, since clients choose."""
+        cache: dict[tuple[str, tuple[float, ...]], np.ndarray] = self.__dict__.setdefault(
+            "_factor_cache", {}
+        )
+        factors = cache.get((kind, levels))
+        if factors is None:
+            if len(cache) >= FACTOR_CACHE_SIZE:
+                cache.clear()
+            read_at = self._widened(np.asarray(levels, dtype=float))
+            factors = cache[(kind, levels)] = _read(self.ratios_[kind], read_at)
+        return factors
 
     @functools.cached_property
     def _lookup(self) -> tuple[list[str], np.ndarray]:
