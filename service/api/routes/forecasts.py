@@ -272,12 +272,13 @@ def render(
     """
     isoformat = functools.cache(dt.date.isoformat)  # products of a batch share launch dates
     points = _all_points(answer.forecasts, isoformat)
+    totals = _all_totals(answer.forecasts)
     body = {
         "model_version": answer.model_version,
         "frequency": settings.frequency,
         "forecasts": [
-            _product(result, fragment, explain or bool(details), details)
-            for result, fragment in zip(answer.forecasts, points, strict=True)
+            _product(result, fragment, total, explain or bool(details), details)
+            for result, fragment, total in zip(answer.forecasts, points, totals, strict=True)
         ],
     }
     # orjson: a thousand products are ~1.5 MB of JSON, ~10x faster than the json module. It
@@ -374,23 +375,39 @@ def _openings(result: ProductForecast, isoformat: Callable[[dt.date], str]) -> l
     ]
 
 
+def _all_totals(results: list[ProductForecast]) -> list[dict[str, Any]]:
+    """Each product's `total`: its points summed (one rounding for the whole answer) and its
+    total band. Every number is finite here (`sanitise`); the band's are Python floats."""
+    try:  # one array for the answer when every product has as many points (a batch's usual)
+        sums = np.round(np.array([r.point for r in results], dtype=float).sum(axis=1), 4)
+    except ValueError:
+        sums = np.round([r.point.sum() for r in results], 4)
+    names: dict[float, str] = {}  # level -> its JSON name, formatted once per answer
+    out = []
+    for result, total in zip(results, sums.tolist() if len(results) else [], strict=True):
+        band = result.total_quantiles
+        quantiles = None
+        if band is not None:
+            quantiles = {
+                names.get(level) or names.setdefault(level, f"{level:g}"): round(value, 4)
+                for level, value in band.items()
+            }
+        out.append({"forecast": total, "quantiles": quantiles})
+    return out
+
+
 def _product(
     result: ProductForecast,
     points: orjson.Fragment,
+    total: dict[str, Any],
     explain: bool,
     details: frozenset[str],
 ) -> dict[str, Any]:
-    total = result.total_quantiles
     out: dict[str, Any] = {
         "product_id": result.product_id,
         "method": result.method,
         "points": points,
-        "total": {
-            "forecast": _number(result.point.sum()),
-            "quantiles": None
-            if total is None
-            else {f"{level:g}": _number(value) for level, value in total.items()},
-        },
+        "total": total,
     }
     if explain:
         out["neighbours"] = [_neighbour(n, "curves" in details) for n in result.neighbours]
