@@ -558,6 +558,9 @@ class LaunchForecaster:
         step_rows, point_rows, firsts = list(steps), list(points), first_steps.tolist()
         beyond = (factor > 1.0).tolist()
         band_rows = [(q, list(band)) for q, band in bands.items()]
+        total_rows = (
+            None if total_bands is None else [(q, b.tolist()) for q, b in total_bands.items()]
+        )
         for j, i in enumerate(rows.tolist()):
             query = queries[i]
             key = (query.launch_date, firsts[j])
@@ -590,8 +593,8 @@ class LaunchForecaster:
                     warnings=warnings,
                     drivers=None if drivers is None else drivers[j],
                     total_quantiles=None
-                    if total_bands is None
-                    else {q: float(band[j]) for q, band in total_bands.items()},
+                    if total_rows is None
+                    else {q: values[j] for q, values in total_rows},
                 )
             )
         return out
