@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -205,35 +206,46 @@ def arguments(doc: str | None, output: Path) -> argparse.Namespace:
     return parser.parse_args()
 
 
-def main() -> int:
-    args = arguments(__doc__, DEFAULT_OUTPUT)
+def run_every(
+    args: argparse.Namespace,
+    run: Callable[..., dict[str, Any]],
+    describe: Callable[[dict[str, Any]], str],
+) -> list[dict[str, Any]]:
+    """`run(products, sales, split, seed, overrides)` for every split and seed asked for, one
+    printed line (`describe`) per run, as they finish."""
     overrides = dict(parse_override(item) for item in args.set)
     products, sales = load(args.data)
     runs = []
     for split in args.splits:
         for seed in args.seeds:
-            run = run_split(products, sales, split, seed, overrides)
-            runs.append(run)
-            methods = " ".join(f"{m} {w:.1f}" for m, w in run["methods"].items())
-            print(
-                f"{split} seed {seed}: served {run['served_method']} WAPE {run['served_wape']:.1f} "
-                f"bias {run['served_bias']:+.1f}% coverage {run['coverage']:.3f} warm-up ratio "
-                f"{run['warmup_ratio']:.3f} | {methods} | {run['seconds']}s, "
-                f"{run['models_fitted']} models"
-            )
+            runs.append(run(products, sales, split, seed, overrides))
+            print(f"{split} seed {seed}: {describe(runs[-1])}")
+    return runs
+
+
+def spreads(runs: list[dict[str, Any]], split: str, keys: Sequence[str]) -> dict[str, Any]:
+    """`spread` of each figure over the split's seeds."""
+    mine = [r for r in runs if r["split"] == split]
+    return {key: spread([r[key] for r in mine]) for key in keys}
+
+
+def _describe(run: dict[str, Any]) -> str:
+    methods = " ".join(f"{m} {w:.1f}" for m, w in run["methods"].items())
+    return (
+        f"served {run['served_method']} WAPE {run['served_wape']:.1f} "
+        f"bias {run['served_bias']:+.1f}% coverage {run['coverage']:.3f} warm-up ratio "
+        f"{run['warmup_ratio']:.3f} | {methods} | {run['seconds']}s, {run['models_fitted']} models"
+    )
+
+
+def main() -> int:
+    args = arguments(__doc__, DEFAULT_OUTPUT)
+    runs = run_every(args, run_split, _describe)
     summary = {}
     for split in args.splits:
         mine = [r for r in runs if r["split"] == split]
-        summary[split] = {
-            key: spread([r[key] for r in mine])
-            for key in (
-                "served_wape",
-                "coverage",
-                "total_coverage",
-                "warmup_ratio",
-                "warm_coverage",
-            )
-        }
+        keys = ("served_wape", "coverage", "total_coverage", "warmup_ratio", "warm_coverage")
+        summary[split] = spreads(runs, split, keys)
         summary[split]["warmup_by_observed"] = {
             k: {
                 key: float(np.mean([r["warmup_by_observed"][k][key] for r in mine]))

@@ -36,9 +36,8 @@ from benchmarks.visuelle_accuracy import (  # noqa: E402
     SPLITS,
     arguments,
     before,
-    load,
-    parse_override,
-    spread,
+    run_every,
+    spreads,
     write_results,
 )
 from forecasting.backtest import backtest, launch_queries  # noqa: E402
@@ -159,27 +158,20 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def _describe(run: dict[str, Any]) -> str:
+    return (
+        f"served WAPE {run['served_wape']:.2f} (one model for the period: "
+        f"{run['one_model_wape']:.2f}), coverage {run['coverage']:.3f}, "
+        f"{len(run['months'])} monthly models, {run['seconds']}s"
+    )
+
+
 def main() -> int:
     args = arguments(__doc__, DEFAULT_OUTPUT)
-    overrides = dict(parse_override(item) for item in args.set)
-    products, sales = load(args.data)
-    runs = []
-    for split in args.splits:
-        for seed in args.seeds:
-            run = run_split(products, sales, split, seed, overrides)
-            runs.append(run)
-            print(
-                f"{split} seed {seed}: served WAPE {run['served_wape']:.2f} (one model for the "
-                f"period: {run['one_model_wape']:.2f}), coverage {run['coverage']:.3f}, "
-                f"{len(run['months'])} monthly models, {run['seconds']}s"
-            )
+    runs = run_every(args, run_split, _describe)
     summary = {}
     for split in args.splits:
-        mine = [r for r in runs if r["split"] == split]
-        summary[split] = {
-            key: spread([r[key] for r in mine])
-            for key in ("served_wape", "one_model_wape", "coverage")
-        }
+        summary[split] = spreads(runs, split, ("served_wape", "one_model_wape", "coverage"))
         s = summary[split]["served_wape"]
         print(f"{split}: served WAPE {s['mean']:.2f} [{s['min']:.2f}, {s['max']:.2f}]")
     write_results(args, "visuelle_rolling.py", summary, runs)
