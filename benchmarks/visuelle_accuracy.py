@@ -126,6 +126,8 @@ def run_split(
         "coverage": served["coverage"],
         # the band summed over the 12 weeks against each product's 12-week total
         "total_coverage": served.get("total_coverage"),
+        # how often an order of the total's quantile at each service level covered the total
+        "total_service_levels": served.get("total_service_levels"),
         "warmup_ratio": warm.get("ratio"),
         "warmup_naive_wape": warm.get("naive_wape"),
         "methods": {m: s["wape"] for m, s in metrics["methods"].items()},
@@ -143,6 +145,7 @@ def run_split(
                 "wape": w.get("warm", {}).get("wape"),
                 "coverage": w.get("warm", {}).get("coverage"),
                 "total_coverage": w.get("warm", {}).get("total_coverage"),
+                "total_service_levels": w.get("warm", {}).get("total_service_levels"),
             }
             for k, w in metrics["warmup"].items()
         },
@@ -253,6 +256,10 @@ def main() -> int:
             }
             for k in mine[0]["warmup_by_observed"]
         }
+        summary[split]["total_service_levels"] = {
+            level: float(np.mean([r["total_service_levels"][level] for r in mine]))
+            for level in mine[0]["total_service_levels"]
+        }
         s = summary[split]
         print(
             f"{split}: served WAPE {s['served_wape']['mean']:.2f} "
@@ -260,6 +267,10 @@ def main() -> int:
             f"{s['coverage']['mean']:.3f} (12-week totals {s['total_coverage']['mean']:.3f}), "
             f"warm-up ratio {s['warmup_ratio']['mean']:.3f} "
             f"(coverage {s['warm_coverage']['mean']:.3f}) over seeds {args.seeds}"
+        )
+        print(
+            "  12-week totals at or below the total's quantile, per service level: "
+            + ", ".join(f"{q}: {v:.3f}" for q, v in s["total_service_levels"].items())
         )
         print(
             "  warm-up by periods observed: "

@@ -7,8 +7,11 @@ forecasts are never more than days older than the catalogue. Here each month of 
 period is forecast by a model trained on every launch before that month (the same backtest,
 cutoff moved month by month), and the served forecast's WAPE and 10-90% coverage are pooled over
 the period. Beside each month's figure stands the one model trained before the period, scored on
-the same month's launches, so the plot shows what retraining buys as that model ages. Cold starts
-only. Run from the repository root of a fresh clone:
+the same month's launches, so the plot shows what retraining buys as that model ages. Each
+month's model also scores its launches' warm-ups (after each count of periods in
+`backtest_warmup_observed`), whose 10-90% coverage is pooled over the period: how the warm-up
+bands hold when the folds they were calibrated on are never more than a month old. Run from the
+repository root of a fresh clone:
 
     .venv/bin/python benchmarks/visuelle_rolling.py --splits 2018H1 2018H2 --seeds 0 1 2
 
@@ -71,15 +74,21 @@ def run_split(
     started = time.perf_counter()
     one_model = period_model(products, sales, split, config)
     error = one_model_error = total = inside = cells = 0.0
+    warm_inside = dict.fromkeys(config.backtest_warmup_observed, 0.0)
+    warm_cells = dict.fromkeys(config.backtest_warmup_observed, 0.0)
     months = []
     for start, end in month_starts(products, split):
         known, known_sales = before(products, sales, end.date())
         launched = pd.to_datetime(known["launch_date"]) >= start
         if launched.sum() < MIN_LAUNCHES:
             continue
-        served = backtest(
-            known, known_sales, config, cutoff=start.date(), n_samples=0, warmup_observed=()
-        ).metrics["methods"]["served"]
+        metrics = backtest(known, known_sales, config, cutoff=start.date(), n_samples=0).metrics
+        served = metrics["methods"]["served"]
+        for count, scores in metrics["warmup"].items():
+            warm = scores["warm"]
+            if warm.get("coverage") is not None and warm["n"]:
+                warm_inside[int(count)] += warm["coverage"] * warm["n"]
+                warm_cells[int(count)] += warm["n"]
         scored = known[launched]
         curves = build_launch_curves(
             scored,
@@ -111,6 +120,9 @@ def run_split(
         "served_wape": 100 * error / total,
         "one_model_wape": 100 * one_model_error / total,
         "coverage": inside / cells,
+        "warmup_coverage": {
+            str(k): warm_inside[k] / warm_cells[k] for k in warm_inside if warm_cells[k]
+        },
         "months": months,
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -161,19 +173,36 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
 def _describe(run: dict[str, Any]) -> str:
     return (
         f"served WAPE {run['served_wape']:.2f} (one model for the period: "
-        f"{run['one_model_wape']:.2f}), coverage {run['coverage']:.3f}, "
+        f"{run['one_model_wape']:.2f}), coverage {run['coverage']:.3f}, warm-ups "
+        + ", ".join(f"{k}: {v:.3f}" for k, v in run["warmup_coverage"].items())
+        + ", "
         f"{len(run['months'])} monthly models, {run['seconds']}s"
     )
+
+
+def summarise(runs: list[dict[str, Any]], splits: list[str]) -> dict[str, Any]:
+    """Per split: mean and spread over the seeds, and the warm-up coverage per count."""
+    summary = {}
+    for split in splits:
+        summary[split] = spreads(runs, split, ("served_wape", "one_model_wape", "coverage"))
+        mine = [run for run in runs if run["split"] == split]
+        summary[split]["warmup_coverage"] = {
+            k: float(np.mean([run["warmup_coverage"][k] for run in mine]))
+            for k in mine[0]["warmup_coverage"]
+        }
+    return summary
 
 
 def main() -> int:
     args = arguments(__doc__, DEFAULT_OUTPUT)
     runs = run_every(args, run_split, _describe)
-    summary = {}
-    for split in args.splits:
-        summary[split] = spreads(runs, split, ("served_wape", "one_model_wape", "coverage"))
-        s = summary[split]["served_wape"]
-        print(f"{split}: served WAPE {s['mean']:.2f} [{s['min']:.2f}, {s['max']:.2f}]")
+    summary = summarise(runs, args.splits)
+    for split, figures in summary.items():
+        s = figures["served_wape"]
+        print(
+            f"{split}: served WAPE {s['mean']:.2f} [{s['min']:.2f}, {s['max']:.2f}], warm-up "
+            "coverage " + ", ".join(f"{k}: {v:.3f}" for k, v in figures["warmup_coverage"].items())
+        )
     write_results(args, "visuelle_rolling.py", summary, runs)
     plot(runs, args.output.with_suffix(".png"))
     return 0

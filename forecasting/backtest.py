@@ -20,11 +20,15 @@ import pandas as pd
 from forecasting.curves import LaunchCurves, build_launch_curves, resolve_launch_dates
 from forecasting.errors import EmptyCatalogue
 from forecasting.jsonsafe import json_safe
-from forecasting.metrics import score, score_per_step, total_coverage, wape
+from forecasting.metrics import score, score_per_step, total_coverage, total_share_below, wape
 from forecasting.model import ForecasterConfig, LaunchForecaster, Progress
 from forecasting.types import ForecastQuery
 
 INTERVAL = (0.1, 0.9)
+# A planner orders a launch's total at a service level: the total's quantile at that level should
+# cover the demand that often (scored on the test products' totals).
+SERVICE_LEVELS = (0.8, 0.9, 0.95)
+TOTAL_LEVELS = tuple(sorted({*INTERVAL, *SERVICE_LEVELS}))
 
 
 @dataclass
@@ -121,11 +125,9 @@ def backtest(
         qs = model.quantiles_for(curve, levels)
         methods[name] = score(actual, curve, qs, INTERVAL)
         per_step[name] = score_per_step(actual, curve, qs, INTERVAL)
-        totals = model.total_quantiles_for(curve, INTERVAL)
+        totals = model.total_quantiles_for(curve, TOTAL_LEVELS)
         if totals is not None:  # the band a planner reads for a product's total
-            methods[name]["total_coverage"] = total_coverage(
-                actual, totals[INTERVAL[0]], totals[INTERVAL[1]]
-            )
+            methods[name].update(_total_scores(actual, totals))
     if warmup_observed is None:
         warmup_observed = config.backtest_warmup_observed
     warmup = {
@@ -212,16 +214,17 @@ def _warmup_scores(
         )
         for i in rows
     ]
-    forecasts = model.predict(warm_queries, L - observed, quantiles=INTERVAL)
+    forecasts = model.predict(warm_queries, L - observed, quantiles=TOTAL_LEVELS)
     warm = np.vstack([f.point for f in forecasts])
     qs = {q: np.vstack([f.quantiles[q] for f in forecasts]) for q in INTERVAL}
     tail = actual[rows, observed:]
     cold_wape = wape(tail, cold[rows, observed:])
     warm_scores = score(tail, warm, qs, INTERVAL)
     bands = [f.total_quantiles for f in forecasts]
-    if all(band is not None for band in bands):
-        lower, upper = (np.array([band[q] for band in bands if band]) for q in INTERVAL)
-        warm_scores["total_coverage"] = total_coverage(tail, lower, upper)
+    if forecasts and all(band is not None for band in bands):
+        levels = bands[0] or {}
+        totals = {q: np.array([band[q] for band in bands if band]) for q in levels}
+        warm_scores.update(_total_scores(tail, totals))
     naive = np.repeat(actual[rows, observed - 1 : observed], L - observed, axis=1)
     return {
         "observed_steps": observed,
@@ -230,6 +233,17 @@ def _warmup_scores(
         "naive_wape": wape(tail, naive),
         "warm": warm_scores,
         "ratio": warm_scores["wape"] / cold_wape if cold_wape else float("nan"),
+    }
+
+
+def _total_scores(actual: np.ndarray, totals: dict[float, np.ndarray]) -> dict[str, Any]:
+    """How the forecasts' total bands held the (products x steps) actuals' totals: the 10-90%
+    band's coverage, and for each service level the share of totals its quantile covered."""
+    return {
+        "total_coverage": total_coverage(actual, totals[INTERVAL[0]], totals[INTERVAL[1]]),
+        "total_service_levels": {
+            f"{q:g}": total_share_below(actual, totals[q]) for q in SERVICE_LEVELS
+        },
     }
 
 

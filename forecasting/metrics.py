@@ -56,6 +56,13 @@ def total_coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> 
     return float(np.mean((total >= lo) & (total <= hi)))
 
 
+def total_share_below(actual: np.ndarray, bound: np.ndarray) -> float:
+    """Share of products whose total over the steps of `actual` (products x steps) is at or
+    below `bound` (one per product), among the products with every step known: how often an
+    order of `bound` would have covered the demand (its level is the service level it aims at)."""
+    return total_coverage(actual, np.full(len(np.atleast_2d(actual)), -np.inf), bound)
+
+
 def _clean(actual: np.ndarray, forecast: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(actual, dtype=float).ravel()
     f = np.asarray(forecast, dtype=float).ravel()

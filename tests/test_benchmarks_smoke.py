@@ -81,11 +81,12 @@ def test_stages_are_found_as_one_list_by_phase_or_nested_in_the_run_metrics() ->
 
 
 @pytest.mark.slow
-def test_the_rolling_benchmark_scores_each_month_both_ways_and_plots_them(
+def test_the_rolling_benchmark_scores_each_month_both_ways_warm_ups_too_and_plots_them(
     tmp_path: Path,
 ) -> None:
     """Each month of a period gets its own retrained model's WAPE and the period model's WAPE on
-    the same launches; pooled, the period model's figure is the one-model backtest's."""
+    the same launches; pooled, the period model's figure is the one-model backtest's; the
+    monthly models' warm-up coverage is pooled per count of periods seen."""
     import datetime as dt
 
     from benchmarks import visuelle_rolling
@@ -110,6 +111,9 @@ def test_the_rolling_benchmark_scores_each_month_both_ways_and_plots_them(
         warmup_observed=(),
     )
     assert run["one_model_wape"] == pytest.approx(one_model.metrics["methods"]["served"]["wape"])
+    # Warm-ups are scored month by month too, at each count the configuration's backtest scores.
+    assert set(run["warmup_coverage"]) == {"1", "2", "4"}
+    assert all(0 < share <= 1 for share in run["warmup_coverage"].values())
 
     path = tmp_path / "rolling.png"
     visuelle_rolling.plot([run], path)

@@ -67,7 +67,13 @@ BACKTEST = {
     "launch_steps": 12,
     "served_method": "gbm",
     "methods": {
-        "served": {"wape": 50.7, "coverage": 0.822, "bias": -38.4, "total_coverage": 0.853}
+        "served": {
+            "wape": 50.7,
+            "coverage": 0.822,
+            "bias": -38.4,
+            "total_coverage": 0.853,
+            "total_service_levels": {"0.8": 0.781, "0.9": 0.874, "0.95": 0.926},
+        }
     },
     "warmup": {
         str(k): {
@@ -263,6 +269,31 @@ def test_a_forecast_that_saw_its_first_weeks_is_trusted_as_the_backtests_warm_up
     page.get_by_label("First periods of sales").fill("")
     page.get_by_role("button", name="Forecast", exact=True).click()
     expect(page.locator("#trust")).to_contain_text("gbm forecasts were off by 50.7%")
+    assert offline.blocked == [] and offline.failed == []
+
+
+def test_the_order_for_a_service_level_is_the_totals_quantile_at_that_level(
+    server: str, offline: Offline
+) -> None:
+    page = offline.page
+    page.goto(f"{server}/app")
+    forecast_new_product(page)
+    order = page.locator("#order")
+    # 90% by default: the total's 90% quantile, the upper end of its 10-90% band.
+    expect(order).to_contain_text(
+        re.compile(r"To cover the total demand at a 90% service level, order [\d,.]+ units")
+    )
+    expect(order).to_contain_text("covered 87% of the launches' totals")
+    summary = page.locator("#result-summary").inner_text()
+    upper = re.search(r"10\u201390%: [\d,.]+ to ([\d,.]+)\)", summary)
+    at_90 = re.search(r"order ([\d,.]+) units", order.inner_text())
+    assert upper and at_90 and upper.group(1) == at_90.group(1)
+    # A higher service level asks the service again and orders more.
+    page.get_by_label("Service level").select_option("0.95")
+    expect(order).to_contain_text("at a 95% service level")
+    expect(order).to_contain_text("covered 93% of the launches' totals")
+    at_95 = re.search(r"order ([\d,.]+) units", order.inner_text())
+    assert at_95 and float(at_95.group(1).replace(",", "")) > float(at_90.group(1).replace(",", ""))
     assert offline.blocked == [] and offline.failed == []
 
 

@@ -107,13 +107,19 @@ def test_the_html_report_draws_the_warm_ups_only_when_scored(tmp_path: Path) -> 
 def test_the_total_band_is_reported_in_the_terminal_and_the_html_when_measured(
     tmp_path: Path,
 ) -> None:
-    served = {**METRICS["methods"]["served"], "bias": -38.4, "total_coverage": 0.853}
+    served = {
+        **METRICS["methods"]["served"],
+        "bias": -38.4,
+        "total_coverage": 0.853,
+        "total_service_levels": {"0.8": 0.79, "0.9": 0.874, "0.95": 0.93},
+    }
     metrics = {**METRICS, "launch_steps": 12, "methods": {**METRICS["methods"], "served": served}}
     line = total_band_line(metrics)
     assert line == (
         "the served 10-90% band for a product's total over 12 weeks held 85.3% of the test "
         "products' totals "
-        "(its points summed to 38.4% less than they sold)"
+        "(its points summed to 38.4% less than they sold); "
+        "an order of its 90% quantile would have covered 87.4% of them"
     )
     text = write_html(metrics, [], tmp_path / "report.html").read_text()
     assert "85.3% of the test products&#x27; totals" in text

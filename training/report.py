@@ -104,9 +104,17 @@ def total_band_line(metrics: dict[str, Any]) -> str | None:
         else f" (its points summed to {_fmt(abs(bias))}% {'less' if bias < 0 else 'more'} "
         "than they sold)"
     )
+    # What a planner ordering the total's 90% quantile (a 90% service level) would have met.
+    covered = (served.get("total_service_levels") or {}).get("0.9")
+    ordered = (
+        ""
+        if covered is None
+        else (f"; an order of its 90% quantile would have covered {_fmt(100 * covered)}% of them")
+    )
     return (
         f"the served 10-90% band for a product's total over {metrics.get('launch_steps')} "
         f"{_period_word(metrics)} held {_fmt(100 * held)}% of the test products' totals{summed}"
+        f"{ordered}"
     )
 
 

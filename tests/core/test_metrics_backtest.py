@@ -15,6 +15,7 @@ from forecasting.metrics import (
     pinball,
     score_per_step,
     total_coverage,
+    total_share_below,
     wape,
 )
 from tests.core.conftest import small_config
@@ -39,6 +40,13 @@ def test_total_coverage_counts_products_whose_total_is_inside_their_band() -> No
     assert np.isnan(total_coverage(np.full((1, 2), np.nan), np.zeros(1), np.ones(1)))
 
 
+def test_an_order_covers_the_products_whose_total_is_at_or_below_it() -> None:
+    y = np.array([[10.0, 0.0], [5.0, 9.0], [3.0, 4.0], [1.0, np.nan]])
+    # Totals 10, 14 and 7 against orders of 10, 12 and 9: the first (exactly) and the third
+    # are covered; the fourth has an unknown step and is not scored.
+    assert total_share_below(y, np.array([10.0, 12.0, 9.0, 0.0])) == 2 / 3
+
+
 def test_backtest_never_scores_a_trained_product_and_scores_every_method(
     catalogue: tuple[pd.DataFrame, pd.DataFrame],
 ) -> None:
@@ -61,6 +69,11 @@ def test_backtest_never_scores_a_trained_product_and_scores_every_method(
     assert result.metrics["warmup"]["2"]["scored_steps"] == [3, 8]
     assert 0 <= result.metrics["methods"]["served"]["total_coverage"] <= 1
     assert 0 <= result.metrics["warmup"]["2"]["warm"]["total_coverage"] <= 1
+    # Ordering a total's quantile at a service level: a higher level covers at least as often.
+    for scores in (result.metrics["methods"]["served"], result.metrics["warmup"]["2"]["warm"]):
+        held = scores["total_service_levels"]
+        assert list(held) == ["0.8", "0.9", "0.95"]
+        assert 0 <= held["0.8"] <= held["0.9"] <= held["0.95"] <= 1
     json.dumps(result.metrics, allow_nan=False)
     json.dumps(result.samples, allow_nan=False)
 

@@ -145,7 +145,11 @@ QUANTILE_LEVELS_SCHEMA: dict[str, Any] = {
 
 class ForecastRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_REQUEST]})
-    horizon: int = Field(ge=1, description="1 to the configured maximum (default 104).")
+    horizon: int = Field(
+        ge=1,
+        description="1 to the configured maximum (default 104). Steps past the launch steps "
+        "(12 by default) continue the launch curve's tail, with the last launch step's spread.",
+    )
     quantiles: list[float] = Field(
         default_factory=list,
         description="Levels strictly between 0 and 1, each once.",
@@ -213,8 +217,11 @@ class TotalOut(BaseModel):
         None,
         description="The total's quantiles at the levels asked for, calibrated on the totals "
         "of the backtest folds' launches (the steps' quantiles summed misstate the total's "
-        "spread: a week's error is partly its own); null where no such calibration exists "
-        "(established products, models trained before it).",
+        "spread: a week's error is partly its own). To order for the total at a service level "
+        "(say 90%), ask for that level and order its quantile. A total reaching past the "
+        "launch steps (12 by default) reads the spread learnt on totals of that many steps: "
+        "the folds hold no longer ones. Null where no such calibration exists (established "
+        "products, models trained before it).",
     )
 
 

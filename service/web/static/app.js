@@ -134,7 +134,38 @@
       if (error.status !== 403) showProblem(error);
     }
     state.backtest = await activeMetrics();
-    showTrust();  // a forecast drawn before the figures arrived gets its sentence now
+    if (state.last) showOrder();  // a forecast drawn before the figures arrived gets them now
+    showTrust();
+  }
+
+  // What to order for the total at the chosen service level: the total's quantile at that
+  // level (a planner orders to cover demand, and the median point falls short of it as often as
+  // not), with how often such an order covered the totals in the backtest.
+  function showOrder() {
+    const f = forecastOf();
+    const band = f.total && f.total.quantiles;
+    const asked = state.last.request.quantiles;
+    const level = asked.find((q) => q > 0.5 && q === serviceLevel()) || null;
+    const quantity = level && band ? band[String(level)] : undefined;
+    $("order").hidden = quantity === undefined;
+    if (quantity === undefined) return;
+    const percent = Math.round(100 * level);
+    const held = backtestServiceLevel(level);
+    $("order").textContent = `To cover the total demand at a ${percent}% service level, order ` +
+      `${fmt(quantity)} units (the total's ${percent}% quantile).` +
+      (held === null ? "" : ` In the backtest, such an order covered ${Math.round(100 * held)}% of the launches' totals.`);
+  }
+
+  // How often the backtest's totals were at or below their quantile at `level`: its cold starts,
+  // or its warm-ups described as in the trust line (null when the metrics do not say).
+  function backtestServiceLevel(level) {
+    const m = state.backtest;
+    const observed = observedPeriods();
+    if (!m || observed >= m.launch_steps) return null;
+    const w = warmupScored(m, observed);
+    const scores = observed === 0 ? (m.methods || {}).served : w && w.warm;
+    const held = scores ? (scores.total_service_levels || {})[String(level)] : undefined;
+    return held === undefined || held === null ? null : held;
   }
 
   function showTrust() {
@@ -181,10 +212,8 @@
         `${fmt(st.wape)}% of their sales (WAPE; repeating the last ${unit.slice(0, -1)}: ` +
         `${fmt(st.naive_wape)}%)${band(st)}.`;
     }
-    const seen = Object.keys(m.warmup || {}).map(Number)
-      .filter((k) => k >= 1 && k <= observed && (m.warmup[String(k)].warm || {}).wape != null);
-    if (seen.length) {
-      const w = m.warmup[String(Math.max(...seen))];
+    const w = warmupScored(m, observed);
+    if (w) {
       const [first, last] = w.scored_steps;
       return `How far to trust it: in this model's backtest, products launched after the ones ` +
         `it learnt from, forecast with their first ${w.observed_steps} ${unit} seen, were off by ` +
@@ -195,6 +224,13 @@
     return `How far to trust it: in this model's backtest, on ${m.n_test} products launched ` +
       `after the ones it learnt from, ${m.served_method} forecasts were off by ${fmt(served.wape)}% ` +
       `of their sales over ${m.launch_steps} ${unit} (WAPE)${summed(served)}${band(served)}.`;
+  }
+
+  // The backtest's warm-ups after the most periods it scored that do not exceed `observed`.
+  function warmupScored(m, observed) {
+    const seen = Object.keys(m.warmup || {}).map(Number)
+      .filter((k) => k >= 1 && k <= observed && (m.warmup[String(k)].warm || {}).wape != null);
+    return seen.length ? m.warmup[String(Math.max(...seen))] : null;
   }
 
   function renderAttributeFields() {
@@ -304,7 +340,8 @@
       product.analogues = [...state.pinned].map(([product_id, weight]) => ({ product_id, weight }));
     }
     if (state.excluded.size) product.exclude_analogues = [...state.excluded];
-    const body = { horizon: asked.horizon, quantiles: [LOW, 0.5, HIGH], products: [product] };
+    const levels = [...new Set([LOW, 0.5, HIGH, serviceLevel()])].sort((a, b) => a - b);
+    const body = { horizon: asked.horizon, quantiles: levels, products: [product] };
     // A forecast key may not see other products: ask for explanations only when allowed.
     const explained = { ...body, details: ["curves", "drivers"] };
     say("Forecasting…");
@@ -324,6 +361,7 @@
 
   // ---------------------------------------------------------------- the result
   const forecastOf = () => state.last.answer.forecasts[0];
+  const serviceLevel = () => Number($("service-level").value);
   const quantile = (point, level) => (point.quantiles || {})[String(level)];
   const fmt = (x) => (x === null || x === undefined ? "–" : Number(x).toLocaleString("en", { maximumFractionDigits: 1 }));
 
@@ -338,6 +376,7 @@
     const summary = $("result-summary");
     summary.textContent = `${state.last.description}: ${fmt(f.total.forecast)} units over ` +
       `periods ${f.points[0].step} to ${f.points[f.points.length - 1].step}${range}, method ${f.method}.`;
+    showOrder();
     showTrust();
     // Attributes the planner left unset are one line, not one warning each.
     const missing = /^attribute (.+) is missing; treated as unknown$/;
@@ -582,6 +621,8 @@
       });
     }
     $("product-form").addEventListener("submit", (event) => { event.preventDefault(); runForecast(); });
+    // A new service level asks again: the answer carries only the quantiles requested.
+    $("service-level").addEventListener("change", () => { if (state.last) runForecast(); });
     $("reforecast").addEventListener("click", runForecast);
     $("pin-form").addEventListener("submit", (event) => {
       event.preventDefault();
