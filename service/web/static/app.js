@@ -152,20 +152,24 @@
     const percent = Math.round(100 * level);
     const held = backtestServiceLevel(level);
     $("order").textContent = `To cover the total demand at a ${percent}% service level, order ` +
-      `${fmt(quantity)} units (the total's ${percent}% quantile).` +
-      (held === null ? "" : ` In the backtest, such an order covered ${Math.round(100 * held)}% of the launches' totals.`);
+      `${fmt(quantity)} units (the total's ${percent}% quantile).` + (held === null ? ""
+        : ` In the backtest, such an order covered ${Math.round(100 * held.share)}% of the ` +
+          `launches' totals over ${held.unit} ${held.first}–${held.last}.`);
   }
 
-  // How often the backtest's totals were at or below their quantile at `level`: its cold starts,
-  // or its warm-ups described as in the trust line (null when the metrics do not say).
+  // How often the backtest's totals were at or below their quantile at `level` ({share, unit,
+  // first, last}: the steps they were summed over): its cold starts, or its warm-ups described
+  // as in the trust line (null when the metrics do not say).
   function backtestServiceLevel(level) {
     const m = state.backtest;
     const observed = observedPeriods();
     if (!m || observed >= m.launch_steps) return null;
     const w = warmupScored(m, observed);
     const scores = observed === 0 ? (m.methods || {}).served : w && w.warm;
-    const held = scores ? (scores.total_service_levels || {})[String(level)] : undefined;
-    return held === undefined || held === null ? null : held;
+    const share = scores ? (scores.total_service_levels || {})[String(level)] : undefined;
+    if (share === undefined || share === null) return null;
+    const [first, last] = observed === 0 ? [1, m.launch_steps] : w.scored_steps;
+    return { share, unit: periodWord(), first, last };
   }
 
   function showTrust() {
@@ -194,8 +198,10 @@
   // scored that do not exceed them (a forecast that saw 3 weeks is described by the warm-ups
   // after 2: the sentence never claims more was seen than was), or for an established product,
   // the statistical path's.
+  const periodWord = () => ({ D: "days", W: "weeks", M: "months" }[config.frequency] || "periods");
+
   function trustLine(m, observed) {
-    const unit = { D: "days", W: "weeks", M: "months" }[config.frequency] || "periods";
+    const unit = periodWord();
     const band = (s) => (s.coverage === null || s.coverage === undefined ? ""
       : `; its 10–90% band held ${Math.round(100 * s.coverage)}% of the actual ${unit}` +
         (s.total_coverage === null || s.total_coverage === undefined ? ""
