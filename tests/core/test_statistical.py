@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecasting.metrics import coverage
 from forecasting.statistical import (
     SELECTION_MARGIN,
     StatisticalSelector,
@@ -201,6 +202,23 @@ def catalogue(series: dict[str, np.ndarray]) -> tuple[pd.DataFrame, pd.DataFrame
         ]
     )
     return products, sales
+
+
+@pytest.mark.parametrize("growth", [0.97, 1.03], ids=["fading", "growing"])
+def test_intervals_follow_the_level_a_product_sells_at_now(growth: float) -> None:
+    # Products whose sales fade (or grow) 3% a week, with noise in proportion: their backtest
+    # windows sold more (or less) than they do now, and the interval must not carry that level.
+    rng = np.random.default_rng(0)
+    actual, lower, upper = [], [], []
+    for _ in range(100):
+        level = (200 if growth < 1 else 20) * growth ** np.arange(80)
+        y = rng.poisson(level * rng.lognormal(0, 0.2, 80)).astype(float)
+        result = forecast_series(y[:-12], 12, "W", (0.1, 0.9))
+        actual.append(y[-12:])
+        lower.append(result.quantiles[0.1])
+        upper.append(result.quantiles[0.9])
+    # 10-90% intervals: 0.75 / 0.79 of the held-out weeks (0.93 / 0.55 with unscaled errors).
+    assert 0.7 <= coverage(np.array(actual), np.array(lower), np.array(upper)) <= 0.88
 
 
 def test_all_zero_holdouts_give_json_safe_metrics() -> None:
