@@ -36,7 +36,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from benchmarks import http_wrk
 from benchmarks.common import RESULTS, write_result
-from service.api.routes.forecasts import ForecastRequest, render
+from service.api.forecast_schemas import ForecastRequest
+from service.api.render import render
 from service.forecasts import RequestedProduct, forecast, resolve_queries, sanitise_all
 from service.model_store import ModelStore
 from store.settings import Settings
@@ -57,7 +58,7 @@ STAGES: list[tuple[str, Callable[[str], bool]]] = [
     (
         "rendering (JSON)",
         lambda f: (
-            "routes/forecasts.py" in f
+            "service/api/render.py" in f
             and ("render" in f or "_product" in f or "_points" in f or "_rounded" in f)
         ),
     ),

@@ -9,7 +9,7 @@ import numpy as np
 import orjson
 
 from forecasting.types import ProductForecast
-from service.api.routes.forecasts import render
+from service.api.render import render
 from service.forecasts import Answer
 from store.settings import Settings
 

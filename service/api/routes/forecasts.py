@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
-import itertools
-import math
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from forecasting.types import Neighbour, ProductForecast
+from service.api.forecast_schemas import (
+    EXAMPLE_RESPONSE,
+    QUANTILE_LEVELS_SCHEMA,
+    Detail,
+    ForecastRequest,
+    ForecastResponse,
+    check_quantiles,
+)
+from service.api.render import render
 from service.api.routes.products import ProductIdPath, check_batch_size
 from service.api.schemas import AUTH_ERRORS, VALIDATION_ERROR, problem
 from service.auth import CallerRole, role_of
@@ -25,7 +27,6 @@ from service.batching import ForecastBatcher
 from service.errors import InvalidItems, NotFound
 from service.forecasts import (
     WITHHELD_SALES,
-    Answer,
     RequestedProduct,
     catalogue_ids,
     forecast,
@@ -33,7 +34,6 @@ from service.forecasts import (
     uses_stored_sales,
 )
 from service.model_store import ModelStore
-from store.fields import Attributes, Date, FiniteFloat, ProductId
 from store.session import get_sessionmaker
 from store.settings import Role, Settings
 
@@ -41,210 +41,6 @@ if TYPE_CHECKING:
     from fastapi._compat import ModelField  # the type of APIRoute.body_field
 
 router = APIRouter(prefix="/v1", tags=["forecasts"])
-
-EXAMPLE_REQUEST: dict[str, Any] = {
-    "horizon": 12,
-    "quantiles": [0.1, 0.5, 0.9],
-    "explain": True,
-    "products": [
-        {
-            "product_id": "NEW-7",
-            "launch_date": "2025-02-03",
-            "attributes": {"category": "dresses", "color": "teal", "fabric": "linen"},
-            "history": [{"date": "2025-02-03", "quantity": 41}],
-        }
-    ],
-}
-EXAMPLE_RESPONSE: dict[str, Any] = {
-    "model_version": "20250201T030000Z-3f9a1c",
-    "frequency": "W",
-    "forecasts": [
-        {
-            "product_id": "NEW-7",
-            "method": "gbm",
-            "points": [
-                {
-                    "step": 2,
-                    "start_date": "2025-02-10",
-                    "forecast": 37.2,
-                    "quantiles": {"0.1": 15.0, "0.5": 33.8, "0.9": 64.1},
-                }
-            ],
-            "total": {
-                "forecast": 37.2,
-                "quantiles": {"0.1": 16.1, "0.5": 35.0, "0.9": 61.3},
-            },
-            "neighbours": [{"product_id": "SKU-0931", "similarity": 0.91, "weight": 0.14}],
-            "warnings": ["attribute color=teal was never seen in training; treated as unknown"],
-        }
-    ],
-}
-
-
-class HistoryPoint(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    date: Date
-    quantity: FiniteFloat
-
-
-Detail = Literal["curves", "drivers"]
-MAX_ANALOGUES = 100  # pinned like items per product: a planner pins a handful
-MAX_EXCLUDED = 1000
-
-
-class AnalogueIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    product_id: ProductId = Field(examples=["SKU-0931"])
-    weight: FiniteFloat = Field(
-        1.0, gt=0, description="Relative weight among the pinned analogues (default 1)."
-    )
-
-
-class ProductToForecast(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    product_id: ProductId | None = Field(
-        None, description="Optional: a hypothetical product needs none."
-    )
-    launch_date: Date | None = None
-    attributes: Attributes | None = None
-    history: list[HistoryPoint] | None = Field(
-        None, description="Early sales of this product (warm-up): the forecast continues after."
-    )
-    analogues: list[AnalogueIn] | None = Field(
-        None,
-        max_length=MAX_ANALOGUES,
-        description="The planner's like items: the forecast borrows from exactly these catalogue "
-        "products, with these relative weights; the answer's neighbours are these, in order.",
-    )
-    exclude_analogues: list[ProductId] | None = Field(
-        None, max_length=MAX_EXCLUDED, description="Catalogue products never to borrow from."
-    )
-
-    @model_validator(mode="after")
-    def _each_analogue_once(self) -> ProductToForecast:
-        seen: set[str] = set()
-        for analogue in self.analogues or []:
-            if analogue.product_id in seen:
-                raise ValueError(f"analogue '{analogue.product_id}' is pinned twice")
-            seen.add(analogue.product_id)
-        return self
-
-    def borrowing_controls(self) -> list[str]:
-        """The fields given that steer what the forecast borrows from."""
-        given = [("analogues", self.analogues), ("exclude_analogues", self.exclude_analogues)]
-        return [name for name, value in given if value]
-
-
-# What `check_quantiles` refuses, said in the OpenAPI document too, so a client generated from
-# it (or a schema-driven test) knows the bounds; the check itself stays `check_quantiles`.
-QUANTILE_LEVELS_SCHEMA: dict[str, Any] = {
-    "items": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
-    "uniqueItems": True,
-}
-
-
-class ForecastRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_REQUEST]})
-    horizon: int = Field(
-        ge=1,
-        description="1 to the configured maximum (default 104). Steps past the launch steps "
-        "(12 by default) continue the launch curve's tail, with the last launch step's spread.",
-    )
-    quantiles: list[float] = Field(
-        default_factory=list,
-        description="Levels strictly between 0 and 1, each once.",
-        json_schema_extra=QUANTILE_LEVELS_SCHEMA,
-    )
-    explain: bool = Field(False, description="Include the neighbours borrowed from.")
-    details: list[Detail] = Field(
-        default_factory=list,
-        description="'curves': each neighbour's own launch curve; 'drivers': the forecast's "
-        "total split into a baseline and contributions. Implies explain.",
-    )
-    products: list[ProductToForecast] = Field(min_length=1)
-
-    @field_validator("quantiles")
-    @classmethod
-    def _quantiles_are_levels(cls, levels: list[float]) -> list[float]:
-        return check_quantiles(levels)
-
-
-def check_quantiles(levels: list[float]) -> list[float]:
-    for level in levels:
-        if not (math.isfinite(level) and 0 < level < 1):
-            raise ValueError(f"quantile {level} is not strictly between 0 and 1")
-    if len(set(levels)) != len(levels):
-        raise ValueError("each quantile level may appear only once")
-    return levels
-
-
-class PointOut(BaseModel):
-    step: int = Field(description="Periods since launch (1: the launch period).")
-    start_date: dt.date = Field(description="The first day of the period.")
-    forecast: float = Field(
-        description="The point forecast: the median of the forecast distribution, the value "
-        "that minimises absolute error (WAPE). A new product's sales are skewed, so summed over "
-        "a collection the points fall short of its total (VISUELLE 2018: by 35-41%); read the "
-        "upper quantiles to order to a service level."
-    )
-    quantiles: dict[str, float] | None = Field(
-        None, description="The quantile levels asked for: monotone in the level, never negative."
-    )
-
-
-class NeighbourOut(BaseModel):
-    product_id: str
-    similarity: float
-    weight: float
-    curve: list[float | None] | None = Field(
-        None,
-        description="With details=curves: its launch curve, steps 1..horizon aligned on its "
-        "launch (null where it never reached the step).",
-    )
-
-
-class DriversOut(BaseModel):
-    baseline: float
-    contributions: dict[str, float] = Field(
-        description="Each attribute, launch_calendar, analogues and history: added to the "
-        "baseline they give the forecast's total over the horizon."
-    )
-
-
-class TotalOut(BaseModel):
-    forecast: float = Field(description="The points summed over the horizon.")
-    quantiles: dict[str, float] | None = Field(
-        None,
-        description="The total's quantiles at the levels asked for, calibrated on the totals "
-        "of the backtest folds' launches (the steps' quantiles summed misstate the total's "
-        "spread: a week's error is partly its own). To order for the total at a service level "
-        "(say 90%), ask for that level and order its quantile. A total reaching past the "
-        "launch steps (12 by default) reads the spread learnt on totals of that many steps: "
-        "the folds hold no longer ones. Null where no such calibration exists (established "
-        "products, models trained before it).",
-    )
-
-
-class ProductForecastOut(BaseModel):
-    product_id: str | None
-    method: str = Field(
-        description="gbm, neighbours, attribute_curve, global_curve or statistical:<model> "
-        "(blend: models trained before artifact format 4)"
-    )
-    points: list[PointOut]
-    total: TotalOut = Field(description="The forecast's total over the horizon.")
-    neighbours: list[NeighbourOut] | None = None
-    drivers: DriversOut | None = Field(None, description="With details=drivers.")
-    warnings: list[str]
-
-
-class ForecastResponse(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_RESPONSE]})
-    model_version: str | None = Field(
-        description="The model that answered; null when answered from launch curves (no model)."
-    )
-    frequency: str
-    forecasts: list[ProductForecastOut]
 
 
 @dataclass(frozen=True)
@@ -267,205 +63,6 @@ def check_horizon(settings: Settings, horizon: int) -> None:
             f"horizon {horizon} is above the maximum of {settings.max_horizon}",
             [{"field": "horizon", "message": f"at most {settings.max_horizon}"}],
         )
-
-
-def render(
-    answer: Answer, settings: Settings, explain: bool, details: frozenset[str] = frozenset()
-) -> bytes:
-    """Plain dicts straight to JSON: the schema above documents them, building models would cost.
-
-    Every number of the answer is rounded and turned into a Python float in one NumPy call: a
-    batch of a thousand products has tens of thousands of them.
-    """
-    isoformat = functools.cache(dt.date.isoformat)  # products of a batch share launch dates
-    points = _all_points(answer.forecasts, isoformat)
-    totals = _all_totals(answer.forecasts)
-    body = {
-        "model_version": answer.model_version,
-        "frequency": settings.frequency,
-        "forecasts": [
-            _product(result, fragment, total, explain or bool(details), details)
-            for result, fragment, total in zip(answer.forecasts, points, totals, strict=True)
-        ],
-    }
-    # orjson: a thousand products are ~1.5 MB of JSON, ~10x faster than the json module. It
-    # would write NaN as null; `sanitise` has made every number finite before this point.
-    return orjson.dumps(body)
-
-
-def _number_texts(results: list[ProductForecast]) -> list[list[str]]:
-    """Per product, the JSON text of [forecast, *quantiles] of each point, point after point,
-    rounded to four decimals: the whole answer's numbers written by orjson in one call (it
-    writes a float as it would inside the document) and split."""
-    if not results:
-        return []
-    blocks = [np.column_stack([r.point, *r.quantiles.values()]) for r in results]
-    flat = np.round(np.concatenate([block.ravel() for block in blocks]), 4)
-    texts = orjson.dumps(flat, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].decode().split(",")
-    bounds = np.cumsum([0] + [block.size for block in blocks]).tolist()
-    return [texts[start:stop] for start, stop in itertools.pairwise(bounds)]
-
-
-def _all_points(
-    results: list[ProductForecast], isoformat: Callable[[dt.date], str]
-) -> list[orjson.Fragment]:
-    """Each product's points as JSON text: for a batch whose products all have the same number
-    of steps and the same quantile levels (the usual case), built for the whole answer at once."""
-    if not results:
-        return []
-    levels = list(results[0].quantiles)
-    n_steps = len(results[0].steps)
-    uniform = n_steps > 0 and all(
-        len(r.steps) == n_steps and list(r.quantiles) == levels for r in results
-    )
-    if not uniform:
-        tables = _number_texts(results)
-        return [_points(r, t, isoformat) for r, t in zip(results, tables, strict=True)]
-    return _uniform_points(results, levels, n_steps, isoformat)
-
-
-def _uniform_points(
-    results: list[ProductForecast],
-    levels: list[float],
-    n_steps: int,
-    isoformat: Callable[[dt.date], str],
-) -> list[orjson.Fragment]:
-    """The text of `_points` for every product, from one list of the answer's pieces joined
-    once: a string formatting per product was most of rendering a batch.
-
-    The pieces of a point: its opening (step and start date), then each number followed by
-    the text after it (the next quantile's name, or the point's closing braces).
-    """
-    columns = [np.array([r.point for r in results])]
-    columns += [np.array([r.quantiles[level] for r in results]) for level in levels]
-    numbers = np.round(np.stack(columns, axis=-1), 4)  # (products, steps, 1 + levels)
-    texts = orjson.dumps(numbers.ravel(), option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].decode()
-    width = numbers.shape[2]
-    names = [f"{level:g}" for level in levels]
-    after = [',"quantiles":{' + f'"{names[0]}":'] if names else []
-    after += [f',"{name}":' for name in names[1:]]
-    after.append("}}" if names else "}")
-    n_points, stride = numbers.shape[0] * n_steps, 1 + 2 * width
-    pieces: list[str] = [""] * (n_points * stride)
-    pieces[0::stride] = _all_openings(results, isoformat)
-    values = texts.split(",")
-    for k, text in enumerate(after):  # the k-th number of every point, and what follows it
-        pieces[1 + 2 * k :: stride] = values[k::width]
-        pieces[2 + 2 * k :: stride] = [text] * n_points
-    # Each product's text ends with a NUL, which no piece contains: the whole answer is then
-    # one join and one split.
-    pieces[stride * n_steps - 1 :: stride * n_steps] = [after[-1] + "]\x00"] * len(results)
-    products = "".join(pieces).split("\x00")[:-1]
-    return [orjson.Fragment(text) for text in products]
-
-
-def _all_openings(results: list[ProductForecast], isoformat: Callable[[dt.date], str]) -> list[str]:
-    """`_openings` of every product, point after point."""
-    openings: dict[tuple[int, bytes], list[str]] = {}
-    out: list[str] = []
-    for r in results:
-        # Products of a batch share their steps and the list of their start dates: every
-        # result is alive until the answer is written, so the list's id names it.
-        key = (id(r.start_dates), r.steps.tobytes())
-        opening = openings.get(key)
-        if opening is None:
-            opening = openings[key] = _openings(r, isoformat)
-        out += opening
-    return out
-
-
-def _openings(result: ProductForecast, isoformat: Callable[[dt.date], str]) -> list[str]:
-    """Per point of `result`, the text before its forecast (with the list's "[" or ",")."""
-    return [
-        ("," if j else "[") + f'{{"step":{int(step)},"start_date":"{isoformat(day)}","forecast":'
-        for j, (step, day) in enumerate(zip(result.steps.tolist(), result.start_dates, strict=True))
-    ]
-
-
-def _all_totals(results: list[ProductForecast]) -> list[dict[str, Any]]:
-    """Each product's `total`: its points summed (one rounding for the whole answer) and its
-    total band. Every number is finite here (`sanitise`); the band's are Python floats."""
-    try:  # one array for the answer when every product has as many points (a batch's usual)
-        sums = np.round(np.array([r.point for r in results], dtype=float).sum(axis=1), 4)
-    except ValueError:
-        sums = np.round([r.point.sum() for r in results], 4)
-    names: dict[float, str] = {}  # level -> its JSON name, formatted once per answer
-    out = []
-    for result, total in zip(results, sums.tolist() if len(results) else [], strict=True):
-        band = result.total_quantiles
-        quantiles = None
-        if band is not None:
-            quantiles = {
-                names.get(level) or names.setdefault(level, f"{level:g}"): round(value, 4)
-                for level, value in band.items()
-            }
-        out.append({"forecast": total, "quantiles": quantiles})
-    return out
-
-
-def _product(
-    result: ProductForecast,
-    points: orjson.Fragment,
-    total: dict[str, Any],
-    explain: bool,
-    details: frozenset[str],
-) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "product_id": result.product_id,
-        "method": result.method,
-        "points": points,
-        "total": total,
-    }
-    if explain:
-        out["neighbours"] = [_neighbour(n, "curves" in details) for n in result.neighbours]
-    if "drivers" in details and result.drivers is not None:
-        out["drivers"] = {
-            "baseline": _number(result.drivers.baseline),
-            "contributions": {
-                name: _number(value) for name, value in result.drivers.contributions.items()
-            },
-        }
-    out["warnings"] = list(result.warnings)
-    return out
-
-
-def _neighbour(neighbour: Neighbour, with_curve: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "product_id": neighbour.product_id,
-        "similarity": round(float(neighbour.similarity), 4),
-        "weight": round(float(neighbour.weight), 4),
-    }
-    if with_curve and neighbour.curve is not None:
-        out["curve"] = [_number(value) for value in neighbour.curve]
-    return out
-
-
-def _number(value: float) -> float | None:
-    """Rounded, or None (JSON null) where not a finite number (a step a product never reached)."""
-    value = float(value)
-    return round(value, 4) if math.isfinite(value) else None
-
-
-def _points(
-    result: ProductForecast, numbers: list[str], isoformat: Callable[[dt.date], str]
-) -> orjson.Fragment:
-    """The product's points as JSON text in one string formatting (a dict per point and one
-    per point's quantiles were most of the cost of rendering a large batch). Every number is
-    finite here (`sanitise`)."""
-    names = tuple(f"{level:g}" for level in result.quantiles)
-    width = 1 + len(names)
-    values: list[object] = []
-    for j, (step, start) in enumerate(zip(result.steps.tolist(), result.start_dates, strict=True)):
-        values += (step, isoformat(start), *numbers[j * width : (j + 1) * width])
-    return orjson.Fragment(_points_template(len(result.steps), names) % tuple(values))
-
-
-@functools.lru_cache(maxsize=256)
-def _points_template(n_points: int, names: tuple[str, ...]) -> str:
-    point = '{"step":%d,"start_date":"%s","forecast":%s'
-    if names:
-        point += ',"quantiles":{' + ",".join(f'"{name}":%s' for name in names) + "}"
-    return "[" + ",".join([point + "}"] * n_points) + "]"
 
 
 def answer_request(
