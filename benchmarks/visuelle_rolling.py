@@ -171,11 +171,10 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
 
 
 def _describe(run: dict[str, Any]) -> str:
+    warm = ", ".join(f"{k}: {v:.3f}" for k, v in run["warmup_coverage"].items())
     return (
         f"served WAPE {run['served_wape']:.2f} (one model for the period: "
-        f"{run['one_model_wape']:.2f}), coverage {run['coverage']:.3f}, warm-ups "
-        + ", ".join(f"{k}: {v:.3f}" for k, v in run["warmup_coverage"].items())
-        + ", "
+        f"{run['one_model_wape']:.2f}), coverage {run['coverage']:.3f}, warm-ups {warm}, "
         f"{len(run['months'])} monthly models, {run['seconds']}s"
     )
 

@@ -225,9 +225,10 @@ class StatisticalSelector:
     def predict(self, h: int, quantiles: Sequence[float] = ()) -> StatisticalForecast:
         """Forecast `h` steps with the chosen model refitted on the whole series.
 
-        Quantiles come from the backtest errors (the 10-90% interval is the point plus and minus
-        the 80th percentile of |error|); with too few of them, from the model's own interval,
-        else from the spread of the recent periods. All are clipped at 0 and sorted.
+        Quantiles come from the backtest errors brought to today's level (the 10-90% interval
+        is the point plus and minus the 80th percentile of |error|); with too few of them, from
+        the model's own interval, else from the spread of the recent periods. All are clipped
+        at 0 and sorted.
         """
         notes = list(self.warnings_)
         name = self.model_
