@@ -300,6 +300,24 @@ def test_the_order_for_a_service_level_is_the_totals_quantile_at_that_level(
     assert offline.blocked == [] and offline.failed == []
 
 
+def test_an_established_product_is_told_why_it_gets_no_order_quantity(
+    server: str, offline: Offline
+) -> None:
+    sales = CATALOGUE[1]
+    longest = str(sales.groupby("product_id").size().idxmax())
+    page = offline.page
+    page.goto(f"{server}/app")
+    page.get_by_label("a catalogue product").check()
+    page.get_by_label("Product id").fill(longest)
+    page.get_by_label("use its sales so far").check()
+    page.get_by_role("button", name="Forecast", exact=True).click()
+    expect(page.locator("#result-summary")).to_contain_text("method statistical:")
+    expect(page.locator("#order")).to_contain_text(
+        "No order quantity for an established product yet"
+    )
+    assert offline.blocked == [] and offline.failed == []
+
+
 def test_comparing_two_variants_shows_two_lines(server: str, offline: Offline) -> None:
     page = offline.page
     page.goto(f"{server}/app")

@@ -147,8 +147,17 @@
     const asked = state.last.request.quantiles;
     const level = asked.find((q) => q > 0.5 && q === serviceLevel()) || null;
     const quantity = level && band ? band[String(level)] : undefined;
-    $("order").hidden = quantity === undefined;
-    if (quantity === undefined) return;
+    const established = f.method.startsWith("statistical:");
+    $("order").hidden = quantity === undefined && !established;
+    if (quantity === undefined) {
+      // Say why rather than leave the planner's service level unanswered (CHANGELOG.md: such a
+      // band, tried, held 50-88% of the totals on real series).
+      if (established) {
+        $("order").textContent = "No order quantity for an established product yet: its own " +
+          "history is too short to calibrate a band for its total. Its weekly 10–90% band is drawn below.";
+      }
+      return;
+    }
     const percent = Math.round(100 * level);
     const held = backtestServiceLevel(level);
     $("order").textContent = `To cover the total demand at a ${percent}% service level, order ` +
