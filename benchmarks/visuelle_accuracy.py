@@ -189,7 +189,12 @@ def write_results(
 def arguments(doc: str | None, output: Path) -> argparse.Namespace:
     """The options both VISUELLE benchmarks take: data, output, seeds, splits, --set."""
     parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "visuelle")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=ROOT.parent / "shared" / "data" / "visuelle",
+        help="the VISUELLE folder (products.csv, sales.csv); default: beside the checkout",
+    )
     parser.add_argument("--output", type=Path, default=output)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument(
@@ -206,7 +211,12 @@ def arguments(doc: str | None, output: Path) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="try a configuration change (a JSON value), e.g. --set gbm_num_leaves=63",
     )
-    return parser.parse_args()
+    args = parser.parse_args()
+    missing = [name for name in ("products.csv", "sales.csv") if not (args.data / name).is_file()]
+    if missing:
+        # A clone elsewhere has no VISUELLE beside it: say where to point, not a traceback.
+        parser.error(f"--data: {args.data} has no {' or '.join(missing)}; pass the VISUELLE folder")
+    return args
 
 
 def run_every(

@@ -118,3 +118,15 @@ def test_the_rolling_benchmark_scores_each_month_both_ways_warm_ups_too_and_plot
     path = tmp_path / "rolling.png"
     visuelle_rolling.plot([run], path)
     assert path.read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_the_accuracy_benchmark_names_the_data_folder_it_cannot_find(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks import visuelle_accuracy
+
+    monkeypatch.setattr("sys.argv", ["visuelle_accuracy.py", "--data", str(tmp_path)])
+    with pytest.raises(SystemExit) as exit_:
+        visuelle_accuracy.arguments(visuelle_accuracy.__doc__, tmp_path / "out.json")
+    assert exit_.value.code == 2
+    assert f"--data: {tmp_path} has no products.csv or sales.csv" in capsys.readouterr().err
