@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.forecasts import RequestedProduct, forecast, resolve_queries
+from service.forecasts import RequestedProduct, forecast, quantile_key, resolve_queries
 from service.model_store import ModelStore
 from store.models import Product, StoredForecast
 from store.repositories.catalogue import chunks, dialect_insert
@@ -63,7 +63,9 @@ def forecast_catalogue(
                     "step": int(step),
                     "start_date": start_date,
                     "forecast": float(result.point[i]),
-                    "quantiles": {f"{q:g}": float(v[i]) for q, v in result.quantiles.items()},
+                    "quantiles": {
+                        quantile_key(q): float(v[i]) for q, v in result.quantiles.items()
+                    },
                     "method": result.method,
                 }
                 for result in answer.forecasts

@@ -118,14 +118,18 @@ def validation_errors(
     return [{"field": f, "message": " or ".join(dict.fromkeys(m))} for f, m in merged.items()]
 
 
+def invalid_fields(errors: list[dict[str, str]]) -> str:
+    """The `detail` of a 422 naming invalid fields."""
+    return "invalid fields: " + ", ".join(sorted({e["field"] for e in errors}))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map every error to problem details; no stack trace ever leaves the process."""
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = validation_errors(exc, _request_fields(request.app))
-        fields = ", ".join(sorted({e["field"] for e in errors}))
-        return problem_response(422, "Validation failed", f"invalid fields: {fields}", errors)
+        errors = validation_errors(exc, request_fields(request.app))
+        return problem_response(422, "Validation failed", invalid_fields(errors), errors)
 
     @app.exception_handler(ProblemError)
     async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
@@ -189,7 +193,7 @@ TITLES = {
 }
 
 
-def _request_fields(app: FastAPI) -> set[str]:
+def request_fields(app: FastAPI) -> set[str]:
     """Every property name in the OpenAPI document's schemas, the request fields among them
     (answers' names too: a suggestion only needs the closest real name)."""
     cached: set[str] | None = getattr(app.state, "request_fields", None)

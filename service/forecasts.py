@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,13 @@ from service.model_store import ModelStore
 from store.models import Product, SalesObservation
 
 NO_SALES_WARNING = "the catalogue has no sales yet: the forecast is zero until some are recorded"
+
+
+def quantile_key(level: float) -> str:
+    """A quantile level's name in an answer: the shortest text that reads back as that very
+    level (0.1 -> "0.1"), so it is what the client asked for and two levels never share a name
+    (six significant digits made 0.12345678 and 0.12345679 both "0.123457")."""
+    return repr(float(level))
 
 
 @dataclass(frozen=True)
@@ -80,19 +87,60 @@ def resolve_queries(
     role): a catalogue product's stored sales are not used, so the answer reproduces none of
     them (its attributes and launch date are).
     """
+    return resolve_with_notes(session, products, private)[0]
+
+
+def resolve_with_notes(
+    session: Session | None,
+    products: Sequence[RequestedProduct],
+    private: bool = False,
+    today: dt.date | None = None,
+) -> tuple[list[ForecastQuery], dict[int, str]]:
+    """`resolve_queries`, with a warning for each product (by index) whose launch date was
+    assumed: a catalogue product stored without a launch date or sales is forecast as if it
+    launched `today` (the contract: an accepted id can always be forecast)."""
     ids = catalogue_ids(products)
     if ids and session is None:
         raise ValueError("these products need the catalogue: pass a session")
     stored = _stored_products(session, ids) if session is not None else {}
     errors: list[dict[str, str]] = []
+    notes: dict[int, str] = {}
     queries = []
     for index, product in enumerate(products):
-        query = _complete(product) or _resolve(index, product, stored, errors, private)
+        query = _complete(product)
+        undated = _undated_attributes(product, stored) if query is None else None
+        if undated is not None:
+            launch = today or dt.date.today()
+            notes[index] = undated_warning(product.product_id or "", launch)
+            dated = replace(product, launch_date=launch, attributes=undated)
+            query = _resolve(index, dated, stored, errors)
+        elif query is None:
+            query = _resolve(index, product, stored, errors, private)
         if query is not None:
             queries.append(query)
     if errors:
         raise InvalidItems("cannot forecast: " + ", ".join(e["field"] for e in errors[:20]), errors)
-    return queries
+    return queries, notes
+
+
+def _undated_attributes(
+    product: RequestedProduct,
+    stored: dict[str, tuple[dt.date | None, dict[str, Any], list[tuple[dt.date, float]]]],
+) -> dict[str, Any] | None:
+    """The stored attributes of a catalogue product that nothing dates (stored with no launch
+    date and no sales, left to the catalogue by the request, sent no history), else None."""
+    known = stored.get(product.product_id) if product.product_id else None
+    left_to_catalogue = product.attributes is None and product.launch_date is None
+    if known is None or not left_to_catalogue or product.history or known[0] or known[2]:
+        return None
+    return known[1]
+
+
+def undated_warning(product_id: str, launch: dt.date) -> str:
+    return (
+        f"'{product_id}' has no launch date and no sales yet: forecast as if it launched on "
+        f"{launch.isoformat()} (store its launch_date to date the steps)"
+    )
 
 
 def _complete(product: RequestedProduct) -> ForecastQuery | None:

@@ -24,6 +24,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # gives the clearer message.
 NO_CONTROL_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
 PRODUCT_ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f/]*[^\x00-\x20\x7f-\x9f/][^\x00-\x1f\x7f-\x9f/]*$"
+# A JSON string may escape half of a UTF-16 pair ("\udc00"); Python keeps it as a lone
+# surrogate, which no UTF-8 encoder (the database's, the answer's) can write: stored, it made the
+# product unreadable (every GET of it a 500).
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def no_control_characters(value: str) -> str:
@@ -33,6 +37,12 @@ def no_control_characters(value: str) -> str:
     if found:
         raise ValueError(
             f"must not contain control characters (found U+{ord(found.group()):04X} "
+            f"at position {found.start()})"
+        )
+    found = _SURROGATE.search(value)
+    if found:
+        raise ValueError(
+            f"must be valid Unicode text (found a lone surrogate U+{ord(found.group()):04X} "
             f"at position {found.start()})"
         )
     return value

@@ -130,7 +130,10 @@ def _duplicates(keys: Sequence[Any], locate: Locator, name: str) -> list[ItemErr
                 ItemError(
                     index,
                     locate(index, name),
-                    f"duplicate of item {first_seen[key]} in the same batch; send each key once",
+                    # Named by `locate`, not by position: the checked items may be the valid
+                    # ones of a batch, whose positions are not the batch's.
+                    f"duplicate of {locate(first_seen[key], name)} in the same batch; "
+                    "send each key once",
                 )
             )
         else:
@@ -189,6 +192,19 @@ def parse_records(
     if on_chunk is not None and records:
         on_chunk(len(records) - (len(records) - 1) // catalogue.CHUNK_ROWS * catalogue.CHUNK_ROWS)
     return parsed
+
+
+# A batch-level check: the errors of `items`, each named by `locate(index in items, field)`.
+BatchCheck = Callable[[Sequence[T], Locator], list[ItemError]]
+
+
+def check_valid_items(
+    parsed: ParsedItems[T], check: BatchCheck[T], locate: Locator
+) -> list[ItemError]:
+    """Run a batch-level check on the items that passed field validation, so both kinds of error
+    are reported together; its errors carry the items' original indexes and paths."""
+    errors = check(parsed.valid, lambda index, name: locate(parsed.valid_rows[index], name))
+    return [ItemError(parsed.valid_rows[e.index], e.field, e.message) for e in errors]
 
 
 def product_records(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -279,7 +295,7 @@ def import_records(
     product_errors = (
         products.errors
         + column_errors
-        + _to_rows(products, check_products(products.valid, _remap(products, product_locator)))
+        + check_valid_items(products, check_products, product_locator)
     )
     summary.rejected = product_errors
     bad_products = {e.index for e in product_errors}
@@ -290,8 +306,10 @@ def import_records(
     ]
     sales = parse_records(sale_records(sale_rows_in), _SALES, sale_locator, on_chunk)
     batch_launches = {p.product_id: p.launch_date for p in good_products}
-    sale_errors = sales.errors + _to_rows(
-        sales, check_sales(session, sales.valid, _remap(sales, sale_locator), batch_launches)
+    sale_errors = sales.errors + check_valid_items(
+        sales,
+        lambda valid, locate: check_sales(session, valid, locate, batch_launches),
+        sale_locator,
     )
     summary.rejected_sales = sale_errors
     if (product_errors or sale_errors) and not skip_invalid:
@@ -371,16 +389,6 @@ def _as_number(value: Any) -> int | float | None:
     except ValueError:
         return None
     return number if math.isfinite(number) else None
-
-
-def _to_rows(parsed: ParsedItems[Any], errors: list[ItemError]) -> list[ItemError]:
-    """Batch checks see only the valid items; give their errors the original row index."""
-    return [ItemError(parsed.valid_rows[e.index], e.field, e.message) for e in errors]
-
-
-def _remap(parsed: ParsedItems[T], locate: Locator) -> Locator:
-    """Batch checks index the valid items; report the original row instead."""
-    return lambda index, name: locate(parsed.valid_rows[index], name)
 
 
 def import_frames(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import shutil
@@ -149,6 +150,32 @@ def test_a_new_products_total_carries_a_band_learnt_on_totals(served: TestClient
     assert low != pytest.approx(sum(p["quantiles"]["0.1"] for p in result["points"]), abs=1e-3)
 
 
+def test_each_quantile_is_named_by_the_level_asked_for_however_close_two_are(
+    served: TestClient,
+) -> None:
+    levels = [0.12345678, 0.12345679, 0.975]
+    result = forecast_of(post(served, horizon=12, quantiles=levels))
+    names = ["0.12345678", "0.12345679", "0.975"]
+    assert list(result["points"][0]["quantiles"]) == names
+    assert list(result["total"]["quantiles"]) == names
+
+
+def test_a_stored_product_with_no_launch_date_or_sales_is_forecast_from_today(
+    served: TestClient,
+) -> None:
+    # The contract: an id the service accepts can always be forecast (it was a 422 naming a
+    # body field the GET had not sent).
+    stored = {"product_id": "UNDATED", "attributes": {"category": "tops"}}
+    assert served.post("/v1/products", json={"products": [stored]}).status_code == 200
+    via_get = forecast_of(served.get("/v1/products/UNDATED/forecast", params={"horizon": 3}))
+    assert via_get["points"][0]["step"] == 1
+    start = dt.date.fromisoformat(via_get["points"][0]["start_date"])
+    assert abs((start - dt.date.today()).days) <= 1  # today, whichever side of midnight
+    assert any("no launch date and no sales yet" in w for w in via_get["warnings"])
+    via_post = forecast_of(post(served, horizon=3, products=[{"product_id": "UNDATED"}]))
+    assert via_post["points"] == via_get["points"]
+
+
 def test_a_catalogue_product_by_id_uses_its_stored_attributes_and_sales(served: TestClient) -> None:
     sales = CATALOGUE[1]
     counts = sales.groupby("product_id").size()
@@ -254,6 +281,12 @@ def test_a_batch_answers_every_product_in_order(served: TestClient) -> None:
             "products[0].launch_date",
         ),
         ({"horizon": 3, "products": []}, "products"),
+        # Not numbers, like a quantity's `true` or "17": named, not coerced.
+        ({"horizon": True, "products": [NEW]}, "horizon"),
+        ({"horizon": "3", "products": [NEW]}, "horizon"),
+        ({"horizon": 3.0, "products": [NEW]}, "horizon"),
+        ({"horizon": 3, "quantiles": ["0.5"], "products": [NEW]}, "quantiles[0]"),
+        ({"horizon": 3, "explain": "yes", "products": [NEW]}, "explain"),
     ],
 )
 def test_bad_requests_answer_422_naming_the_field(
@@ -284,6 +317,24 @@ def test_an_over_limit_batch_is_422_with_the_limit(
         response = post(client, products=[NEW, NEW, NEW])
         assert response.status_code == 422
         assert "2" in response.json()["detail"]
+
+
+def test_a_forecast_422_names_field_errors_and_catalogue_refusals_together(
+    catalogue: None, client: TestClient
+) -> None:
+    before_launch = {**NEW, "history": [{"date": "2026-07-01", "quantity": 1}]}
+    products = [{"product_id": "NOT-IN-CATALOGUE"}, {**NEW, "launch_date": "2026-02-30"}]
+    response = post(client, horizon=0, products=[*products, before_launch, NEW])
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    # Every invalid field and product, in item order (the request's own fields first).
+    assert [e["field"] for e in response.json()["errors"]] == [
+        "horizon",
+        "products[0].product_id",
+        "products[1].launch_date",
+        "products[2].history[0].date",
+    ]
+    assert "NOT-IN-CATALOGUE" in response.text
 
 
 def test_get_forecast_of_an_unknown_product_is_404(served: TestClient) -> None:

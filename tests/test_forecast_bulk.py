@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 import pytest
@@ -12,7 +13,7 @@ from cli.main import app
 from forecasting.synthetic import generate_catalogue
 from service.bulk import DEGRADED_VERSION, forecast_catalogue
 from store.ingest import import_frames
-from store.models import StoredForecast
+from store.models import Product, StoredForecast
 from store.session import get_sessionmaker
 from store.settings import Settings, get_settings
 
@@ -81,3 +82,20 @@ def test_the_cli_fills_the_table_and_refuses_a_horizon_above_the_maximum(
         assert too_far.exit_code != 0
     finally:
         get_settings.cache_clear()
+
+
+def test_a_product_with_no_launch_date_or_sales_is_forecast_from_today_not_a_failed_chunk(
+    settings_with_catalogue: Settings,
+) -> None:
+    with get_sessionmaker(settings_with_catalogue.database_url)() as session:
+        session.add(Product(product_id="UNDATED", launch_date=None, attributes={"color": "red"}))
+        session.commit()
+    summary = forecast_catalogue(settings_with_catalogue, horizon=2)
+    assert (summary.total, summary.written) == (121, 121)
+    with get_sessionmaker(settings_with_catalogue.database_url)() as session:
+        first = session.scalars(
+            select(StoredForecast.start_date).where(
+                StoredForecast.product_id == "UNDATED", StoredForecast.step == 1
+            )
+        ).one()
+    assert abs((first - dt.date.today()).days) <= 1

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from cli.main import app
+from store.ingest import import_records
 from store.models import Product, SalesObservation
 from store.session import get_sessionmaker
 from store.settings import get_settings
@@ -86,6 +87,27 @@ def test_skip_invalid_writes_the_valid_rows_and_reports_the_rest(
     assert result.exit_code == 0, result.output
     assert "row 2: quantity" in result.output
     assert counts(database_url) == (2, 2)
+
+
+def test_an_import_names_field_errors_and_batch_errors_together_by_row(
+    database_url: str,
+) -> None:
+    sales = [
+        {"product_id": "A", "date": "2024-01-01", "quantity": "lots"},
+        {"product_id": "A", "date": "2024-01-08", "quantity": 1},
+        {"product_id": "A", "date": "2024-01-08", "quantity": 2},
+        {"product_id": "NOPE", "date": "2024-01-08", "quantity": 2},
+    ]
+    with get_sessionmaker(database_url)() as session:
+        summary = import_records(session, [{"product_id": "A", "launch_date": "2024-01-01"}], sales)
+    assert [e.field for e in summary.rejected_sales] == [
+        "sales row 1: quantity",
+        "sales row 3: date",
+        "sales row 4: product_id",
+    ]
+    # The duplicate names the row it repeats, counted in the file, not among the valid rows.
+    assert "duplicate of sales row 2: date" in summary.rejected_sales[1].message
+    assert counts(database_url) == (0, 0)
 
 
 def test_parquet_files_import_like_csv(cli: CliRunner, database_url: str, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from store.settings import Settings
-from tests.conftest import visuelle_dir
+from tests.conftest import KEYS, visuelle_dir
 
 PRODUCT = {
     "product_id": "SKU-1",
@@ -147,9 +147,89 @@ def test_a_product_without_launch_date_accepts_any_sale_date(client: TestClient)
     assert post_sales(client, sale("NOLAUNCH", "2020-01-01")).status_code == 200
 
 
+def test_a_product_without_launch_date_reads_its_first_sales_date_as_its_launch(
+    client: TestClient,
+) -> None:
+    # The contract: when launch_date is absent, the first sale's date is used.
+    post_products(client, {"product_id": "NOLAUNCH"})
+    assert client.get("/v1/products/NOLAUNCH").json()["launch_date"] is None
+    post_sales(client, sale("NOLAUNCH", "2020-01-08"), sale("NOLAUNCH", "2020-01-01"))
+    read = client.get("/v1/products/NOLAUNCH").json()
+    assert read["launch_date"] == read["first_sale_date"] == "2020-01-01"
+    listed = client.get("/v1/products").json()["products"]
+    assert [p["launch_date"] for p in listed if p["product_id"] == "NOLAUNCH"] == ["2020-01-01"]
+
+
 def test_duplicate_sales_keys_in_one_batch_are_refused(client: TestClient) -> None:
     post_products(client, PRODUCT)
     assert_problem(post_sales(client, sale(), sale(quantity=9)), 422, "observations[1].date")
+
+
+def error_fields(response: Any) -> list[str]:
+    return [error["field"] for error in response.json()["errors"]]
+
+
+def test_a_batch_422_names_field_errors_and_unknown_ids_together(client: TestClient) -> None:
+    post_products(client, PRODUCT)
+    response = post_sales(
+        client, sale(date="2024-02-30"), sale("NOPE-1"), sale(date="2024-03-03"), sale()
+    )
+    assert_problem(response, 422)
+    # Every invalid item, in item order; the valid one (the last) is not named.
+    assert error_fields(response) == [
+        "observations[0].date",
+        "observations[1].product_id",
+        "observations[2].date",
+    ]
+    assert "NOPE-1" in response.text and "before the launch" in response.text
+    assert client.get("/v1/products/SKU-1").json()["n_observations"] == 0
+
+
+def test_a_batch_422_names_field_errors_and_duplicates_together(client: TestClient) -> None:
+    bad = {"product_id": "SKU-2", "launch_date": "2024-02-30"}
+    response = post_products(client, PRODUCT, PRODUCT, bad)
+    assert_problem(response, 422)
+    assert error_fields(response) == ["products[1].product_id", "products[2].launch_date"]
+    assert_catalogue_empty(client)
+
+
+def test_a_duplicate_after_an_invalid_item_names_the_first_by_its_place_in_the_batch(
+    client: TestClient,
+) -> None:
+    bad = {"product_id": "SKU-2", "launch_date": "2024-02-30"}
+    response = post_products(client, bad, PRODUCT, PRODUCT)
+    assert error_fields(response) == ["products[0].launch_date", "products[2].product_id"]
+    assert "duplicate of products[1].product_id" in response.json()["errors"][1]["message"]
+    assert_catalogue_empty(client)
+
+
+def test_a_batch_with_field_errors_only_answers_as_before(client: TestClient) -> None:
+    post_products(client, PRODUCT)
+    response = post_sales(client, sale(date="2024-02-30"), sale())
+    assert_problem(response, 422)
+    assert response.json()["detail"] == "invalid fields: observations[0].date"
+    assert error_fields(response) == ["observations[0].date"]
+
+
+def test_an_invalid_batch_from_a_key_without_the_write_role_is_403_and_checks_nothing(
+    auth_client: TestClient,
+) -> None:
+    response = auth_client.post(
+        "/v1/sales",
+        json={"observations": [sale(date="2024-02-30"), sale("NOPE-1")]},
+        headers={"X-API-Key": KEYS["read"]},
+    )
+    assert_problem(response, 403)
+    assert "NOPE-1" not in response.text
+
+
+def test_an_over_limit_batch_with_a_field_error_is_refused_writing_nothing(
+    make_settings: Callable[..., Settings],
+) -> None:
+    with TestClient(create_app(make_settings(max_batch_items=3))) as small:
+        products = [{"product_id": f"P{i}"} for i in range(4)] + [{"product_id": ""}]
+        assert_problem(post_products(small, *products), 422, "products[4].product_id")
+        assert_catalogue_empty(small)
 
 
 def test_an_oversized_body_answers_413(make_settings: Callable[..., Settings]) -> None:

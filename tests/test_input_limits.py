@@ -109,6 +109,30 @@ def test_control_characters_in_forecast_request_are_422(client: TestClient) -> N
     assert_problem(response, 422, "products[0].product_id", "products[0].attributes.color")
 
 
+def test_a_lone_surrogate_in_any_text_is_422_and_nothing_unreadable_is_stored(
+    client: TestClient,
+) -> None:
+    # JSON may escape half of a UTF-16 pair; no UTF-8 encoder can write it back, so stored it
+    # made the product unreadable (GET answered 500). The body is sent as escaped JSON text.
+    headers = {"content-type": "application/json"}
+    value = '{"products": [{"product_id": "SKU-1", "attributes": {"color": "\\udc00"}}]}'
+    stored = client.post("/v1/products", content=value, headers=headers)
+    assert_problem(stored, 422, "products[0].attributes.color")
+    assert "lone surrogate U+DC00" in stored.text
+    name = '{"products": [{"product_id": "SKU-1", "attributes": {"c\\ud800": "red"}}]}'
+    assert client.post("/v1/products", content=name, headers=headers).status_code == 422
+    product_id = '{"products": [{"product_id": "SKU-\\udfff"}]}'
+    assert_problem(
+        client.post("/v1/products", content=product_id, headers=headers),
+        422,
+        "products[0].product_id",
+    )
+    assert_catalogue_empty(client)
+    forecast = '{"horizon": 4, "products": [{"attributes": {"color": "\\udc00"}}]}'
+    response = client.post("/v1/forecasts", content=forecast, headers=headers)
+    assert_problem(response, 422, "products[0].attributes.color")
+
+
 @pytest.mark.parametrize(
     "path", ["/v1/products/A%00B", "/v1/products/A%00B/sales", "/v1/products/A%00B/forecast"]
 )

@@ -6,7 +6,16 @@ import datetime as dt
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from store.fields import Attributes, Date, FiniteFloat, ProductId
 
@@ -113,17 +122,18 @@ QUANTILE_LEVELS_SCHEMA: dict[str, Any] = {
 
 class ForecastRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_REQUEST]})
-    horizon: int = Field(
+    # Strict, like quantities: `true` or "12" is a mistake to name, not a number to guess.
+    horizon: StrictInt = Field(
         ge=1,
         description="1 to the configured maximum (default 104). Steps past the launch steps "
         "(12 by default) continue the launch curve's tail, with the last launch step's spread.",
     )
-    quantiles: list[float] = Field(
+    quantiles: list[StrictFloat] = Field(
         default_factory=list,
         description="Levels strictly between 0 and 1, each once.",
         json_schema_extra=QUANTILE_LEVELS_SCHEMA,
     )
-    explain: bool = Field(False, description="Include the neighbours borrowed from.")
+    explain: StrictBool = Field(False, description="Include the neighbours borrowed from.")
     details: list[Detail] = Field(
         default_factory=list,
         description="'curves': each neighbour's own launch curve; 'drivers': the forecast's "

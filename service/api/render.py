@@ -13,7 +13,7 @@ import numpy as np
 import orjson
 
 from forecasting.types import Neighbour, ProductForecast
-from service.forecasts import Answer
+from service.forecasts import Answer, quantile_key
 from store.settings import Settings
 
 
@@ -90,7 +90,7 @@ def _uniform_points(
     numbers = np.round(np.stack(columns, axis=-1), 4)  # (products, steps, 1 + levels)
     texts = orjson.dumps(numbers.ravel(), option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].decode()
     width = numbers.shape[2]
-    names = [f"{level:g}" for level in levels]
+    names = [quantile_key(level) for level in levels]
     after = [',"quantiles":{' + f'"{names[0]}":'] if names else []
     after += [f',"{name}":' for name in names[1:]]
     after.append("}}" if names else "}")
@@ -145,7 +145,7 @@ def _all_totals(results: list[ProductForecast]) -> list[dict[str, Any]]:
         quantiles = None
         if band is not None:
             quantiles = {
-                names.get(level) or names.setdefault(level, f"{level:g}"): round(value, 4)
+                names.get(level) or names.setdefault(level, quantile_key(level)): round(value, 4)
                 for level, value in band.items()
             }
         out.append({"forecast": total, "quantiles": quantiles})
@@ -201,7 +201,7 @@ def _points(
     """The product's points as JSON text in one string formatting (a dict per point and one
     per point's quantiles were most of the cost of rendering a large batch). Every number is
     finite here (`sanitise`)."""
-    names = tuple(f"{level:g}" for level in result.quantiles)
+    names = tuple(quantile_key(level) for level in result.quantiles)
     width = 1 + len(names)
     values: list[object] = []
     for j, (step, start) in enumerate(zip(result.steps.tolist(), result.start_dates, strict=True)):

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+import re
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.routing import APIRoute
+from pydantic import TypeAdapter
+from sqlalchemy.orm import Session
 
+from service.api.batch import BatchRoute, BatchRules, batch_rules
 from service.api.forecast_schemas import (
     EXAMPLE_RESPONSE,
     QUANTILE_LEVELS_SCHEMA,
     Detail,
     ForecastRequest,
     ForecastResponse,
+    ProductToForecast,
     check_quantiles,
 )
 from service.api.render import render
@@ -31,9 +35,11 @@ from service.forecasts import (
     catalogue_ids,
     forecast,
     resolve_queries,
+    resolve_with_notes,
     uses_stored_sales,
 )
 from service.model_store import ModelStore
+from store.ingest import ItemError, Locator
 from store.session import get_sessionmaker
 from store.settings import Role, Settings
 
@@ -81,8 +87,10 @@ def answer_request(
     before predicting so no connection is held during the CPU-bound part.
     """
     with get_sessionmaker(settings.database_url)() as session:
-        queries = resolve_queries(session, requested, private)
+        queries, notes = resolve_with_notes(session, requested, private)
     answer = forecast(store, queries, horizon, quantiles, explain, details, private)
+    for index, note in notes.items():
+        answer.forecasts[index].warnings.append(note)
     if private:
         for product, result in zip(requested, answer.forecasts, strict=True):
             if uses_stored_sales(product):
@@ -159,6 +167,47 @@ def check_private(role: Role, asked: list[str]) -> bool:
     return True
 
 
+def requested_product(p: ProductToForecast) -> RequestedProduct:
+    """A request's product as the forecast use case takes it."""
+    return RequestedProduct(
+        product_id=p.product_id,
+        launch_date=p.launch_date,
+        attributes=p.attributes,
+        history=[(h.date, h.quantity) for h in p.history] if p.history is not None else None,
+        # No generator for what new products leave out: a batch builds a thousand of these.
+        analogues=tuple([(a.product_id, a.weight) for a in p.analogues]) if p.analogues else (),
+        exclude_analogues=tuple(p.exclude_analogues) if p.exclude_analogues else (),
+    )
+
+
+def catalogue_errors(
+    session: Session, products: Sequence[ProductToForecast], locate: Locator
+) -> list[ItemError]:
+    """What resolving the products against the catalogue refuses (an id not in it, no launch
+    date, history before the launch), found without the model. Pinned analogues are checked
+    by the model itself, against the catalogue it was trained on: not here."""
+    try:
+        resolve_queries(session, [requested_product(p) for p in products])
+    except InvalidItems as exc:
+        return [_item_error(error, locate) for error in exc.errors]
+    return []
+
+
+def _item_error(error: dict[str, str], locate: Locator) -> ItemError:
+    """resolve_queries names a product by its place in the list it was given ("products[i]..."),
+    which is not the batch's when invalid items were left out: `locate` gives the batch's."""
+    match = re.fullmatch(r"products\[(\d+)\]\.?(.*)", error["field"])
+    if match is None:  # a field of no one product: named as it is, before the items'
+        return ItemError(-1, error["field"], error["message"])
+    index = int(match.group(1))
+    return ItemError(index, locate(index, match.group(2)), error["message"])
+
+
+# Beyond each product's fields: what the catalogue says of the products a batch names.
+FORECAST_BATCH = BatchRules("products", TypeAdapter(ProductToForecast), catalogue_errors)
+
+
+@batch_rules(FORECAST_BATCH)
 async def create_forecasts(
     body: ForecastRequest, app: ForecastingDep, role: CallerRole
 ) -> Response:
@@ -173,18 +222,7 @@ async def create_forecasts(
     private = check_private(role, asked)
     check_horizon(app.settings, body.horizon)
     check_batch_size(app.settings, len(body.products), "products")
-    requested = [
-        RequestedProduct(
-            product_id=p.product_id,
-            launch_date=p.launch_date,
-            attributes=p.attributes,
-            history=[(h.date, h.quantity) for h in p.history] if p.history is not None else None,
-            # No generator for what new products leave out: a batch builds a thousand of these.
-            analogues=tuple([(a.product_id, a.weight) for a in p.analogues]) if p.analogues else (),
-            exclude_analogues=tuple(p.exclude_analogues) if p.exclude_analogues else (),
-        )
-        for p in body.products
-    ]
+    requested = [requested_product(p) for p in body.products]
     return await answer_off_loop(
         app,
         requested,
@@ -196,14 +234,15 @@ async def create_forecasts(
     )
 
 
-class ForecastRoute(APIRoute):
+class ForecastRoute(BatchRoute):
     """POST /v1/forecasts, with the common request answered without FastAPI's per-request
     dependency solving and body handling: together a third of the event loop's time per
     single-product request at 64 connections (py-spy), and the loop is what limits the rate.
 
     Only a request FastAPI's own path would accept as it is goes the short way (a JSON body
     that validates, with the same validator, and a key of the forecast role or none needed);
-    anything else, errors included, takes FastAPI's path, so every other answer is unchanged.
+    anything else, errors included, takes FastAPI's path, so every other answer is unchanged
+    (that path is a `BatchRoute`'s: a 422 for the body also names what the catalogue refuses).
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:

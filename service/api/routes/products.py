@@ -8,8 +8,9 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from service.api.batch import BatchRoute, BatchRules, batch_rules
 from service.api.deps import SessionDep, SettingsDep
 from service.api.schemas import AUTH_ERRORS, VALIDATION_ERROR, problem
 from service.auth import ReadAccess, WriteAccess
@@ -25,7 +26,7 @@ from store.ingest import (
 from store.repositories import catalogue
 from store.settings import Settings
 
-router = APIRouter(prefix="/v1", tags=["products"])
+router = APIRouter(prefix="/v1", tags=["products"], route_class=BatchRoute)
 
 # A path id is checked like a stored one: a NUL must be a 422, not a database error.
 ProductIdPath = Annotated[ProductId, Path(description="The product's id.")]
@@ -66,7 +67,11 @@ class UpsertResponse(BaseModel):
 
 class ProductOut(BaseModel):
     product_id: str = Field(examples=["SKU-1001"])
-    launch_date: dt.date | None = Field(examples=["2024-03-04"])
+    launch_date: dt.date | None = Field(
+        description="The launch date given, or where none was, the first sale's date (the "
+        "contract: periods then count from it); null while neither is known.",
+        examples=["2024-03-04"],
+    )
     attributes: dict[str, AttributeValue] = Field(examples=[{"category": "dresses"}])
     n_observations: int = Field(examples=[12])
     first_sale_date: dt.date | None = Field(examples=["2024-03-04"])
@@ -110,6 +115,14 @@ def raise_if_invalid(errors: list[ItemError]) -> None:
         )
 
 
+# Beyond each product's fields, a batch holds each id once (a check that reads nothing).
+PRODUCT_BATCH = BatchRules(
+    "products",
+    TypeAdapter(ProductIn),
+    lambda _session, products, locate: check_products(products, locate),
+)
+
+
 def check_batch_size(settings: Settings, n_items: int, collection: str) -> None:
     if n_items > settings.max_batch_items:
         raise InvalidItems(
@@ -130,6 +143,7 @@ def check_batch_size(settings: Settings, n_items: int, collection: str) -> None:
         413: problem("Too large", 413, "body too large"),
     },
 )
+@batch_rules(PRODUCT_BATCH)
 def upsert_products(
     body: ProductsRequest, session: SessionDep, settings: SettingsDep
 ) -> UpsertResponse:
@@ -149,7 +163,7 @@ def _product_out(summary: catalogue.ProductSummary) -> ProductOut:
     p = summary.product
     return ProductOut(
         product_id=p.product_id,
-        launch_date=p.launch_date,
+        launch_date=p.launch_date or summary.first_sale_date,
         attributes=p.attributes,
         n_observations=summary.n_observations,
         first_sale_date=summary.first_sale_date,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 
+from service.api.batch import BatchRoute, BatchRules, batch_rules
 from service.api.deps import SessionDep, SettingsDep
 from service.api.routes.products import (
     NOT_FOUND,
@@ -21,7 +22,7 @@ from store.fields import Date
 from store.ingest import SaleIn, api_locator, check_sales, sale_rows
 from store.repositories import catalogue
 
-router = APIRouter(prefix="/v1", tags=["sales"])
+router = APIRouter(prefix="/v1", tags=["sales"], route_class=BatchRoute)
 
 
 class SalesRequest(BaseModel):
@@ -51,6 +52,7 @@ class SalesHistory(BaseModel):
         **VALIDATION_ERROR,
     },
 )
+@batch_rules(BatchRules("observations", TypeAdapter(SaleIn), check_sales))
 def upsert_sales(body: SalesRequest, session: SessionDep, settings: SettingsDep) -> UpsertResponse:
     """Insert or update observations keyed by (product_id, date), atomically.
 
