@@ -6,13 +6,26 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.schemas import AUTH_ERRORS
 from service.auth import ForecastAccess
 from service.model_store import ModelStore
 
 router = APIRouter(prefix="/v1", tags=["forecasts"])
+
+
+EXAMPLE: dict[str, Any] = {
+    "model_version": "20250201T030000Z-3f9a1c",
+    "attributes": [
+        {
+            "name": "category",
+            "kind": "categorical",
+            "values": [{"value": "dresses", "count": 412}, {"value": "tops", "count": 388}],
+        },
+        {"name": "price", "kind": "numeric", "min": 9.9, "median": 39.5, "max": 249.0},
+    ],
+}
 
 
 class ValueCount(BaseModel):
@@ -35,6 +48,7 @@ class NumericAttribute(BaseModel):
 
 
 class AttributesResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE]})
     model_version: str | None = Field(
         description="The active model; null (and no attributes) while none is loaded.",
         examples=["20250201T030000Z-3f9a1c"],
@@ -42,19 +56,6 @@ class AttributesResponse(BaseModel):
     attributes: list[
         Annotated[CategoricalAttribute | NumericAttribute, Field(discriminator="kind")]
     ]
-
-
-EXAMPLE: dict[str, Any] = {
-    "model_version": "20250201T030000Z-3f9a1c",
-    "attributes": [
-        {
-            "name": "category",
-            "kind": "categorical",
-            "values": [{"value": "dresses", "count": 412}, {"value": "tops", "count": 388}],
-        },
-        {"name": "price", "kind": "numeric", "min": 9.9, "median": 39.5, "max": 249.0},
-    ],
-}
 
 
 @router.get(

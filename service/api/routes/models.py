@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import SessionDep
 from service.api.schemas import AUTH_ERRORS, problem
@@ -20,8 +20,50 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: problem("Not found", 404, "no model version '20250201T030000Z-3f9a1c'")
 }
 
+# The examples: what training/job.py records, a few keys of each part (methods hold more scores,
+# the registry's metrics per-step and cross-validation tables too). A run records the headline;
+# the version the headline and more (see /v1/training-runs).
+PROMOTION_EXAMPLE = "backtest WAPE 61.2 vs active 62.0 (bound 63.2)"
+HEADLINE_EXAMPLE: dict[str, Any] = {
+    "cutoff": "2024-08-05",
+    "n_train": 1640,
+    "n_test": 410,
+    "served_method": "gbm",
+    "methods": {
+        "global_curve": {"wape": 68.4, "mae": 17.9, "bias": -21.3, "n": 4838, "coverage": 0.74},
+        "served": {"wape": 61.2, "mae": 16.0, "bias": -12.6, "n": 4838, "coverage": 0.79},
+    },
+    "models_fitted": 9,
+}
+MODEL_EXAMPLE: dict[str, Any] = {
+    "version": "20250201T030000Z-3f9a1c",
+    "status": "active",
+    "created_at": "2025-02-01T03:00:00Z",
+    "activated_at": "2025-02-01T03:00:01Z",
+    "frequency": "W",
+    "checksum": "sha256:3f9a1c5e08b2d47a96c1e3f20b7d58a4c9e6f1b03d72a85e4c6b9f10d3e7a2c5",
+    "reason": PROMOTION_EXAMPLE,
+    "data_summary": {
+        "n_products": 2050,
+        "n_observations": 98412,
+        "first_launch": "2021-02-01",
+        "last_launch": "2025-01-27",
+        "last_sale": "2025-01-27",
+        "data_hash": "sha256:8d0c4f7a2b91e6d35c08a7f4e2b1d9c63a5f0e8b7d24c19a6e3b5f8d0c2a4e71",
+    },
+    "metrics": {
+        **HEADLINE_EXAMPLE,
+        "frequency": "W",
+        "launch_steps": 12,
+        "interval": [0.1, 0.9],
+        "engine": "local",
+        "run_id": "3f9a1c2b7d4e5f60",
+    },
+}
+
 
 class ModelOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [MODEL_EXAMPLE]})
     version: str = Field(examples=["20250201T030000Z-3f9a1c"])
     status: str = Field(description="active, candidate, retired or rejected", examples=["active"])
     created_at: dt.datetime
@@ -39,6 +81,7 @@ class ModelOut(BaseModel):
 
 
 class ModelList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"models": [MODEL_EXAMPLE]}]})
     models: list[ModelOut]
 
 

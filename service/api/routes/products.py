@@ -36,36 +36,33 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
+PRODUCT_IN_EXAMPLE: dict[str, Any] = {
+    "product_id": "SKU-1001",
+    "launch_date": "2024-03-04",
+    "attributes": {"category": "dresses", "color": "red", "fabric": "cotton", "price": 29.9},
+}
+# SKU-1001 as stored, once its twelve weekly sales (see /v1/sales) are in.
+PRODUCT_OUT_EXAMPLE: dict[str, Any] = {
+    **PRODUCT_IN_EXAMPLE,
+    "n_observations": 12,
+    "first_sale_date": "2024-03-04",
+    "last_sale_date": "2024-05-20",
+}
+
+
 class ProductsRequest(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "products": [
-                        {
-                            "product_id": "SKU-1001",
-                            "launch_date": "2024-03-04",
-                            "attributes": {
-                                "category": "dresses",
-                                "color": "red",
-                                "fabric": "cotton",
-                                "price": 29.9,
-                            },
-                        }
-                    ]
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [{"products": [PRODUCT_IN_EXAMPLE]}]})
     products: list[ProductIn]
 
 
 class UpsertResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"inserted": 1, "updated": 0}]})
     inserted: int = Field(examples=[1])
     updated: int = Field(examples=[0])
 
 
 class ProductOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [PRODUCT_OUT_EXAMPLE]})
     product_id: str = Field(examples=["SKU-1001"])
     launch_date: dt.date | None = Field(
         description="The launch date given, or where none was, the first sale's date (the "
@@ -79,6 +76,12 @@ class ProductOut(BaseModel):
 
 
 class ProductPage(BaseModel):
+    # The first page of ?limit=1: the next one starts after SKU-1001.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"products": [PRODUCT_OUT_EXAMPLE], "next_cursor": "U0tVLTEwMDE"}]
+        }
+    )
     products: list[ProductOut]
     next_cursor: str | None = Field(
         description="Pass as `cursor` to get the next page; null on the last page.",

@@ -37,6 +37,21 @@ class SalesRequest(BaseModel):
 
 
 class SalesHistory(BaseModel):
+    # SKU-1001's first three weeks (?end=2024-03-18).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "product_id": "SKU-1001",
+                    "observations": [
+                        {"product_id": "SKU-1001", "date": "2024-03-04", "quantity": 17.0},
+                        {"product_id": "SKU-1001", "date": "2024-03-11", "quantity": 23.0},
+                        {"product_id": "SKU-1001", "date": "2024-03-18", "quantity": 19.0},
+                    ],
+                }
+            ]
+        }
+    )
     product_id: str
     observations: list[SaleIn]
 

@@ -10,9 +10,10 @@ import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import SessionDep, SettingsDep
+from service.api.routes.models import HEADLINE_EXAMPLE, PROMOTION_EXAMPLE
 from service.api.schemas import AUTH_ERRORS, problem
 from service.auth import AdminAccess, ReadAccess
 from service.errors import Conflict, NotFound
@@ -21,8 +22,26 @@ from store.runs import RunInProgress, fail_stale_runs, queue_run
 
 router = APIRouter(prefix="/v1", tags=["training"])
 
+# The run that published the model of GET /v1/models/active's example.
+RUN_EXAMPLE: dict[str, Any] = {
+    "run_id": "3f9a1c2b7d4e5f60",
+    "status": "succeeded",
+    "trigger": "api",
+    "created_at": "2025-02-01T02:57:41Z",
+    "started_at": "2025-02-01T02:57:42Z",
+    "finished_at": "2025-02-01T03:00:02Z",
+    "model_version": "20250201T030000Z-3f9a1c",
+    "metrics": {**HEADLINE_EXAMPLE, "promotion": PROMOTION_EXAMPLE},
+    "progress": {"stage": "done", "fraction": 1.0},
+    "heartbeat_at": "2025-02-01T03:00:01Z",
+    "worker": "web-1:4242",
+}
+
 
 class RunQueued(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"run_id": "3f9a1c2b7d4e5f60", "status": "queued"}]}
+    )
     run_id: str = Field(examples=["3f9a1c2b7d4e5f60"])
     status: str = Field(examples=["queued"])
 
@@ -33,6 +52,7 @@ class RunProgress(BaseModel):
 
 
 class RunOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [RUN_EXAMPLE]})
     run_id: str = Field(examples=["3f9a1c2b7d4e5f60"])
     status: str = Field(description="queued, running, succeeded or failed", examples=["succeeded"])
     trigger: str = Field(examples=["api"])
@@ -43,7 +63,9 @@ class RunOut(BaseModel):
     metrics: dict[str, Any] | None = Field(
         description="Backtest scores per method (WAPE, MAE, bias, pinball, coverage)."
     )
-    error: str | None = Field(examples=[None])
+    # A default, so a succeeded run's example needs no null: FastAPI drops nulls from the
+    # document's examples (fastapi#5559), and a required field then fails its own example.
+    error: str | None = Field(None, description="Why the run failed; null otherwise.")
     progress: RunProgress | None = Field(
         description="While running: the training job's current stage and the fraction done."
     )
