@@ -24,13 +24,31 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> 
 
 
 @app.command("downgrade")
-def downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. base.")) -> None:
-    """Migrate the database back to `revision`."""
+def downgrade(
+    revision: str = typer.Argument(
+        ...,
+        help="Target revision: base, a revision id, or relative such as -1 (after `--`, "
+        "which ends the options: `launchcast db downgrade -- -1`).",
+    ),
+) -> None:
+    """Migrate the database back to a revision; a relative one needs `--` before it
+    (`launchcast db downgrade -- -1`, one step down)."""
     from store import migrations
 
     url = get_settings().database_url
     migrations.downgrade(url, revision)
-    console.print(f"database migrated down to [bold]{revision}[/]")
+    console.print(f"database migrated down to [bold]{current_revision(url)}[/]: {_redact(url)}")
+
+
+def current_revision(url: str) -> str:
+    """The revision the database is at now: an id, or `base` (no launchcast schema)."""
+    from alembic.runtime.migration import MigrationContext
+
+    from store.session import get_engine
+
+    with get_engine(url).connect() as conn:
+        heads = MigrationContext.configure(conn).get_current_heads()
+    return ", ".join(sorted(heads)) or "base"
 
 
 def _redact(url: str) -> str:

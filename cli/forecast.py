@@ -9,6 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from store.settings import get_settings
 
 console = Console()
+err = Console(stderr=True)
 
 
 def forecast_command(
@@ -20,12 +21,25 @@ def forecast_command(
 ) -> None:
     """Bulk forecasts, resumable (products done by the same model are skipped) and idempotent."""
     from service.bulk import forecast_catalogue  # loads LightGBM: only when forecasting
+    from store import registry
+    from store.session import get_sessionmaker
 
     if not all_products:
         raise typer.BadParameter("pass --all (single products: POST /v1/forecasts)")
     settings = get_settings()
     if horizon > settings.max_horizon:
-        raise typer.BadParameter(f"--horizon is above the maximum of {settings.max_horizon}")
+        raise typer.BadParameter(
+            f"{horizon} is above the maximum of {settings.max_horizon}", param_hint="'--horizon'"
+        )
+    with get_sessionmaker(settings.database_url)() as session:
+        active = registry.active_version(session)
+    if active is None:  # still forecast (stored under model 'none'), but say so first
+        err.print(
+            "[bold yellow]warning:[/] no active model: forecasts come from the launch curves "
+            "(run `launchcast train` for the model's)",
+            highlight=False,
+            soft_wrap=True,
+        )
     with Progress(
         TextColumn("[bold]forecasting"),
         BarColumn(),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 
-import click
 import typer
 from rich.console import Console
 
@@ -46,6 +45,8 @@ def main() -> None:
     except Exception as exc:  # the one place every failure becomes a one-line reason
         if os.environ.get("LAUNCHCAST_DEBUG"):
             raise
-        reason = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+        from cli.errors import reason_for  # database and settings errors: only on failure
+
+        reason = reason_for(exc)
         err.print(f"[bold red]error:[/] {reason}", highlight=False, soft_wrap=True)
         sys.exit(getattr(exc, "exit_code", 1) or 1)

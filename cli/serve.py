@@ -24,8 +24,8 @@ WORKER_HEALTHCHECK_SECONDS = 120
 
 def serve_command(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    port: int = typer.Option(8000, help="Port to listen on."),
-    workers: int = typer.Option(1, help="Worker processes (stateless replicas)."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
+    workers: int = typer.Option(1, min=1, help="Worker processes (stateless replicas)."),
     worker: bool = typer.Option(
         True,
         "--worker/--no-worker",
@@ -33,12 +33,17 @@ def serve_command(
         "complete on a single machine (--no-worker when `launchcast worker` runs elsewhere).",
     ),
 ) -> None:
-    """Serve the API (docs at /docs). Refuses a non-loopback address without API keys."""
+    """Serve the API (docs at /docs). Refuses a non-loopback address without API keys, and a
+    database `launchcast db upgrade` has not migrated."""
     import uvicorn
 
     from service.http import protocol_class
+    from store import migrations
 
-    get_settings().check_safe_to_serve(host)
+    settings = get_settings()
+    settings.check_safe_to_serve(host)
+    # Before the worker child starts: a refusal is one line, not a traceback in each log.
+    migrations.require_current(settings.database_url)
     child = start_worker() if worker else None
     if child is not None:
         # uvicorn re-raises SIGTERM once it has shut down; exit through `finally` then, so the

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from store.settings import get_settings
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
 
 # The training stack (pandas, LightGBM, statsforecast) is imported inside each command, so that
 # `launchcast --help` and the light commands start in a fraction of a second.
@@ -40,6 +44,21 @@ def stage_progress(title: str) -> Iterator[Callable[[str, float], None]]:
         yield report
 
 
+def holdout_fraction_option(value: float | None) -> float | None:
+    """A share strictly between 0 and 1: 0 would hold nothing out, 1 leave nothing to train on."""
+    if value is not None and not 0 < value < 1:
+        raise typer.BadParameter(f"{value} is not in the range 0<x<1.")
+    return value
+
+
+HOLDOUT_FRACTION = typer.Option(
+    None,
+    callback=holdout_fraction_option,
+    help="Share of recent launches held out, between 0 and 1 (default: "
+    "LAUNCHCAST_BACKTEST_HOLDOUT_FRACTION).",
+)
+
+
 def train_command(
     engine: str = typer.Option("local", help="local, or dask (LightGBM's Dask estimators)."),
     dask_address: str | None = typer.Option(
@@ -51,24 +70,27 @@ def train_command(
         help="Backtest split date (default: hold out the most "
         "recent launches, LAUNCHCAST_BACKTEST_HOLDOUT_FRACTION).",
     ),
-    holdout_fraction: float | None = typer.Option(None, help="Share of recent launches held out."),
+    holdout_fraction: float | None = HOLDOUT_FRACTION,
 ) -> None:
     """Train on the catalogue, backtest by launch date, publish a model version through the gate."""
-    from training.job import run_training
+    from training.job import CutoffOutOfRange, run_training
 
     if engine not in ("local", "dask"):
         raise typer.BadParameter(f"'{engine}' is not local or dask", param_hint="--engine")
     settings = get_settings()
-    with stage_progress("training") as report:
-        outcome = run_training(
-            settings,
-            trigger="cli",
-            engine=engine,
-            dask_address=dask_address,
-            cutoff=cutoff.date() if cutoff else None,
-            holdout_fraction=holdout_fraction,
-            progress=report,
-        )
+    try:
+        with stage_progress("training") as report:
+            outcome = run_training(
+                settings,
+                trigger="cli",
+                engine=engine,
+                dask_address=dask_address,
+                cutoff=cutoff.date() if cutoff else None,
+                holdout_fraction=holdout_fraction,
+                progress=report,
+            )
+    except CutoffOutOfRange as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--cutoff'") from exc
     print_backtest(outcome.metrics)
     console.print(
         f"model [bold]{outcome.version}[/] is [bold]{outcome.status}[/]: {outcome.reason}",
@@ -96,19 +118,25 @@ def print_backtest(metrics: dict[str, Any]) -> None:
 def evaluate_command(
     output: Path = typer.Option(Path("reports/backtest.html"), help="Where to write the HTML."),
     cutoff: dt.datetime | None = typer.Option(None, formats=["%Y-%m-%d"], help="Split date."),
-    holdout_fraction: float | None = typer.Option(None, help="Share of recent launches held out."),
-    samples: int = typer.Option(12, help="Test products to plot."),
+    holdout_fraction: float | None = HOLDOUT_FRACTION,
+    samples: int = typer.Option(12, min=0, help="Test products to plot."),
 ) -> None:
     """Backtest without publishing: a table here and an HTML report with plots."""
     from forecasting.backtest import backtest
     from store.session import get_sessionmaker
     from training.data import load_training_data
+    from training.job import CutoffOutOfRange, check_cutoff
     from training.report import write_html
     from training.statistical import evaluate_established
 
+    check_output(output)  # before the backtest's minutes, not after them
     settings = get_settings()
     with get_sessionmaker(settings.database_url)() as session:
         data = load_training_data(session)
+    try:
+        check_cutoff(data, cutoff.date() if cutoff else None)
+    except CutoffOutOfRange as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--cutoff'") from exc
     with stage_progress("backtest") as report:
         result = backtest(
             data.products,
@@ -132,6 +160,22 @@ def evaluate_command(
     console.print(f"report written to [bold]{path}[/]")
 
 
+def check_output(path: Path) -> None:
+    """Refuse a report path that writing it would refuse: a directory, or a file where its
+    directory should be (the missing directories are created, as `mkdir -p` would)."""
+
+    def refuse(reason: str) -> typer.BadParameter:
+        return typer.BadParameter(reason, param_hint="'--output'")
+
+    if path.is_dir():
+        raise refuse(f"{path} is a directory; name the HTML file to write")
+    existing = next((parent for parent in path.parents if parent.exists()), Path("."))
+    if not existing.is_dir():
+        raise refuse(f"{existing} is a file, not a directory: cannot write {path}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise refuse(f"{existing} is not writable: cannot write {path}")
+
+
 def schedule_command(
     run_now: bool = typer.Option(
         False, "--run-now/--no-run-now", help="Also run once immediately."
@@ -140,12 +184,15 @@ def schedule_command(
     """Queue a retraining on LAUNCHCAST_RETRAIN_CRON (APScheduler) for `launchcast worker` to
     execute; a run already queued or running is logged and the schedule goes on."""
     from apscheduler.schedulers.blocking import BlockingScheduler
-    from apscheduler.triggers.cron import CronTrigger
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from store import migrations
+
     settings = get_settings()
+    trigger = cron_trigger(settings.retrain_cron)
+    # An unmigrated database: refuse now, not with a traceback at each scheduled run.
+    migrations.require_current(settings.database_url)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     scheduler = BlockingScheduler(timezone="UTC")
-    trigger = CronTrigger.from_crontab(settings.retrain_cron, timezone="UTC")
     options = {"next_run_time": dt.datetime.now(dt.UTC)} if run_now else {}
     scheduler.add_job(
         scheduled_run, trigger, id="retrain", max_instances=1, coalesce=True, **options
@@ -158,6 +205,20 @@ def schedule_command(
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
         scheduler.shutdown(wait=False)
+
+
+def cron_trigger(cron: str) -> CronTrigger:
+    """LAUNCHCAST_RETRAIN_CRON as a UTC trigger; an invalid one is named with its fields."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        return CronTrigger.from_crontab(cron, timezone="UTC")
+    except ValueError as exc:
+        reason = str(exc)
+        raise ValueError(
+            f"LAUNCHCAST_RETRAIN_CRON '{cron}': {reason[:1].lower()}{reason[1:]} "
+            "(minute hour day month weekday)"
+        ) from exc
 
 
 def scheduled_run() -> bool:

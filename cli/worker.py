@@ -19,10 +19,14 @@ def worker_command(
 ) -> None:
     """Claim queued training runs from the database and execute them, one at a time; several
     workers may share a database. SIGTERM marks the current run failed, then exits."""
+    from store import migrations
     from training.worker import Worker  # the training stack loads only for this command
 
+    settings = get_settings()
+    # An unmigrated database: refuse in one line (the claim loop would log "no such table").
+    migrations.require_current(settings.database_url)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    worker = Worker(get_settings(), parent_pid=parent_pid)
+    worker = Worker(settings, parent_pid=parent_pid)
     worker.install_signal_handlers()
     worker.run(once=once)
     if once and worker.failed:

@@ -21,13 +21,9 @@ from forecasting.errors import InvalidAnalogue, InvalidHistory
 from forecasting.neighbours import AttributeEncoder
 from forecasting.periods import Frequency, steps_of
 from forecasting.suggest import did_you_mean
-from forecasting.types import ForecastQuery
+from forecasting.types import MAX_PERIOD_QUANTITY, ForecastQuery
 
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
-
-# A period's observed total above this is refused: forecasts scale with the observed level
-# (forecasting/levels.py), and beyond it they would no longer be finite numbers.
-MAX_PERIOD_QUANTITY = 1e12
 
 
 @dataclass

@@ -38,6 +38,12 @@ GBM_OBJECTIVES = (
 )
 
 
+# A period's observed total above this is refused: forecasts scale with the observed level
+# (forecasting/levels.py), and beyond it they would no longer be finite numbers. The store
+# refuses single quantities beyond it (store/fields.py), so training never sees them.
+MAX_PERIOD_QUANTITY = 1e12
+
+
 @dataclass(frozen=True)
 class Analogue:
     """A like item the planner pins: the forecast borrows from it with this relative weight."""

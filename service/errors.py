@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from forecasting.errors import ForecastingError
 from forecasting.suggest import did_you_mean
-from store.fields import is_union_branch, message
+from store.fields import is_union_branch, message, without_union_misses
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -97,11 +97,13 @@ def api_errors(core_errors: list[dict[str, str]]) -> list[dict[str, str]]:
 def validation_errors(
     exc: RequestValidationError, known_fields: Collection[str] = ()
 ) -> list[dict[str, str]]:
-    """One entry per offending field; a union's several refusals merge into one message. A
-    field the request may not hold is named as unknown, with the closest of `known_fields`
-    (a typo like "atributes" is the common cause)."""
+    """One entry per offending field; a union's several refusals merge into one message, or
+    are the refusal of the member of the value's type alone (1e400 as an attribute: "a finite
+    number", not also "a valid boolean or a valid string"). A field the request may not hold
+    is named as unknown, with the closest of `known_fields` (a typo like "atributes" is the
+    common cause)."""
     merged: dict[str, list[str]] = {}
-    for err in exc.errors():
+    for err in without_union_misses(exc.errors()):
         if err.get("type") == "extra_forbidden":
             name = str(err.get("loc", ("?",))[-1])
             merged.setdefault(field_path(err["loc"]), []).append(

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, StrictBool, StrictStr
+from pydantic_core import ErrorDetails
 
+from forecasting.types import MAX_PERIOD_QUANTITY
 from store.models import PRODUCT_ID_MAX
 
 EARLIEST_DATE = dt.date(1900, 1, 1)
@@ -110,6 +113,27 @@ AttributeText = Annotated[
 ]
 # Quantities: finite JSON numbers only; strict, so `true` and `"1e3"` are refused, not coerced.
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+
+
+def plausible_quantity(value: float) -> float:
+    """No sale or history quantity beyond the core's bound on a period's total: 1e308 is
+    finite, but training on it overflowed (numpy warnings, then a model published anyway)."""
+    if abs(value) > MAX_PERIOD_QUANTITY:
+        bound = f"{MAX_PERIOD_QUANTITY:.0e}"
+        raise ValueError(f"must be between -{bound} and {bound}")
+    return value
+
+
+# Units sold (negative: net returns), as sent by a sales batch, an import or a forecast's history.
+Quantity = Annotated[
+    float,
+    Field(
+        allow_inf_nan=False,
+        strict=True,
+        json_schema_extra={"minimum": -MAX_PERIOD_QUANTITY, "maximum": MAX_PERIOD_QUANTITY},
+    ),
+    AfterValidator(plausible_quantity),
+]
 # Attribute values: strings, finite numbers, booleans or null. Objects and lists are refused.
 AttributeValue = StrictBool | AttributeText | FiniteFloat | None
 Attributes = dict[AttributeName, AttributeValue]
@@ -140,3 +164,27 @@ def is_union_branch(part: Any) -> bool:
 
 
 _UNION_MEMBERS = {"str", "int", "float", "bool", "none", "dict", "list"}
+
+
+def without_union_misses(errors: Sequence[ErrorDetails]) -> list[ErrorDetails]:
+    """pydantic's errors less, for a value of a union, the members that refused only its type.
+
+    An attribute of 1e400 failed all three members: "a valid boolean", "a valid string" and "a
+    finite number"; only the member of the value's own type says what is wrong with it. When no
+    member took the value's type (a list as an attribute), every member's refusal is kept:
+    together they say what is allowed.
+    """
+
+    def field(err: ErrorDetails) -> tuple[Any, ...]:
+        return tuple(part for part in err["loc"] if not is_union_branch(part))
+
+    def from_union(err: ErrorDetails) -> bool:
+        return any(is_union_branch(part) for part in err["loc"])
+
+    specific = {field(e) for e in errors if from_union(e) and not _type_miss(e)}
+    return [e for e in errors if not (from_union(e) and _type_miss(e) and field(e) in specific)]
+
+
+def _type_miss(err: ErrorDetails) -> bool:
+    """An error saying only that the value is not of the member's type ("bool_type", ...)."""
+    return err["type"].endswith("_type") or err["type"] == "none_required"

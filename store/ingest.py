@@ -21,9 +21,18 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
 )
+from pydantic_core import ErrorDetails
 from sqlalchemy.orm import Session
 
-from store.fields import Attributes, Date, FiniteFloat, ProductId, is_union_branch, message
+from store.fields import (
+    Attributes,
+    Date,
+    ProductId,
+    Quantity,
+    is_union_branch,
+    message,
+    without_union_misses,
+)
 from store.repositories import catalogue
 from store.repositories.catalogue import OnChunk, UpsertCount
 
@@ -65,7 +74,7 @@ class SaleIn(BaseModel):
 
     product_id: ProductId
     date: Date
-    quantity: FiniteFloat
+    quantity: Quantity
 
 
 # Locates item `index`'s `field` for messages: "products[3].launch_date" or "row 5: launch_date".
@@ -186,12 +195,21 @@ def parse_records(
             parsed.valid.append(adapter.validate_python(record))
             parsed.valid_rows.append(index)
         except ValidationError as exc:
-            for err in exc.errors():
-                loc = [str(part) for part in err["loc"] if not is_union_branch(part)]
-                parsed.errors.append(ItemError(index, locate(index, ".".join(loc)), message(err)))
+            for name, text in field_messages(exc.errors()):
+                parsed.errors.append(ItemError(index, locate(index, name), text))
     if on_chunk is not None and records:
         on_chunk(len(records) - (len(records) - 1) // catalogue.CHUNK_ROWS * catalogue.CHUNK_ROWS)
     return parsed
+
+
+def field_messages(errors: Sequence[ErrorDetails]) -> list[tuple[str, str]]:
+    """(dotted field, message) per invalid field, as the API's problem documents name them: a
+    field's several messages (a union's members') merge into one."""
+    merged: dict[str, list[str]] = {}
+    for err in without_union_misses(errors):
+        name = ".".join(str(part) for part in err["loc"] if not is_union_branch(part))
+        merged.setdefault(name, []).append(message(err))
+    return [(name, " or ".join(dict.fromkeys(texts))) for name, texts in merged.items()]
 
 
 # A batch-level check: the errors of `items`, each named by `locate(index in items, field)`.

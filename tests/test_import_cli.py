@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +19,7 @@ from store.models import Product, SalesObservation
 from store.session import get_sessionmaker
 from store.settings import get_settings
 from tests.conftest import BACKENDS, new_database, visuelle_dir
+from tests.console import Ran, run_console_script
 
 LAUNCHCAST = Path(sys.executable).parent / "launchcast"
 VISUELLE = visuelle_dir()
@@ -175,3 +176,180 @@ def test_importing_before_db_upgrade_says_to_run_it_in_one_line(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert "run `launchcast db upgrade` first" in lines[0]
+
+
+# --- Files refused whole: one line naming the file, through the console script's error path ---
+
+
+@pytest.fixture
+def launchcast(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., Ran]:
+    """`launchcast ARGS` as the console script runs it (its one-line error path included)."""
+
+    def run(*args: str | Path) -> Ran:
+        return run_console_script(monkeypatch, capsys, *args)
+
+    return run
+
+
+def assert_refused(ran: Ran, reason: str, database_url: str) -> None:
+    """Exit 1, one line on stderr (`reason`, naming the file), nothing else; nothing written."""
+    assert ran.code == 1, (ran.out, ran.err)
+    assert ran.err.splitlines() == [f"error: {reason}"], ran.err
+    assert ran.out == ""
+    assert counts(database_url) == (0, 0)
+
+
+def test_an_empty_file_is_refused_in_one_line_saying_it_is_empty(
+    launchcast: Callable[..., Ran], database_url: str, tmp_path: Path
+) -> None:
+    products, sales = write_files(tmp_path)
+    sales.write_bytes(b"")
+    ran = launchcast("import", "--products", products, "--sales", sales)
+    assert_refused(ran, f"{sales}: the file is empty", database_url)
+
+
+def test_a_file_that_is_not_utf_8_is_refused_in_one_line_naming_the_byte(
+    launchcast: Callable[..., Ran], database_url: str, tmp_path: Path
+) -> None:
+    products = tmp_path / "products.csv"
+    products.write_bytes("product_id,launch_date,color\nA,2024-01-01,crème\n".encode("latin-1"))
+    ran = launchcast("import", "--products", products)
+    reason = f"{products}: not UTF-8 text (byte 0xe8 at line 2, offset 44): save it as UTF-8"
+    assert_refused(ran, reason, database_url)
+
+
+def test_a_utf_8_file_with_a_byte_order_mark_still_imports(
+    launchcast: Callable[..., Ran], database_url: str, tmp_path: Path
+) -> None:
+    products = tmp_path / "products.csv"
+    products.write_bytes("product_id,launch_date,color\nA,2024-01-01,crème\n".encode("utf-8-sig"))
+    ran = launchcast("import", "--products", products)
+    assert ran.code == 0, ran.err
+    with get_sessionmaker(database_url)() as session:
+        product = session.get(Product, "A")
+        assert product is not None and product.attributes == {"color": "crème"}
+
+
+def test_a_file_with_a_header_and_no_rows_is_refused_in_one_line(
+    launchcast: Callable[..., Ran], database_url: str, tmp_path: Path
+) -> None:
+    products, sales = write_files(tmp_path)
+    sales.write_text("product_id,date,quantity\n")
+    ran = launchcast("import", "--products", products, "--sales", sales)
+    assert_refused(ran, f"{sales}: no rows under the header", database_url)
+
+
+@pytest.mark.parametrize(
+    ("option", "header", "missing"),
+    [
+        ("--products", "sku,launch_date,color", "product_id"),
+        ("--sales", "product_id,date,qty", "quantity"),
+    ],
+)
+def test_a_file_with_no_product_id_column_is_refused_in_one_line_naming_the_columns_found(
+    launchcast: Callable[..., Ran],
+    database_url: str,
+    tmp_path: Path,
+    option: str,
+    header: str,
+    missing: str,
+) -> None:
+    path = tmp_path / "file.csv"
+    path.write_text(header + "\n" + "".join(f"A{i},2024-01-01,3\n" for i in range(300)))
+    ran = launchcast("import", option, path)
+    columns = header.replace(",", ", ")
+    assert_refused(ran, f"{path}: no {missing} column (columns found: {columns})", database_url)
+
+
+@pytest.mark.parametrize("separator", [";", "\t"])
+def test_a_semicolon_or_tab_separated_file_is_refused_in_one_line_asking_which(
+    launchcast: Callable[..., Ran], database_url: str, tmp_path: Path, separator: str
+) -> None:
+    products = tmp_path / "products.csv"
+    products.write_text(
+        separator.join(["product_id", "launch_date", "category", "color", "size"])
+        + "\n"
+        + separator.join(["A", "2024-01-01", "dresses", "red", "38"])
+        + "\n"
+    )
+    ran = launchcast("import", "--products", products)
+    header = repr(separator.join(["product_id", "launch_date", "category", "color"]) + "...")
+    reason = (
+        f"{products}: 1 column found ({header}): launchcast reads comma-separated CSV; "
+        "is this file ;- or tab-separated?"
+    )
+    assert_refused(ran, reason, database_url)
+
+
+@pytest.mark.parametrize(
+    ("option", "header", "column", "name"),
+    [
+        ("--products", "product_id,Launch_Date,color", "Launch_Date", "launch_date"),
+        ("--sales", "Product_ID,date,quantity", "Product_ID", "product_id"),
+    ],
+)
+def test_a_column_named_like_a_reserved_one_in_another_case_is_refused_in_one_line(
+    launchcast: Callable[..., Ran],
+    database_url: str,
+    tmp_path: Path,
+    option: str,
+    header: str,
+    column: str,
+    name: str,
+) -> None:
+    path = tmp_path / "file.csv"
+    path.write_text(f"{header}\nA,2024-01-01,3\n")
+    ran = launchcast("import", option, path)
+    reason = f"{path}: column {column!r} looks like {name!r} (column names are case-sensitive)"
+    assert_refused(ran, reason, database_url)
+
+
+def test_an_extra_sales_column_is_ignored_with_one_warning_line(
+    launchcast: Callable[..., Ran], database_url: str, tmp_path: Path
+) -> None:
+    products, sales = write_files(tmp_path)
+    sales.write_text("product_id,date,quantity,store\nA,2024-01-01,3,north\nB,2024-01-08,1,south\n")
+    ran = launchcast("import", "--products", products, "--sales", sales)
+    assert ran.code == 0, ran.err
+    warning = (
+        f"warning {sales}: column 'store' ignored (sales files hold product_id, date, quantity)"
+    )
+    assert [line for line in ran.out.splitlines() if "ignored" in line] == [warning]
+    assert counts(database_url) == (2, 2)
+
+
+def test_an_attribute_of_1e400_is_named_once_as_not_a_finite_number(
+    launchcast: Callable[..., Ran], database_url: str, tmp_path: Path
+) -> None:
+    products = tmp_path / "products.csv"
+    products.write_text("product_id,launch_date,price\nA,2024-01-01,1e400\n")
+    ran = launchcast("import", "--products", products)
+    assert ran.code == 1
+    assert len(ran.err.splitlines()) == 1 and "nothing was written" in ran.err
+    flat = "".join(ran.out.split())  # rich wraps long lines anywhere
+    assert "row1:attributes.price:Inputshouldbeafinitenumber" in flat
+    assert "validboolean" not in flat and "validstring" not in flat
+    assert counts(database_url) == (0, 0)
+
+
+def test_a_directory_is_refused_in_one_line_saying_it_is_a_directory(
+    launchcast: Callable[..., Ran], database_url: str, tmp_path: Path
+) -> None:
+    directory = tmp_path / "d"
+    directory.mkdir()
+    ran = launchcast("import", "--products", directory)
+    assert_refused(
+        ran, f"{directory}: is a directory; expected a .csv or .parquet file", database_url
+    )
+
+
+def test_a_row_with_more_fields_than_the_header_is_refused_in_one_line_naming_the_file(
+    launchcast: Callable[..., Ran], database_url: str, tmp_path: Path
+) -> None:
+    products = tmp_path / "products.csv"
+    products.write_text("product_id,launch_date,color\nA,2024-01-01,red\nB,2024-01-01,red,L\n")
+    ran = launchcast("import", "--products", products)
+    reason = f"{products}: not comma-separated CSV: Expected 3 fields in line 3, saw 4"
+    assert_refused(ran, reason, database_url)

@@ -198,3 +198,29 @@ def test_integer_quantities_are_still_numbers(client: TestClient) -> None:
     response = client.post("/v1/sales", json={"observations": [sale(quantity=17)]})
     assert response.status_code == 200, response.text
     assert client.get("/v1/products/SKU-1/sales").json()["observations"][0]["quantity"] == 17.0
+
+
+@pytest.mark.parametrize("quantity", [1e308, -1e13])
+def test_a_quantity_beyond_the_cores_bound_is_422_and_not_stored(
+    client: TestClient, quantity: float
+) -> None:
+    # Finite, but training on it overflowed and still published a model.
+    assert post_products(client, GOOD).status_code == 200
+    response = client.post("/v1/sales", json={"observations": [sale(quantity=quantity)]})
+    assert_problem(response, 422, "observations[0].quantity")
+    assert "between -1e+12 and 1e+12" in response.text
+    assert client.get("/v1/products/SKU-1").json()["n_observations"] == 0
+    assert client.post("/v1/sales", json={"observations": [sale(quantity=1e12)]}).status_code == 200
+
+
+def test_an_attribute_of_1e400_is_named_once_as_not_a_finite_number(client: TestClient) -> None:
+    # JSON parsers read 1e400 as infinity; it failed all three members of the attribute value's
+    # union, and the answer said "a valid boolean or a valid string or a finite number".
+    body = '{"products": [{"product_id": "SKU-1", "attributes": {"price": 1e400}}]}'
+    response = client.post(
+        "/v1/products", content=body, headers={"content-type": "application/json"}
+    )
+    assert_problem(response, 422, "products[0].attributes.price")
+    (error,) = response.json()["errors"]
+    assert "finite number" in error["message"]
+    assert "boolean" not in error["message"] and "string" not in error["message"]

@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from forecasting.backtest import BacktestResult, backtest
+from forecasting.backtest import BacktestResult, backtest, split_by_launch
+from forecasting.curves import MIN_PRODUCTS as MIN_CURVE_PRODUCTS
+from forecasting.curves import resolve_launch_dates
+from forecasting.errors import EmptyCatalogue
 from forecasting.model import ForecasterConfig
 from store import registry, runs
 from store.runs import RunAbandoned, RunInProgress, queue_run
@@ -29,7 +32,20 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, float], None]
 
 # The queue (queue_run, claims, heartbeats, stale runs) lives in store/runs.py; re-exported.
-__all__ = ["RunAbandoned", "RunInProgress", "TrainingOutcome", "execute_run", "queue_run"]
+__all__ = [
+    "CutoffOutOfRange",
+    "RunAbandoned",
+    "RunInProgress",
+    "TrainingOutcome",
+    "check_cutoff",
+    "execute_run",
+    "queue_run",
+]
+
+
+class CutoffOutOfRange(EmptyCatalogue):
+    """A backtest cutoff that leaves too few launches before it (to train on) or from it (to
+    test); the message names the range of launch dates."""
 
 
 @dataclass
@@ -82,6 +98,32 @@ def execute_run(
     return outcome
 
 
+def check_cutoff(data: TrainingData, cutoff: dt.date | None) -> None:
+    """Refuse a cutoff outside the catalogue's launches before the backtest fails on an empty side.
+
+    Raises:
+        CutoffOutOfRange: fewer than the launch curves' minimum of launches on either side.
+    """
+    if cutoff is None:
+        return
+    _, train_mask = split_by_launch(data.products, data.sales, cutoff)
+    n_train = int(train_mask.sum())
+    sides = (("train on", n_train), ("test", len(train_mask) - n_train))
+    short = [(side, n) for side, n in sides if n < MIN_CURVE_PRODUCTS]
+    if not short:
+        return
+    side, n = short[0]
+    launch = resolve_launch_dates(data.products, data.sales).dropna()
+    span = (
+        f"launches run from {launch.min().date()} to {launch.max().date()}"
+        if not launch.empty
+        else "no product has a launch date"
+    )
+    launches = "launch" if n == 1 else "launches"
+    leaves = "no launches" if n == 0 else f"only {n} {launches} (at least {MIN_CURVE_PRODUCTS})"
+    raise CutoffOutOfRange(f"{cutoff} leaves {leaves} to {side} ({span})")
+
+
 def run_training(settings: Settings, trigger: str = "cli", **options: Any) -> TrainingOutcome:
     """Queue a run claimed by this process and execute it here (`launchcast train`, demo)."""
     with get_sessionmaker(settings.database_url)() as session:
@@ -102,6 +144,7 @@ def _train_and_publish(
     report("loading the catalogue", 0.0)
     with get_sessionmaker(settings.database_url)() as session:
         data = load_training_data(session)
+    check_cutoff(data, cutoff)
     config = settings.forecaster_config()
     with dask_client(engine, dask_address) as client:
         report("backtest by launch date", 0.1)

@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from store.fields import Attributes, Date, FiniteFloat, ProductId
+from store.fields import Attributes, Date, FiniteFloat, ProductId, Quantity
 
 EXAMPLE_REQUEST: dict[str, Any] = {
     "horizon": 12,
@@ -61,7 +61,7 @@ EXAMPLE_RESPONSE: dict[str, Any] = {
 class HistoryPoint(BaseModel):
     model_config = ConfigDict(extra="forbid")
     date: Date
-    quantity: FiniteFloat
+    quantity: Quantity
 
 
 Detail = Literal["curves", "drivers"]
