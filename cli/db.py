@@ -16,11 +16,12 @@ console = Console()
 @app.command("upgrade")
 def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Migrate the database at LAUNCHCAST_DATABASE_URL to the latest schema."""
+    from cli.errors import redacted
     from store import migrations  # Alembic and SQLAlchemy load only when the command runs
 
     url = get_settings().database_url
     migrations.upgrade(url, revision)
-    console.print(f"database migrated to [bold]{revision}[/]: {_redact(url)}")
+    console.print(f"database migrated to [bold]{revision}[/]: {redacted(url)}")
 
 
 @app.command("downgrade")
@@ -33,11 +34,12 @@ def downgrade(
 ) -> None:
     """Migrate the database back to a revision; a relative one needs `--` before it
     (`launchcast db downgrade -- -1`, one step down)."""
+    from cli.errors import redacted
     from store import migrations
 
     url = get_settings().database_url
     migrations.downgrade(url, revision)
-    console.print(f"database migrated down to [bold]{current_revision(url)}[/]: {_redact(url)}")
+    console.print(f"database migrated down to [bold]{current_revision(url)}[/]: {redacted(url)}")
 
 
 def current_revision(url: str) -> str:
@@ -49,9 +51,3 @@ def current_revision(url: str) -> str:
     with get_engine(url).connect() as conn:
         heads = MigrationContext.configure(conn).get_current_heads()
     return ", ".join(sorted(heads)) or "base"
-
-
-def _redact(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)

@@ -31,6 +31,7 @@ def demo_command(
     # Imported here: pandas and the training stack load only when the command runs.
     from sqlalchemy import func, select
 
+    from cli.errors import redacted
     from forecasting.errors import EmptyCatalogue
     from forecasting.synthetic import generate_catalogue
     from store import migrations, registry
@@ -41,7 +42,7 @@ def demo_command(
 
     settings = get_settings()
     migrations.upgrade(settings.database_url)
-    console.print(f"database ready: {settings.database_url}", highlight=False)
+    console.print(f"database ready: {redacted(settings.database_url)}", highlight=False)
     sessions = get_sessionmaker(settings.database_url)
     with sessions() as session:
         existing = session.scalar(select(func.count()).select_from(Product)) or 0

@@ -94,6 +94,11 @@ def _shown_url() -> str:
             url = get_settings().database_url
         except Exception:  # the settings themselves are what failed: say so plainly
             return "(unreadable settings)"
+    return redacted(url)
+
+
+def redacted(url: str) -> str:
+    """`url` with its password hidden, for anything printed or logged."""
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # not a URL at all: it is shown as given, it holds no parsable password

@@ -45,7 +45,10 @@ def read_table(path: Path) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise FileRefused(f"{path}: the file is empty")
     if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path)
+        try:
+            return pd.read_parquet(path)
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            raise FileRefused(f"{path}: not a Parquet file ({exc})") from exc
     try:
         return pd.read_csv(path, dtype={"product_id": str}, keep_default_na=True)
     except pd.errors.EmptyDataError as exc:  # blank lines only

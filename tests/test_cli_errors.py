@@ -73,3 +73,10 @@ def test_an_unreachable_database_is_named_without_its_password(tmp_path: Path) -
     line = failure_line("models", "list", tmp_path=tmp_path, LAUNCHCAST_DATABASE_URL=url)
     assert "the database at postgresql+psycopg://nobody:***@127.0.0.1:1/x failed" in line
     assert "secret" not in line
+
+
+def test_a_printed_database_url_never_shows_its_password() -> None:
+    from cli.errors import redacted
+
+    shown = redacted("postgresql+psycopg://planner:s3cret@db:5432/launchcast")
+    assert shown == "postgresql+psycopg://planner:***@db:5432/launchcast"

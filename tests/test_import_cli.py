@@ -353,3 +353,15 @@ def test_a_row_with_more_fields_than_the_header_is_refused_in_one_line_naming_th
     ran = launchcast("import", "--products", products)
     reason = f"{products}: not comma-separated CSV: Expected 3 fields in line 3, saw 4"
     assert_refused(ran, reason, database_url)
+
+
+def test_a_csv_named_parquet_is_refused_in_one_line_naming_the_file(
+    launchcast: Callable[..., Ran], database_url: str, tmp_path: Path
+) -> None:
+    products, _ = write_files(tmp_path)
+    renamed = tmp_path / "products.parquet"
+    renamed.write_bytes(products.read_bytes())
+    ran = launchcast("import", "--products", renamed)
+    assert ran.code == 1 and len(ran.err.strip().splitlines()) == 1, ran.err
+    assert f"{renamed}: not a Parquet file" in ran.err
+    assert counts(database_url) == (0, 0)
