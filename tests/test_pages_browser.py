@@ -360,3 +360,24 @@ def test_excluding_an_analogue_changes_the_forecast(server: str, offline: Offlin
     expect(forecast_line(page)).not_to_have_attribute("d", before or "")
     screenshot(page, "app-excluded")
     assert offline.blocked == [] and offline.failed == []
+
+
+def test_a_failed_forecast_hides_the_previous_one_and_horizon_0_is_named_not_defaulted(
+    server: str, offline: Offline
+) -> None:
+    page = offline.page
+    page.goto(f"{server}/app")
+    forecast_new_product(page)
+    result = page.locator("#result")
+    expect(result).to_be_visible()
+    # 0 periods used to become 12 without a word; it goes to the API, whose 422 names horizon.
+    page.locator("#horizon").fill("0")
+    page.get_by_role("button", name="Forecast", exact=True).click()
+    expect(page.locator("#problem")).to_contain_text("horizon")
+    # The old forecast is not this request's answer: no order or comparison may be read off it.
+    expect(result).to_be_hidden()
+    page.locator("#horizon").fill("12")
+    page.get_by_role("button", name="Forecast", exact=True).click()
+    expect(result).to_be_visible()
+    expect(page.locator("#problem")).to_be_hidden()
+    assert offline.blocked == [] and offline.failed == []

@@ -22,6 +22,7 @@
     pinned: new Map(), // product_id -> weight
     excluded: new Set(),
     variants: [],
+    ticket: 0,         // the newest forecast request; older answers are dropped
   };
 
   // ---------------------------------------------------------------- the API
@@ -297,7 +298,10 @@
   const mode = () => document.querySelector('input[name="mode"]:checked').value;
 
   async function productRequest() {
-    const horizon = Number($("horizon").value) || 12;
+    // Empty means the default; anything else goes as typed, so 0 or 1.5 gets the API's 422
+    // naming horizon instead of silently becoming 12 periods.
+    const typed = $("horizon").value.trim();
+    const horizon = typed === "" ? 12 : Number(typed);
     if (mode() === "catalogue") {
       const id = $("product-id").value.trim();
       if (!id) throw Object.assign(new Error("choose a catalogue product"), { problem: null });
@@ -343,11 +347,21 @@
 
   async function runForecast() {
     clearProblem();
+    // Only the newest request may draw: a slower earlier answer must not replace it.
+    const ticket = (state.ticket = (state.ticket || 0) + 1);
+    const fail = (error) => {
+      if (ticket !== state.ticket) return;
+      showProblem(error);
+      // The previous forecast is not this request's answer: hidden, so no order, comparison
+      // or CSV is taken from it.
+      $("result").hidden = true;
+      state.last = null;
+    };
     let asked;
     try {
       asked = await productRequest();
     } catch (error) {
-      showProblem(error);
+      fail(error);
       return;
     }
     const product = { ...asked.product };
@@ -364,17 +378,17 @@
     try {
       answer = await api("/v1/forecasts", { method: "POST", body: explained });
     } catch (error) {
-      if (error.status !== 403) { showProblem(error); return; }
+      if (error.status !== 403) { fail(error); return; }
       try {
         answer = await api("/v1/forecasts", { method: "POST", body });
-      } catch (again) { showProblem(again); return; }
+      } catch (again) { fail(again); return; }
     }
+    if (ticket !== state.ticket) return;
     state.last = { request: body, answer, ...asked };
     renderResult();
     say(`Forecast ready: ${answer.forecasts[0].method}, model ${answer.model_version || "none (launch curves)"}.`);
   }
 
-  // ---------------------------------------------------------------- the result
   const forecastOf = () => state.last.answer.forecasts[0];
   const serviceLevel = () => Number($("service-level").value);
   const quantile = (point, level) => (point.quantiles || {})[String(level)];
