@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import typer
 from rich.console import Console
 
@@ -24,20 +26,32 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> 
     console.print(f"database migrated to [bold]{revision}[/]: {redacted(url)}")
 
 
-@app.command("downgrade")
+def relative_or_named(revision: str) -> str:
+    """A revision argument: a name, or a relative one (-1, -2, ...); any other word starting
+    with a dash is an option the command does not have."""
+    if revision.startswith("-") and not re.fullmatch(r"-\d+", revision):
+        raise typer.BadParameter(
+            f"no such option {revision}; a relative revision is a negative whole number such as -1"
+        )
+    return revision
+
+
+# `-1` reads as an option to Click: the command leaves unknown options to its argument, and
+# `relative_or_named` refuses those that are not a relative revision.
+@app.command("downgrade", context_settings={"ignore_unknown_options": True})
 def downgrade(
     revision: str = typer.Argument(
         ...,
-        help="Target revision: base, a revision id, or relative such as -1 (after `--`, "
-        "which ends the options: `launchcast db downgrade -- -1`).",
+        callback=relative_or_named,
+        help="Target revision: base, a revision id, or relative such as -1 (one step down).",
     ),
 ) -> None:
-    """Migrate the database back to a revision; a relative one needs `--` before it
-    (`launchcast db downgrade -- -1`, one step down)."""
+    """Migrate the database back to a revision (`launchcast db downgrade -1`: one step down)."""
     from cli.errors import redacted
     from store import migrations
 
     url = get_settings().database_url
+    current_revision(url)  # no database there: refused, not created empty by the migration
     migrations.downgrade(url, revision)
     console.print(f"database migrated down to [bold]{current_revision(url)}[/]: {redacted(url)}")
 

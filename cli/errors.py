@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import traceback
+from pathlib import Path
 
 import click
 import typer
@@ -66,6 +67,9 @@ def _unparsable_setting(message: str) -> str:
 
 
 def _database_reason(exc: DBAPIError) -> str:
+    missing = _missing_database_file()
+    if missing is not None:  # the engine does not create one (store.session.get_engine)
+        return _no_database(missing)
     detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
     if _SCHEMA_MISSING.search(detail):
         return (
@@ -73,6 +77,18 @@ def _database_reason(exc: DBAPIError) -> str:
             f"({detail}): run `launchcast db upgrade` first"
         )
     return f"the database at {_shown_url()} failed: {detail}"
+
+
+def _no_database(path: Path) -> str:
+    """Why there is no SQLite file at `path`, and what creates one."""
+    if not path.parent.is_dir():
+        return f"no database at {path}: there is no directory {path.parent} (check {URL_VARIABLE})"
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        return f"no database at {path}, and {path.parent} is not writable to create one"
+    return (
+        f"no database at {path}: run `launchcast db upgrade` first (or `launchcast demo`), "
+        f"or set {URL_VARIABLE} to the database's path"
+    )
 
 
 def _raised_by_a_dialect(exc: BaseException) -> bool:
@@ -84,8 +100,22 @@ def _raised_by_a_dialect(exc: BaseException) -> bool:
     return any("sqlalchemy/dialects" in frame.filename.replace("\\", "/") for frame in frames)
 
 
+def _missing_database_file() -> Path | None:
+    """The SQLite file the configured URL names, when there is no such file."""
+    from store.session import missing_sqlite_file
+
+    url = _configured_url()
+    return missing_sqlite_file(url) if url is not None else None
+
+
 def _shown_url() -> str:
     """The configured database URL with its password hidden (a message must not print it)."""
+    url = _configured_url()
+    return "(unreadable settings)" if url is None else redacted(url)
+
+
+def _configured_url() -> str | None:
+    """LAUNCHCAST_DATABASE_URL as the command read it; None when the settings are what failed."""
     url = os.environ.get(URL_VARIABLE)
     if url is None:
         try:
@@ -93,8 +123,8 @@ def _shown_url() -> str:
 
             url = get_settings().database_url
         except Exception:  # the settings themselves are what failed: say so plainly
-            return "(unreadable settings)"
-    return redacted(url)
+            return None
+    return url
 
 
 def redacted(url: str) -> str:

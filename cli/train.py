@@ -8,13 +8,16 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import annotated_types
 import typer
+from pydantic import TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from store.settings import get_settings
+from store.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from apscheduler.triggers.cron import CronTrigger
@@ -45,16 +48,38 @@ def stage_progress(title: str) -> Iterator[Callable[[str, float], None]]:
 
 
 def holdout_fraction_option(value: float | None) -> float | None:
-    """A share strictly between 0 and 1: 0 would hold nothing out, 1 leave nothing to train on."""
-    if value is not None and not 0 < value < 1:
-        raise typer.BadParameter(f"{value} is not in the range 0<x<1.")
-    return value
+    """A share within the bounds of LAUNCHCAST_BACKTEST_HOLDOUT_FRACTION, checked by that
+    setting's own field (strictly between 0 and 1: 0 would hold nothing out, 1 leave nothing
+    to train on)."""
+    if value is None:
+        return value
+    field = Settings.model_fields["backtest_holdout_fraction"]
+    try:
+        return TypeAdapter(Annotated[float, *field.metadata]).validate_python(value)
+    except ValidationError:
+        raise typer.BadParameter(f"{value} is not in the range {bounds(field)}.") from None
+
+
+def bounds(field: FieldInfo) -> str:
+    """A field's numeric bounds as Click writes a range: `0<x<1`, `x>=1`."""
+    low = high = ""
+    for constraint in field.metadata:
+        if isinstance(constraint, annotated_types.Gt):
+            low = f"{constraint.gt}<"
+        elif isinstance(constraint, annotated_types.Ge):
+            low = f"{constraint.ge}<="
+        elif isinstance(constraint, annotated_types.Lt):
+            high = f"<{constraint.lt}"
+        elif isinstance(constraint, annotated_types.Le):
+            high = f"<={constraint.le}"
+    return f"{low}x{high}"
 
 
 HOLDOUT_FRACTION = typer.Option(
     None,
     callback=holdout_fraction_option,
-    help="Share of recent launches held out, between 0 and 1 (default: "
+    help="Share of recent launches held out, "
+    f"{bounds(Settings.model_fields['backtest_holdout_fraction'])} (default: "
     "LAUNCHCAST_BACKTEST_HOLDOUT_FRACTION).",
 )
 

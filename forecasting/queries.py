@@ -158,24 +158,29 @@ def history_steps(query: ForecastQuery, index: int, freq: Frequency) -> np.ndarr
     return np.maximum(totals, 0.0)
 
 
+def unknown_ids(
+    ids: Sequence[str], index: int, field: str, catalogue: LaunchCatalogue, suffix: str = ""
+) -> list[dict[str, str]]:
+    """One error per id the catalogue does not hold, named `{field}[j]{suffix}` of item `index`
+    (the service names every product's unknown analogues with it before asking the model)."""
+    return [
+        {
+            "index": str(index),
+            "field": f"{field}[{j}]{suffix}",
+            "message": f"unknown product '{pid}' (not in the model's catalogue)",
+        }
+        for j, pid in enumerate(ids)
+        if catalogue.row(pid) < 0
+    ]
+
+
 def _rows(
     ids: Sequence[str], index: int, field: str, catalogue: LaunchCatalogue, suffix: str = ""
 ) -> list[int]:
-    rows, errors = [], []
-    for j, pid in enumerate(ids):
-        row = catalogue.row(pid)
-        if row < 0:
-            errors.append(
-                {
-                    "index": str(index),
-                    "field": f"{field}[{j}]{suffix}",
-                    "message": f"unknown product '{pid}' (not in the model's catalogue)",
-                }
-            )
-        rows.append(row)
+    errors = unknown_ids(ids, index, field, catalogue, suffix)
     if errors:
         raise InvalidAnalogue("unknown analogue", errors)
-    return rows
+    return [catalogue.row(pid) for pid in ids]
 
 
 def _pins(

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forecasting.periods import step_of, step_start
+from forecasting.queries import unknown_ids
 from forecasting.types import Analogue, ForecastQuery, ProductForecast
 from service.errors import InvalidItems
 from service.model_store import ModelStore
@@ -214,6 +215,34 @@ def _resolve(
         analogues=tuple(Analogue(pid, weight) for pid, weight in product.analogues),
         exclude_analogues=product.exclude_analogues,
     )
+
+
+def unknown_analogues(
+    store: ModelStore, products: Sequence[RequestedProduct]
+) -> list[dict[str, str]]:
+    """Every pinned or excluded analogue the model that would answer does not know, named as
+    its refusal names it (`products[i].analogues[j].product_id`, `products[i].exclude_analogues
+    [j]`), for all the products at once: the model itself stops at the first product it refuses.
+
+    Blocking when no model is served (the launch curves may be fitted). None are unknown to the
+    zero answer of a catalogue without sales, which borrows from no one.
+    """
+    if not any(p.analogues or p.exclude_analogues for p in products):
+        return []
+    served = store.model
+    predictor = served.forecaster if served is not None else store.baseline()
+    if predictor is None:
+        return []
+    catalogue = predictor.catalogue_
+    errors = []
+    for index, product in enumerate(products):
+        pinned = [pid for pid, _ in product.analogues]
+        found = unknown_ids(pinned, index, "analogues", catalogue, ".product_id")
+        found += unknown_ids(product.exclude_analogues, index, "exclude_analogues", catalogue)
+        errors += [
+            {"field": f"products[{index}].{e['field']}", "message": e["message"]} for e in found
+        ]
+    return errors
 
 
 def _stored_products(

@@ -39,9 +39,70 @@ def failure_line(*args: str, tmp_path: Path, **env: str) -> str:
 def test_a_never_migrated_database_says_to_run_db_upgrade(
     tmp_path: Path, command: tuple[str, ...]
 ) -> None:
+    (tmp_path / "never-migrated.db").touch()  # a database, empty: SQLite reads it as one
     line = failure_line(*command, tmp_path=tmp_path)
     assert "has no launchcast schema or an older one" in line
     assert "run `launchcast db upgrade` first" in line
+
+
+READ_ONLY_COMMANDS = [
+    ("models", "list"),
+    ("runs", "list"),
+    ("forecast", "--all"),
+    ("evaluate",),
+    ("train",),
+    ("worker", "--once"),
+    ("db", "downgrade", "-1"),
+]
+
+
+@pytest.mark.parametrize("command", READ_ONLY_COMMANDS)
+def test_a_command_given_a_missing_sqlite_file_names_it_and_creates_nothing(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    typo = tmp_path / "typo.db"
+    line = failure_line(*command, tmp_path=tmp_path, LAUNCHCAST_DATABASE_URL=f"sqlite:///{typo}")
+    assert line == (
+        f"error: no database at {typo}: run `launchcast db upgrade` first (or `launchcast demo`), "
+        "or set LAUNCHCAST_DATABASE_URL to the database's path"
+    )
+    assert list(tmp_path.glob("typo.db*")) == []  # nor its -wal and -shm files
+
+
+def test_a_relative_sqlite_path_that_does_not_exist_is_named_where_it_was_looked_for(
+    tmp_path: Path,
+) -> None:
+    line = failure_line(
+        "models", "list", tmp_path=tmp_path, LAUNCHCAST_DATABASE_URL="sqlite:///x.db"
+    )
+    assert line.startswith(f"error: no database at {tmp_path / 'x.db'}: ")
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_a_sqlite_path_in_a_missing_directory_names_the_directory(tmp_path: Path) -> None:
+    typo = tmp_path / "x" / "typo.db"
+    url = f"sqlite:///{typo}"
+    line = failure_line("runs", "list", tmp_path=tmp_path, LAUNCHCAST_DATABASE_URL=url)
+    assert line == (
+        f"error: no database at {typo}: there is no directory {typo.parent} "
+        "(check LAUNCHCAST_DATABASE_URL)"
+    )
+    assert not typo.parent.exists()
+
+
+def test_db_upgrade_still_creates_the_sqlite_file(tmp_path: Path) -> None:
+    database = tmp_path / "new.db"
+    env = {**os.environ, "LAUNCHCAST_DATABASE_URL": f"sqlite:///{database}"}
+    result = subprocess.run(
+        [LAUNCHCAST, "db", "upgrade"], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert database.is_file()
+    models = subprocess.run(
+        [LAUNCHCAST, "models", "list"], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert models.returncode == 0, models.stderr
+    assert "no model versions yet" in models.stdout
 
 
 @pytest.mark.parametrize(

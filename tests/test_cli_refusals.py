@@ -37,6 +37,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A SQLite database not migrated yet, artifacts in tmp; nothing may serve, schedule or
     generate a demo catalogue (a refusal that regressed fails the test instead of hanging)."""
     url = f"sqlite:///{tmp_path / 'cli.db'}"
+    (tmp_path / "cli.db").touch()  # an empty SQLite database: there, but never migrated
     monkeypatch.setenv("LAUNCHCAST_DATABASE_URL", url)
     monkeypatch.setenv("LAUNCHCAST_ARTIFACT_DIR", str(tmp_path / "artifacts"))
     monkeypatch.delenv("LAUNCHCAST_DEBUG", raising=False)
@@ -172,6 +173,20 @@ def test_a_holdout_fraction_outside_zero_to_one_is_refused_naming_it(
     refused(launchcast(command, "--holdout-fraction", fraction), "'--holdout-fraction'", "0<x<1")
 
 
+@pytest.mark.parametrize("command", ["evaluate", "train"])
+def test_the_holdout_fraction_option_reads_its_bound_from_the_settings_field(
+    launchcast: Callable[..., Ran], command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written once, in Settings: the option follows a change of it (here, at most 0.5)."""
+    import annotated_types
+
+    from store.settings import Settings
+
+    field = Settings.model_fields["backtest_holdout_fraction"]
+    monkeypatch.setattr(field, "metadata", [annotated_types.Gt(0), annotated_types.Le(0.5)])
+    refused(launchcast(command, "--holdout-fraction", "0.7"), "'--holdout-fraction'", "0<x<=0.5")
+
+
 # --- 5. evaluate --output: checked before the backtest ---
 
 
@@ -267,10 +282,33 @@ def test_schedule_names_an_invalid_retrain_cron(
 # --- 10. db downgrade: a relative revision, and the revision reached ---
 
 
-def test_db_downgrade_help_says_a_relative_revision_needs_double_dash() -> None:
+def test_db_downgrade_help_shows_a_relative_revision_without_double_dash() -> None:
     result = CliRunner().invoke(app, ["db", "downgrade", "--help"])
     assert result.exit_code == 0
-    assert "launchcast db downgrade -- -1" in " ".join(result.output.split())
+    text = " ".join(result.output.split())
+    assert "launchcast db downgrade -1" in text
+    assert "--" not in text.replace("--help", "")
+
+
+def test_db_downgrade_takes_a_relative_revision_without_double_dash(
+    launchcast: Callable[..., Ran], env: str
+) -> None:
+    migrations.upgrade(env)
+    ran = launchcast("db", "downgrade", "-1")
+    assert ran.code == 0, ran.err
+    assert "database migrated down to 0001" in ran.out
+    ran = launchcast("db", "downgrade", "-1")
+    assert ran.code == 0, ran.err
+    assert "database migrated down to base" in ran.out
+
+
+@pytest.mark.parametrize("word", ["--bogus", "-x", "-1.5"])
+def test_db_downgrade_refuses_an_option_it_does_not_have(
+    launchcast: Callable[..., Ran], env: str, word: str
+) -> None:
+    migrations.upgrade(env)
+    refused(launchcast("db", "downgrade", word), f"no such option {word}", "-1")
+    assert launchcast("db", "downgrade", "-1").code == 0  # nothing was migrated down
 
 
 def test_db_downgrade_prints_the_revision_reached(launchcast: Callable[..., Ran], env: str) -> None:

@@ -337,6 +337,80 @@ def test_a_forecast_422_names_field_errors_and_catalogue_refusals_together(
     assert "NOT-IN-CATALOGUE" in response.text
 
 
+# A catalogue product the models learned from (it has sales), launched before NEW.
+KNOWN = str(CATALOGUE[1]["product_id"].iloc[0])
+
+
+def fields_of(response: Any) -> list[str]:
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    return [e["field"] for e in response.json()["errors"]]
+
+
+@pytest.mark.parametrize("model", ["served", "launch curves"])
+def test_a_forecast_422_names_unknown_pinned_analogues_beside_other_items_field_errors(
+    catalogue: None,
+    database_url: str,
+    artifacts: dict[str, tuple[Path, str]],
+    make_settings: Callable[..., Settings],
+    model: str,
+) -> None:
+    if model == "served":
+        register(database_url, "v1", *artifacts["v1"], active=True)
+    pinned = {**NEW, "analogues": [{"product_id": KNOWN}, {"product_id": "NOPE"}]}
+    excluding = {**NEW, "exclude_analogues": [KNOWN, "NOPE-2"]}
+    products = [{**NEW, "launch_date": "2026-02-30"}, pinned, NEW, excluding]
+    with TestClient(create_app(make_settings())) as client:
+        response = post(client, products=products)
+        assert fields_of(response) == [
+            "products[0].launch_date",
+            "products[1].analogues[1].product_id",
+            "products[3].exclude_analogues[1]",
+        ]
+        errors = response.json()["errors"]
+        assert errors[1]["message"] == "unknown product 'NOPE' (not in the model's catalogue)"
+        assert response.json()["detail"] == (
+            "invalid fields: products[0].launch_date, products[1].analogues[1].product_id, "
+            "products[3].exclude_analogues[1]"
+        )
+        # The same products without the malformed one: forecast, pins and exclusions applied.
+        valid = [
+            {**NEW, "analogues": [{"product_id": KNOWN}]},
+            NEW,
+            {**NEW, "exclude_analogues": [KNOWN]},
+        ]
+        assert post(client, products=valid).status_code == 200
+
+
+def test_a_valid_forecast_body_names_unknown_pinned_analogues_beside_catalogue_refusals(
+    served: TestClient,
+) -> None:
+    pinned = {**NEW, "analogues": [{"product_id": "NOPE"}]}
+    products = [{"product_id": "NOT-IN-CATALOGUE"}, pinned]
+    assert fields_of(post(served, products=products)) == [
+        "products[0].product_id",
+        "products[1].analogues[0].product_id",
+    ]
+
+
+def test_a_valid_forecast_body_names_every_product_pinning_an_unknown_analogue(
+    served: TestClient,
+) -> None:
+    products = [{**NEW, "analogues": [{"product_id": f"NOPE-{i}"}]} for i in range(3)]
+    assert fields_of(post(served, products=[products[0], NEW, *products[1:]])) == [
+        "products[0].analogues[0].product_id",
+        "products[2].analogues[0].product_id",
+        "products[3].analogues[0].product_id",
+    ]
+
+
+def test_one_unknown_pinned_analogue_is_refused_by_the_model_as_before(served: TestClient) -> None:
+    response = post(served, products=[NEW, {**NEW, "analogues": [{"product_id": "NOPE"}]}])
+    assert fields_of(response) == ["products[1].analogues[0].product_id"]
+    assert response.json()["title"] == "Cannot forecast"
+    assert response.json()["detail"] == "unknown analogue"
+
+
 def test_get_forecast_of_an_unknown_product_is_404(served: TestClient) -> None:
     assert served.get("/v1/products/NOPE/forecast").status_code == 404
 

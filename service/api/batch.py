@@ -4,7 +4,7 @@ FastAPI validates a body before the endpoint runs, so a batch with one malformed
 reached the batch-level checks (duplicates, unknown products, dates before launch): its 422
 named the malformed item only, where the contract (API.md, Conventions) asks for every invalid
 item. On a `BatchRoute` whose endpoint declares its `BatchRules`, a body that fails validation
-is validated again item by item, the batch-level check runs on the items that passed, and one
+is validated again item by item, the batch-level checks run on the items that passed, and one
 422 names both kinds of error, in item order. Nothing is written: the endpoint never runs.
 """
 
@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 from sqlalchemy.orm import Session
+from starlette.datastructures import State
 
 from service.errors import InvalidItems, invalid_fields, request_fields, validation_errors
 from store.ingest import ItemError, Locator, api_locator, check_valid_items, parse_records
@@ -41,6 +42,9 @@ class BatchRules(Generic[T]):
     # Errors of the items given, named by `Locator(index among them, field)`; the session is
     # opened lazily: a check that reads nothing connects to nothing.
     check: Callable[[Session, Sequence[T], Locator], list[ItemError]]
+    # Errors only the app's own state can tell (POST /v1/forecasts: pinned analogues the model
+    # that would answer does not know), given `request.app.state`, after `check`'s.
+    served_check: Callable[[State, Sequence[T], Locator], list[ItemError]] | None = None
 
 
 _RULES: dict[Callable[..., Any], BatchRules[Any]] = {}
@@ -72,7 +76,9 @@ class BatchRoute(APIRoute):
             if rules is None:
                 raise failure
             settings: Settings = request.app.state.settings
-            found = await run_in_threadpool(batch_errors, settings, failure, rules)
+            found = await run_in_threadpool(
+                batch_errors, settings, failure, rules, request.app.state
+            )
             if not found:
                 raise failure  # field errors only: FastAPI's answer, unchanged
             fields = validation_errors(failure, request_fields(request.app))
@@ -83,7 +89,10 @@ class BatchRoute(APIRoute):
 
 
 def batch_errors(
-    settings: Settings, failure: RequestValidationError, rules: BatchRules[Any]
+    settings: Settings,
+    failure: RequestValidationError,
+    rules: BatchRules[Any],
+    state: State,
 ) -> list[ItemError]:
     """The batch-level errors of the items of a body that failed validation which are valid
     themselves (blocking: it may read the catalogue)."""
@@ -96,7 +105,10 @@ def batch_errors(
     if not parsed.valid:
         return []
     with get_sessionmaker(settings.database_url)() as session:
-        return check_valid_items(parsed, partial(rules.check, session), locate)
+        found = check_valid_items(parsed, partial(rules.check, session), locate)
+    if rules.served_check is not None:
+        found += check_valid_items(parsed, partial(rules.served_check, state), locate)
+    return found
 
 
 def _items(failure: RequestValidationError, collection: str) -> list[Any] | None:

@@ -12,8 +12,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import TypeAdapter
 from sqlalchemy.orm import Session
+from starlette.datastructures import State
 
-from service.api.batch import BatchRoute, BatchRules, batch_rules
+from forecasting.errors import ForecastingError, InvalidAnalogue, InvalidHistory
+from service.api.batch import BatchRoute, BatchRules, batch_rules, in_item_order
 from service.api.forecast_schemas import (
     EXAMPLE_RESPONSE,
     QUANTILE_LEVELS_SCHEMA,
@@ -28,7 +30,7 @@ from service.api.routes.products import ProductIdPath, check_batch_size
 from service.api.schemas import AUTH_ERRORS, VALIDATION_ERROR, problem
 from service.auth import CallerRole, role_of
 from service.batching import ForecastBatcher
-from service.errors import InvalidItems, NotFound
+from service.errors import InvalidItems, NotFound, api_errors, invalid_fields
 from service.forecasts import (
     WITHHELD_SALES,
     RequestedProduct,
@@ -36,10 +38,11 @@ from service.forecasts import (
     forecast,
     resolve_queries,
     resolve_with_notes,
+    unknown_analogues,
     uses_stored_sales,
 )
 from service.model_store import ModelStore
-from store.ingest import ItemError, Locator
+from store.ingest import ItemError, Locator, api_locator
 from store.session import get_sessionmaker
 from store.settings import Role, Settings
 
@@ -184,8 +187,8 @@ def catalogue_errors(
     session: Session, products: Sequence[ProductToForecast], locate: Locator
 ) -> list[ItemError]:
     """What resolving the products against the catalogue refuses (an id not in it, no launch
-    date, history before the launch), found without the model. Pinned analogues are checked
-    by the model itself, against the catalogue it was trained on: not here."""
+    date, history before the launch), found without the model. Pinned analogues are known to
+    the model, not the catalogue: `analogue_errors`."""
     try:
         resolve_queries(session, [requested_product(p) for p in products])
     except InvalidItems as exc:
@@ -203,8 +206,38 @@ def _item_error(error: dict[str, str], locate: Locator) -> ItemError:
     return ItemError(index, locate(index, match.group(2)), error["message"])
 
 
-# Beyond each product's fields: what the catalogue says of the products a batch names.
-FORECAST_BATCH = BatchRules("products", TypeAdapter(ProductToForecast), catalogue_errors)
+def analogue_errors(
+    state: State, products: Sequence[ProductToForecast], locate: Locator
+) -> list[ItemError]:
+    """The pinned and excluded analogues the model that would answer does not know (it knows
+    the products it was trained on, not the catalogue as it is now)."""
+    unknown = unknown_analogues(state.model_store, [requested_product(p) for p in products])
+    return [_item_error(error, locate) for error in unknown]
+
+
+async def every_invalid_item(
+    store: ModelStore, requested: list[RequestedProduct], refusal: InvalidItems | ForecastingError
+) -> Exception:
+    """A valid body's refusal of some products (by the catalogue, or by the model, which stops
+    at the first product it refuses) with every unknown analogue of the others named beside
+    it, in item order; the refusal as it is when it names them all already."""
+    if not any(p.analogues or p.exclude_analogues for p in requested):
+        return refusal
+    named = refusal.errors if isinstance(refusal, InvalidItems) else api_errors(refusal.errors)
+    fields = {error["field"] for error in named}
+    unknown = await run_in_threadpool(unknown_analogues, store, requested)
+    more = [_item_error(e, api_locator("products")) for e in unknown if e["field"] not in fields]
+    if not more:
+        return refusal
+    errors = in_item_order("products", named, more)
+    return InvalidItems(invalid_fields(errors), errors)
+
+
+# Beyond each product's fields: what the catalogue says of the products a batch names, and
+# what the model says of the analogues they pin or exclude.
+FORECAST_BATCH = BatchRules(
+    "products", TypeAdapter(ProductToForecast), catalogue_errors, analogue_errors
+)
 
 
 @batch_rules(FORECAST_BATCH)
@@ -223,15 +256,18 @@ async def create_forecasts(
     check_horizon(app.settings, body.horizon)
     check_batch_size(app.settings, len(body.products), "products")
     requested = [requested_product(p) for p in body.products]
-    return await answer_off_loop(
-        app,
-        requested,
-        body.horizon,
-        body.quantiles,
-        body.explain,
-        frozenset(body.details),
-        private,
-    )
+    try:
+        return await answer_off_loop(
+            app,
+            requested,
+            body.horizon,
+            body.quantiles,
+            body.explain,
+            frozenset(body.details),
+            private,
+        )
+    except (InvalidItems, InvalidHistory, InvalidAnalogue) as refusal:
+        raise await every_invalid_item(app.store, requested, refusal) from None
 
 
 class ForecastRoute(BatchRoute):
