@@ -73,7 +73,15 @@ BACKTEST = {
             "bias": -38.4,
             "total_coverage": 0.853,
             "total_service_levels": {"0.8": 0.781, "0.9": 0.874, "0.95": 0.926},
-        }
+        },
+        # What answers once the planner pins or excludes analogues (the served gbm ignores them).
+        "neighbours": {
+            "wape": 61.2,
+            "coverage": 0.71,
+            "bias": -12.0,
+            "total_coverage": 0.74,
+            "total_service_levels": {"0.8": 0.702, "0.9": 0.812, "0.95": 0.861},
+        },
     },
     "warmup": {
         str(k): {
@@ -220,6 +228,16 @@ def test_the_planners_page_loads_offline_and_draws_a_forecast(
     expect(forecast_line(page)).to_have_count(1)
     expect(page.locator("#forecast-chart [data-series=band] path")).to_have_count(1)
     expect(page.get_by_role("button", name="Download CSV")).to_be_enabled()
+    # The forecast and its band set the y-axis, not one analogue's peak (here one analogue
+    # peaks at 231 units, the band's top is 131): the band's top is in the upper 40% of the
+    # plot (y 14 to 260 in the chart's 300-high viewBox; 132 when the analogue set the axis),
+    # and the legend says which analogue lines are cut at the top.
+    band_top = page.evaluate(
+        "document.querySelector('#forecast-chart [data-series=band] path').getBBox().y"
+    )
+    assert band_top < 14 + 0.4 * (260 - 14), band_top
+    expect(page.locator("#forecast-legend")).to_contain_text("above the scale")
+    expect(page.locator("#forecast-chart .clip-mark")).not_to_have_count(0)
     # The drivers name the attributes the planner left unset as such.
     labels = page.locator("#drivers .bar-label")
     expect(labels.filter(has_text="material (not set)")).to_have_count(1)
@@ -297,6 +315,9 @@ def test_the_order_for_a_service_level_is_the_totals_quantile_at_that_level(
     expect(order).to_contain_text("covered 93% of the launches' totals over weeks 1\u201312.")
     at_95 = re.search(r"order ([\d,.]+) units", order.inner_text())
     assert at_95 and float(at_95.group(1).replace(",", "")) > float(at_90.group(1).replace(",", ""))
+    # "an 80%", as it is said.
+    page.get_by_label("Service level").select_option("0.8")
+    expect(order).to_contain_text("To cover the total demand at an 80% service level")
     assert offline.blocked == [] and offline.failed == []
 
 
@@ -311,10 +332,17 @@ def test_an_established_product_is_told_why_it_gets_no_order_quantity(
     page.get_by_label("Product id").fill(longest)
     page.get_by_label("use its sales so far").check()
     page.get_by_role("button", name="Forecast", exact=True).click()
-    expect(page.locator("#result-summary")).to_contain_text("method statistical:")
+    # The statistical path's first answer can take seconds on a loaded machine: the action
+    # timeout (20 s), not expect's 5 s default.
+    expect(page.locator("#result-summary")).to_contain_text("method statistical:", timeout=20_000)
     expect(page.locator("#order")).to_contain_text(
         "No order quantity for an established product yet"
     )
+    # No drivers because its own sales history answered, not because of the key or the model.
+    drivers = page.locator("#drivers-summary")
+    expect(drivers).to_contain_text("its own sales history")
+    expect(drivers).not_to_contain_text("this key or this model")
+    expect(page.locator("#analogues tbody")).to_contain_text("borrows from no analogues")
     assert offline.blocked == [] and offline.failed == []
 
 
@@ -331,6 +359,16 @@ def test_comparing_two_variants_shows_two_lines(server: str, offline: Offline) -
     lines = page.locator("#compare-chart path.line")
     expect(lines).to_have_count(2)
     expect(page.get_by_role("img", name="Variants compared: 2 forecasts")).to_be_visible()
+    # The same product over 20 weeks: the names say which horizon is which.
+    second = forecast_line(page).get_attribute("d")
+    page.locator("#horizon").fill("20")
+    page.get_by_role("button", name="Forecast", exact=True).click()
+    expect(forecast_line(page)).not_to_have_attribute("d", second or "")
+    page.get_by_role("button", name="Add to comparison").click()
+    expect(lines).to_have_count(3)
+    expect(page.get_by_label("name of variant 2")).to_have_value(re.compile(r"; 12 weeks$"))
+    expect(page.get_by_label("name of variant 3")).to_have_value(re.compile(r"; 20 weeks$"))
+    expect(page.locator("#compare-legend")).to_contain_text("20 weeks")
     screenshot(page, "app-variants")
     assert offline.blocked == [] and offline.failed == []
 
@@ -381,3 +419,182 @@ def test_a_failed_forecast_hides_the_previous_one_and_horizon_0_is_named_not_def
     expect(result).to_be_visible()
     expect(page.locator("#problem")).to_be_hidden()
     assert offline.blocked == [] and offline.failed == []
+
+
+def without_neighbours_scores(route: Any) -> None:
+    """The active model's metrics with no scores for the neighbours method."""
+    response = route.fetch()
+    body = response.json()
+    del body["metrics"]["methods"]["neighbours"]
+    route.fulfill(response=response, json=body)
+
+
+def test_trust_and_order_quote_the_backtest_of_the_method_that_answered_over_its_weeks(
+    server: str, offline: Offline
+) -> None:
+    page = offline.page
+    page.goto(f"{server}/app")
+    forecast_new_product(page)
+    trust, order = page.locator("#trust"), page.locator("#order")
+    expect(trust).to_contain_text("gbm forecasts were off by 50.7%")
+    first = page.locator("#analogues tbody tr").nth(0).get_attribute("data-product-id")
+    # A pin makes the neighbours method answer: its backtest is quoted, not the served gbm's.
+    page.get_by_role("button", name=f"Pin {first}").click()
+    page.get_by_role("button", name="Re-forecast").click()
+    expect(page.locator("#result-summary")).to_contain_text("method neighbours.")
+    expect(trust).to_contain_text(
+        "neighbours forecasts were off by 61.2% of their sales over 12 weeks (WAPE); summed, "
+        "they came to 12% less than was sold; its 10\u201390% band held 71% of the actual weeks"
+    )
+    expect(trust).not_to_contain_text("gbm")
+    expect(order).to_contain_text(
+        "such an order covered 81% of the launches' totals over weeks 1\u201312."
+    )
+    # 20 weeks asked: the figures are the backtest's first 12 weeks, and both lines say so.
+    page.locator("#horizon").fill("20")
+    page.get_by_role("button", name="Re-forecast").click()
+    expect(trust).to_contain_text("off by 61.2% of their sales over their first 12 weeks (WAPE)")
+    expect(trust).to_contain_text(
+        "These figures are for weeks 1\u201312 only; this forecast covers weeks 1\u201320."
+    )
+    expect(order).to_contain_text("over weeks 1\u201312 only; this order is for weeks 1\u201320.")
+    # Metrics without the neighbours' scores (reloaded by "Use key"): said plainly, and no
+    # other method's figure stands in for them.
+    page.route("**/v1/models/active", without_neighbours_scores)
+    page.get_by_role("button", name="Use key").click()
+    expect(trust).to_contain_text("this model's backtest has no figure for neighbours forecasts")
+    expect(trust).not_to_contain_text("50.7%")
+    expect(order).to_contain_text("no figure for how often")
+    expect(order).not_to_contain_text("In the backtest")
+    assert offline.blocked == [] and offline.failed == []
+
+
+def test_implausible_inputs_are_refused_or_flagged_before_sending(
+    server: str, offline: Offline
+) -> None:
+    page = offline.page
+    page.goto(f"{server}/app")
+    history = page.get_by_label("First periods of sales")
+    # Negative early sales: refused, naming the field, and nothing is sent.
+    history.fill("40, -4, 61")
+    forecast_new_product(page)
+    problem = page.locator("#problem")
+    expect(problem).to_contain_text("First periods of sales")
+    expect(problem).to_contain_text("negative")
+    expect(page.locator("#result")).to_be_hidden()
+    # A decimal comma: "1,5" goes as two periods (a comma separates them); the field says so.
+    history.fill("1,5")
+    expect(page.locator("#history-warning")).to_contain_text("two periods, 1 and 5")
+    # A price far beyond the catalogue's: flagged beside the field as it is typed.
+    price = page.locator("#attr-price")
+    price.fill("5000")
+    expect(page.locator("#attr-price-warning")).to_contain_text("outside the catalogue's range")
+    price.fill("30")
+    expect(page.locator("#attr-price-warning")).to_be_hidden()
+    price.fill("5000")
+    page.get_by_role("button", name="Forecast", exact=True).click()
+    # Warnings, not refusals: the forecast goes, and its warnings repeat them.
+    expect(page.locator("#result")).to_be_visible()
+    expect(problem).to_be_hidden()
+    warnings = page.locator("#result-summary .warnings li")
+    expect(warnings.filter(has_text="price 5000 is outside")).to_have_count(1)
+    expect(warnings.filter(has_text="1 and 5")).to_have_count(1)
+    assert offline.blocked == [] and offline.failed == []
+
+
+def test_steering_analogues_keeps_the_focus_and_refuses_pins_the_api_would(
+    server: str, offline: Offline
+) -> None:
+    page = offline.page
+    page.goto(f"{server}/app")
+    forecast_new_product(page)
+    rows = page.locator("#analogues tbody tr")
+    expect(rows).not_to_have_count(0)
+    first = rows.nth(0).get_attribute("data-product-id")
+    # By keyboard: each toggle leaves the focus on its counterpart in the same row.
+    page.get_by_role("button", name=f"Pin {first}").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name=f"Unpin {first}")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name=f"Pin {first}")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name=f"Exclude {first}")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name=f"Include {first}")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name=f"Exclude {first}")).to_be_focused()
+    # A pinned product outside the neighbours loses its row when unpinned: the focus stays
+    # in the table.
+    shown = set(rows.evaluate_all("rows => rows.map((r) => r.dataset.productId)"))
+    other = next(p for p in CATALOGUE[0]["product_id"] if p not in shown)
+    page.get_by_label("Pin another product").fill(other)
+    page.get_by_role("button", name="Pin", exact=True).click()
+    page.get_by_role("button", name=f"Unpin {other}").click()
+    expect(page.get_by_role("button", name=f"Pin {other}")).to_have_count(0)
+    assert page.evaluate("!!document.activeElement.closest('#analogues')")
+    # An id the catalogue lacks is refused at once, by name, and not pinned.
+    page.get_by_label("Pin another product").fill("NO-SUCH-SKU")
+    page.get_by_role("button", name="Pin", exact=True).click()
+    expect(page.locator("#pin-problem")).to_contain_text("NO-SUCH-SKU")
+    expect(page.locator("#analogues tr[data-product-id='NO-SUCH-SKU']")).to_have_count(0)
+    # A weight of 0 is refused naming the weight (the API takes weights above 0 only), not
+    # sent as 1; the table stays, so the weight can be corrected.
+    page.get_by_role("button", name=f"Pin {first}").click()
+    weight = page.get_by_label(f"weight of {first}")
+    weight.fill("0")
+    weight.press("Tab")
+    page.get_by_role("button", name="Re-forecast").click()
+    problem = page.locator("#problem")
+    expect(problem).to_contain_text(f"weight of {first}")
+    expect(problem).to_contain_text("more than 0")
+    expect(weight).to_be_visible()
+    weight.fill("2")
+    weight.press("Tab")
+    page.get_by_role("button", name="Re-forecast").click()
+    expect(page.get_by_role("cell", name=f"{first} (pinned)")).to_be_visible()
+    expect(problem).to_be_hidden()
+    # A pin only the API can judge (launched after the product): its 422 names it, and the
+    # table stays so the planner can unpin it.
+    latest = str(CATALOGUE[0].sort_values("launch_date")["product_id"].iloc[-1])
+    page.get_by_role("button", name=f"Unpin {first}").click()
+    page.get_by_label("Launch date").fill("2023-07-03")
+    page.get_by_label("Pin another product").fill(latest)
+    page.get_by_role("button", name="Pin", exact=True).click()
+    # Pinning asks the service whether the id exists first: wait for the row.
+    expect(page.get_by_role("button", name=f"Unpin {latest}")).to_be_visible()
+    page.get_by_role("button", name="Re-forecast").click()
+    expect(problem).to_contain_text(f"'{latest}'")
+    page.get_by_role("button", name=f"Unpin {latest}").click()
+    page.get_by_role("button", name="Re-forecast").click()
+    expect(problem).to_be_hidden()
+    expect(page.locator("#result-summary")).to_contain_text("launch 2023-07-03")
+    assert offline.blocked == [] and offline.failed == []
+
+
+def test_failures_are_titled_for_what_failed_and_a_silent_service_is_named(
+    server: str, offline: Offline
+) -> None:
+    page = offline.page
+    page.goto(f"{server}/app")
+    expect(page.get_by_label("category", exact=True)).to_be_visible()
+    problem = page.locator("#problem")
+    # The service stops answering: not the browser's "Failed to fetch" but what it means.
+    page.route("**/v1/forecasts", lambda route: route.abort("connectionrefused"))
+    forecast_new_product(page)
+    expect(problem).to_contain_text(
+        "Could not forecast: the service did not answer (is it running?)"
+    )
+    expect(problem).not_to_contain_text("Failed to fetch")
+    page.unroute("**/v1/forecasts")
+    # "Use key" loads the model's attributes: a failure there is titled for that.
+    page.route(
+        "**/v1/attributes",
+        lambda route: route.fulfill(status=500, json={"detail": "database unavailable"}),
+    )
+    page.get_by_role("button", name="Use key").click()
+    expect(problem).to_contain_text("Could not load the model's attributes: database unavailable")
+    expect(problem).not_to_contain_text("Could not forecast")
+    assert offline.blocked == []
+    assert offline.failed and all(
+        "/v1/forecasts" in failure and "CONNECTION_REFUSED" in failure for failure in offline.failed
+    ), offline.failed

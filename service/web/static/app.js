@@ -31,10 +31,17 @@
     const key = sessionStorage.getItem(KEY);
     if (key) headers["X-API-Key"] = key;
     if (options.body !== undefined) headers["Content-Type"] = "application/json";
-    const response = await fetch(path, {
-      method: options.method || "GET", headers,
-      body: options.body !== undefined ? JSON.stringify(options.body) : undefined,
-    });
+    let response;
+    try {
+      response = await fetch(path, {
+        method: options.method || "GET", headers,
+        body: options.body !== undefined ? JSON.stringify(options.body) : undefined,
+      });
+    } catch (error) {
+      // fetch rejects only when no answer came at all (the service stopped, the network went):
+      // the browser's own words for it ("Failed to fetch") tell a planner nothing.
+      throw Object.assign(new Error("the service did not answer (is it running?)"), { status: 0, problem: null });
+    }
     const body = await response.json().catch(() => null);
     if (!response.ok) {
       const error = new Error((body && body.detail) || `HTTP ${response.status}`);
@@ -47,12 +54,14 @@
 
   function say(message) { $("status").textContent = message; }
 
-  function showProblem(error) {
+  // `action` titles the box for what failed ("Could not forecast", "Could not load the model's
+  // attributes"), unless the key is the reason, which is then said instead.
+  function showProblem(error, action = "Could not forecast") {
     const box = $("problem");
     box.textContent = "";
     const title = document.createElement("strong");
     title.textContent = error.status === 401 ? "The API key is missing or unknown: "
-      : error.status === 403 ? "This key may not do that: " : "Could not forecast: ";
+      : error.status === 403 ? "This key may not do that: " : `${action}: `;
     box.append(title, error.message);
     const errors = (error.problem && error.problem.errors) || [];
     if (errors.length) {
@@ -69,6 +78,10 @@
   }
 
   function clearProblem() { $("problem").hidden = true; $("problem").textContent = ""; }
+
+  // A refusal of the page's own, in the API's problem shape (showProblem lists its fields).
+  const refusal = (message, field, detail) =>
+    Object.assign(new Error(message), { problem: { errors: [{ field, message: detail }] } });
 
   // ---------------------------------------------------------------- periods (as the service counts them)
   const parseDay = (text) => new Date(text + "T00:00:00Z");
@@ -119,7 +132,7 @@
         ? `model ${listed.model_version}` : "no model yet: forecasts come from launch curves";
     } catch (error) {
       $("key-state").textContent = "";
-      showProblem(error);
+      showProblem(error, "Could not load the model's attributes");
       return;
     }
     try {  // a read key may list the catalogue; a forecast key may not, and needs not
@@ -132,7 +145,7 @@
         list.appendChild(option);
       }
     } catch (error) {
-      if (error.status !== 403) showProblem(error);
+      if (error.status !== 403) showProblem(error, "Could not list the catalogue's products");
     }
     state.backtest = await activeMetrics();
     if (state.last) showOrder();  // a forecast drawn before the figures arrived gets them now
@@ -160,30 +173,34 @@
       return;
     }
     const percent = Math.round(100 * level);
-    const held = backtestServiceLevel(level);
-    $("order").textContent = `To cover the total demand at a ${percent}% service level, order ` +
-      `${fmt(quantity)} units (the total's ${percent}% quantile).` + (held === null ? ""
-        : ` In the backtest, such an order covered ${Math.round(100 * held.share)}% of the ` +
-          `launches' totals over ${held.unit} ${held.first}–${held.last}.`);
+    $("order").textContent = `To cover the total demand at ${article(percent)} ${percent}% service level, ` +
+      `order ${fmt(quantity)} units (the total's ${percent}% quantile).` + orderEvidence(f, level);
   }
 
-  // How often the backtest's totals were at or below their quantile at `level` ({share, unit,
-  // first, last}: the steps they were summed over): its cold starts, or its warm-ups described
-  // as in the trust line (null when the metrics do not say).
-  function backtestServiceLevel(level) {
-    const m = state.backtest;
-    const observed = observedPeriods();
-    if (!m || observed >= m.launch_steps) return null;
-    const w = warmupScored(m, observed);
-    const scores = observed === 0 ? (m.methods || {}).served : w && w.warm;
-    const share = scores ? (scores.total_service_levels || {})[String(level)] : undefined;
-    if (share === undefined || share === null) return null;
-    const [first, last] = observed === 0 ? [1, m.launch_steps] : w.scored_steps;
-    return { share, unit: periodWord(), first, last };
+  // "an 80%", "an 8%", "an 11%", "an 18%": the article goes by how the number is said.
+  const article = (n) => (/^8/.test(String(n)) || n === 11 || n === 18 ? "an" : "a");
+
+  // How often the backtest's totals were at or below their quantile at `level`, for the method
+  // that answered, over the periods it scored ("" when the metrics do not say).
+  function orderEvidence(f, level) {
+    const b = state.backtest ? backtestOf(state.backtest, f) : null;
+    const unit = periodWord();
+    if (!b) return "";
+    if (b.missing) {
+      return ` This model's backtest has no figure for how often such an order covered the totals ` +
+        `of ${b.missing} forecasts${b.warm ? ` made after their first ${unit} were seen` : ""}.`;
+    }
+    const share = (b.scores.total_service_levels || {})[String(level)];
+    if (share === undefined || share === null) return "";
+    const [first, last] = stepsOf(f);
+    // The order is for the forecast's periods; the backtest summed its own: say so when they differ.
+    const span = first === b.first && last === b.last ? "." : ` only; this order is for ${unit} ${first}–${last}.`;
+    return ` In the backtest, such an order covered ${Math.round(100 * share)}% of the launches' ` +
+      `totals over ${unit} ${b.first}–${b.last}${span}`;
   }
 
   function showTrust() {
-    const line = state.backtest && state.last ? trustLine(state.backtest, observedPeriods()) : null;
+    const line = state.backtest && state.last ? trustLine(state.backtest, forecastOf()) : null;
     $("trust").hidden = !line;
     $("trust").textContent = line || "";
   }
@@ -200,17 +217,40 @@
     }
   }
 
-  // Periods the drawn forecast had seen: it starts after them.
-  const observedPeriods = () => forecastOf().points[0].step - 1;
+  // The first and last periods the drawn forecast covers.
+  const stepsOf = (f) => [f.points[0].step, f.points[f.points.length - 1].step];
 
-  // How far to trust a forecast, in one sentence from the backtest: the cold-start figures, or
-  // for a forecast that saw its first periods, the backtest's warm-ups after the most periods it
-  // scored that do not exceed them (a forecast that saw 3 weeks is described by the warm-ups
-  // after 2: the sentence never claims more was seen than was), or for an established product,
-  // the statistical path's.
   const periodWord = () => ({ D: "days", W: "weeks", M: "months" }[config.frequency] || "periods");
 
-  function trustLine(m, observed) {
+  // Which of the backtest's figures describe the forecast `f`: those of the method that
+  // answered (a pin or an exclusion can switch the served gbm to neighbours, whose figures are
+  // not gbm's), cold or after its first periods seen. {scores, first, last} with the periods
+  // they were scored over (and `warmup` when they are a warm-up's); {missing: method, warm}
+  // when the backtest scored no such forecast; null for an established product (trustLine
+  // quotes the statistical path's figures).
+  function backtestOf(m, f) {
+    const observed = f.points[0].step - 1;
+    if (observed >= m.launch_steps) return null;
+    const served = f.method === m.served_method;
+    if (observed > 0) {
+      // The backtest's warm-ups were scored for the served method only.
+      const w = served ? warmupScored(m, observed) : null;
+      if (w) return { scores: w.warm, first: w.scored_steps[0], last: w.scored_steps[1], warmup: w };
+      if (!served) return { missing: f.method, warm: true };
+    }
+    const methods = m.methods || {};
+    const scores = served ? methods.served || methods[f.method] : methods[f.method];
+    if (!scores || scores.wape === null || scores.wape === undefined) return { missing: f.method, warm: false };
+    return { scores, first: 1, last: m.launch_steps };
+  }
+
+  // How far to trust a forecast, in one sentence from the backtest of the method that answered:
+  // the cold-start figures, or for a forecast that saw its first periods, the backtest's warm-ups
+  // after the most periods it scored that do not exceed them (a forecast that saw 3 weeks is
+  // described by the warm-ups after 2: the sentence never claims more was seen than was), or for
+  // an established product, the statistical path's. When the forecast covers other periods
+  // than the figures were scored over (another horizon), a last sentence says so.
+  function trustLine(m, f) {
     const unit = periodWord();
     const band = (s) => (s.coverage === null || s.coverage === undefined ? ""
       : `; its 10–90% band held ${Math.round(100 * s.coverage)}% of the actual ${unit}` +
@@ -220,26 +260,38 @@
     const summed = (s) => (s.bias === null || s.bias === undefined || Math.abs(s.bias) < 5 ? ""
       : `; summed, they came to ${Math.round(Math.abs(s.bias))}% ${s.bias < 0 ? "less" : "more"} ` +
         "than was sold");
-    if (observed >= m.launch_steps) {  // an established product: the statistical path's figures
+    const b = backtestOf(m, f);
+    if (!b) {  // an established product: the statistical path's figures
       const st = m.statistical;
       if (!st || st.wape === null || st.wape === undefined) return null;
+      const ahead = f.points.length === st.horizon ? ""
+        : ` These figures are for ${st.horizon} ${unit} ahead; this forecast runs ${f.points.length}.`;
       return `How far to trust it: in this model's backtest, on ${st.n_products} established ` +
         `products with their last ${st.horizon} ${unit} held out, forecasts were off by ` +
         `${fmt(st.wape)}% of their sales (WAPE; repeating the last ${unit.slice(0, -1)}: ` +
-        `${fmt(st.naive_wape)}%)${band(st)}.`;
+        `${fmt(st.naive_wape)}%)${band(st)}.${ahead}`;
     }
-    const w = warmupScored(m, observed);
-    if (w) {
-      const [first, last] = w.scored_steps;
+    if (b.missing) {  // said plainly rather than quoting another method's figures
+      return `How far to trust it: this forecast came from the ${b.missing} method, and this ` +
+        `model's backtest has no figure for ${b.missing} forecasts` +
+        `${b.warm ? ` made after their first ${unit} were seen` : ""}.`;
+    }
+    const [first, last] = stepsOf(f);
+    const same = first === b.first && last === b.last;
+    const span = same ? "" : ` These figures are for ${unit} ${b.first}–${b.last} only; this forecast ` +
+      `covers ${unit} ${first}–${last}.`;
+    if (b.warmup) {
+      const w = b.warmup;
       return `How far to trust it: in this model's backtest, products launched after the ones ` +
         `it learnt from, forecast with their first ${w.observed_steps} ${unit} seen, were off by ` +
-        `${fmt(w.warm.wape)}% of their sales in ${unit} ${first}–${last} (WAPE; ${fmt(w.cold_wape)}% ` +
-        `forecast before launch)${summed(w.warm)}${band(w.warm)}.`;
+        `${fmt(w.warm.wape)}% of their sales in ${unit} ${b.first}–${b.last} (WAPE; ${fmt(w.cold_wape)}% ` +
+        `forecast before launch)${summed(w.warm)}${band(w.warm)}.${span}`;
     }
-    const served = m.methods.served;
+    const s = b.scores;
+    const over = same ? `over ${m.launch_steps} ${unit}` : `over their first ${m.launch_steps} ${unit}`;
     return `How far to trust it: in this model's backtest, on ${m.n_test} products launched ` +
-      `after the ones it learnt from, ${m.served_method} forecasts were off by ${fmt(served.wape)}% ` +
-      `of their sales over ${m.launch_steps} ${unit} (WAPE)${summed(served)}${band(served)}.`;
+      `after the ones it learnt from, ${f.method} forecasts were off by ${fmt(s.wape)}% ` +
+      `of their sales ${over} (WAPE)${summed(s)}${band(s)}.${span}`;
   }
 
   // The backtest's warm-ups after the most periods it scored that do not exceed `observed`.
@@ -281,8 +333,61 @@
       input.dataset.attribute = attribute.name;
       input.dataset.kind = attribute.kind;
       field.append(label, input);
+      if (attribute.kind !== "categorical") {
+        // Flagged as typed, beside the field, before anything is sent.
+        const warning = document.createElement("small");
+        warning.id = id + "-warning";
+        warning.className = "field-warning";
+        warning.setAttribute("role", "status");
+        warning.hidden = true;
+        input.setAttribute("aria-describedby", warning.id);
+        input.addEventListener("input", () => {
+          warning.textContent = rangeWarning(attribute, input.value);
+          warning.hidden = !warning.textContent;
+        });
+        field.appendChild(warning);
+      }
       box.appendChild(field);
     }
+  }
+
+  // A numeric attribute outside the range of the catalogue the model learnt from (a price typed
+  // in cents, an extra zero): no known product is like it, and the model only extrapolates, so
+  // the planner is asked to check it. A warning, not a refusal: a new line may well go beyond.
+  function rangeWarning(attribute, text) {
+    if (text === "" || attribute.min == null || attribute.max == null) return "";  // null or absent
+    const value = Number(text);
+    if (!Number.isFinite(value) || (value >= attribute.min && value <= attribute.max)) return "";
+    return `${attribute.name} ${value} is outside the catalogue's range (${attribute.min} to ` +
+      `${attribute.max}): no known product is like it; check the value.`;
+  }
+
+  // The warnings of the values typed (numeric attributes out of range, a decimal comma in the
+  // early sales), repeated with the forecast they went into.
+  function inputWarnings() {
+    const out = [];
+    for (const attribute of state.attributes) {
+      const input = document.querySelector(`#attribute-fields [data-attribute="${CSS.escape(attribute.name)}"]`);
+      if (input && attribute.kind !== "categorical") out.push(rangeWarning(attribute, input.value));
+    }
+    out.push(historyWarning($("history").value));
+    return out.filter(Boolean);
+  }
+
+  // Early sales as typed: a comma, a semicolon or a space separates periods.
+  const historyValues = (text) => text.split(/[,;\s]+/).filter((x) => x !== "").map(Number);
+
+  // "1,5" goes as two periods here (1 and 5), yet is one and a half with a decimal comma: say
+  // how it is read whenever a comma sits between two digits.
+  function historyWarning(text) {
+    const pair = text.match(/(\d+),(\d+)/);
+    return pair ? `early sales: “${pair[0]}” is read as two periods, ${pair[1]} and ${pair[2]}; ` +
+      `for a decimal, type a point (${pair[1]}.${pair[2]}).` : "";
+  }
+
+  function showHistoryWarning() {
+    $("history-warning").textContent = historyWarning($("history").value);
+    $("history-warning").hidden = !$("history-warning").textContent;
   }
 
   function describedAttributes() {
@@ -320,13 +425,21 @@
     if (!launch) throw Object.assign(new Error("give the launch date"), { problem: { errors: [{ field: "launch_date", message: "required for a new product" }] } });
     const attributes = describedAttributes();
     const product = { attributes, launch_date: launch };
-    const history = $("history").value.split(/[,;\s]+/).filter((x) => x !== "").map(Number);
+    const history = historyValues($("history").value);
     if (history.some((x) => !Number.isFinite(x))) {
       throw Object.assign(new Error("first periods of sales must be numbers"), { problem: null });
     }
+    // The API stores negative quantities as net returns, but early sales of a launch cannot be
+    // below zero: a typo (or a minus meant as a dash) is refused here, naming the field.
+    const negative = history.findIndex((x) => x < 0);
+    if (negative >= 0) {
+      throw refusal("early sales cannot be negative", "First periods of sales",
+        `period ${negative + 1} is ${history[negative]} (type 0 for a period with no sales)`);
+    }
     if (history.length) product.history = history.map((q, i) => ({ date: stepStart(launch, i + 1), quantity: q }));
     const actuals = history.map((q, i) => [i + 1, q]);
-    return { horizon, product, actuals, label: describe(attributes, launch), description: describe(attributes, launch) };
+    return { horizon, product, actuals, label: describe(attributes, launch), description: describe(attributes, launch),
+      notes: inputWarnings() };
   }
 
   function describe(attributes, launch) {
@@ -347,13 +460,26 @@
 
   async function runForecast() {
     clearProblem();
+    // A pinned weight the API would refuse (it takes weights above 0 only) is named here, and
+    // the table stays so it can be corrected.
+    const bad = [...state.pinned].filter(([, weight]) => !(Number.isFinite(weight) && weight > 0));
+    if (bad.length) {
+      showProblem(Object.assign(new Error("a pinned analogue's weight must be more than 0 (unpin it to leave it out)"),
+        { problem: { errors: bad.map(([id, weight]) => ({ field: `weight of ${id}`, message: `${weight} is not more than 0` })) } }));
+      return;
+    }
     // Only the newest request may draw: a slower earlier answer must not replace it.
     const ticket = (state.ticket = (state.ticket || 0) + 1);
     const fail = (error) => {
       if (ticket !== state.ticket) return;
       showProblem(error);
-      // The previous forecast is not this request's answer: hidden, so no order, comparison
-      // or CSV is taken from it.
+      // A refusal of only the pinned or excluded analogues (one launched after the product, or
+      // unknown to the model): the table stays, so the planner can unpin what the API named.
+      const errors = (error.problem && error.problem.errors) || [];
+      if (state.last && errors.length &&
+          errors.every((e) => /^products\[0\]\.(analogues|exclude_analogues)\b/.test(e.field))) return;
+      // Otherwise the previous forecast is not this request's answer: hidden, so no order,
+      // comparison or CSV is taken from it.
       $("result").hidden = true;
       state.last = null;
     };
@@ -412,6 +538,7 @@
     const unset = f.warnings.map((w) => w.match(missing)).filter(Boolean).map((m) => m[1]);
     const warnings = f.warnings.filter((w) => !missing.test(w));
     if (unset.length) warnings.unshift(`not set, so treated as unknown: ${unset.join(", ")}`);
+    warnings.unshift(...(state.last.notes || []));  // the page's own, flagged as they were typed
     if (warnings.length) {
       const list = document.createElement("ul");
       list.className = "warnings";
@@ -428,8 +555,9 @@
     const neighbours = f.neighbours || [];
     neighbours.forEach((n, i) => {
       if (!n.curve) return;
+      // clip: an analogue far above the forecast does not set the y-axis (see chart.js)
       series.push({ kind: "line", key: "analogue", name: `analogue ${n.product_id}`, cls: "s-analogue",
-        dash: "dash", width: 1, legend: i === neighbours.findIndex((m) => m.curve),
+        dash: "dash", width: 1, clip: true, legend: i === neighbours.findIndex((m) => m.curve),
         legendName: "analogues' own launch curves",
         points: n.curve.map((y, j) => [j + 1, y]).slice(0, f.points[f.points.length - 1].step) });
     });
@@ -463,10 +591,11 @@
     table.appendChild(body);
   }
 
-  function toggle(label, pressed, onClick) {
+  function toggle(label, pressed, control, onClick) {
     const button = document.createElement("button");
     button.type = "button";
     button.textContent = label;
+    button.dataset.control = control;  // "pin" or "exclude": refocus finds its counterpart
     button.setAttribute("aria-pressed", String(pressed));
     button.addEventListener("click", onClick);
     return button;
@@ -494,13 +623,17 @@
     for (const id of [...state.pinned.keys(), ...state.excluded]) {
       if (!shown.has(id)) shown.set(id, { product_id: id, similarity: null, weight: null });
     }
-    if (!f.neighbours) {
+    const explain = !f.neighbours ? "This key may not see the products a forecast borrows from."
+      : !shown.size && f.method.startsWith("statistical:")
+        ? "An established product's forecast borrows from no analogues: it comes from its own sales history."
+        : "";
+    if (explain) {
       const row = body.insertRow();
       const cell = row.insertCell();
       cell.colSpan = 5;
-      cell.textContent = "This key may not see the products a forecast borrows from.";
+      cell.textContent = explain;
     }
-    for (const n of shown.values()) {
+    [...shown.values()].forEach((n, index) => {
       const row = body.insertRow();
       row.dataset.productId = n.product_id;
       const excluded = state.excluded.has(n.product_id), pinned = state.pinned.has(n.product_id);
@@ -518,20 +651,36 @@
         input.type = "number"; input.min = "0.01"; input.step = "any"; input.size = 4;
         input.value = state.pinned.get(n.product_id);
         input.setAttribute("aria-label", `weight of ${n.product_id}`);
-        input.addEventListener("change", () => state.pinned.set(n.product_id, Number(input.value) || 1));
+        input.addEventListener("change", () => {
+          // Empty is the API's default weight, 1; anything else is kept as typed (0 included)
+          // and checked before the re-forecast, which names a weight the API would refuse.
+          state.pinned.set(n.product_id, input.value.trim() === "" ? 1 : Number(input.value));
+        });
         weight.appendChild(input);
       } else {
         weight.textContent = n.weight === null ? "–" : `${(n.weight * 100).toFixed(0)}%`;
       }
-      row.insertCell().appendChild(toggle(pinned ? `Unpin ${n.product_id}` : `Pin ${n.product_id}`, pinned, () => {
+      row.insertCell().appendChild(toggle(pinned ? `Unpin ${n.product_id}` : `Pin ${n.product_id}`, pinned, "pin", () => {
         if (pinned) state.pinned.delete(n.product_id); else { state.pinned.set(n.product_id, 1); state.excluded.delete(n.product_id); }
         renderAnalogues(neighbours, f);
+        refocus(n.product_id, "pin", index);
       }));
-      row.insertCell().appendChild(toggle(excluded ? `Include ${n.product_id}` : `Exclude ${n.product_id}`, excluded, () => {
+      row.insertCell().appendChild(toggle(excluded ? `Include ${n.product_id}` : `Exclude ${n.product_id}`, excluded, "exclude", () => {
         if (excluded) state.excluded.delete(n.product_id); else { state.excluded.add(n.product_id); state.pinned.delete(n.product_id); }
         renderAnalogues(neighbours, f);
+        refocus(n.product_id, "exclude", index);
       }));
-    }
+    });
+  }
+
+  // The table is drawn anew on each toggle, so the button pressed is gone: the focus goes to its
+  // counterpart in the same row (Pin -> Unpin), or, when the row went with it (an unpinned product
+  // the forecast did not choose), to the same column of the row now in its place, so a keyboard
+  // user goes on from where they were.
+  function refocus(id, control, index) {
+    const rows = [...$("analogues").querySelectorAll("tbody tr[data-product-id]")];
+    const row = rows.find((r) => r.dataset.productId === id) || rows[Math.min(index, rows.length - 1)];
+    (row ? row.querySelector(`[data-control="${control}"]`) : $("pin-id")).focus();
   }
 
   function renderDrivers(f) {
@@ -539,7 +688,11 @@
     list.textContent = "";
     const drivers = f.drivers;
     if (!drivers) {
-      $("drivers-summary").textContent = "No drivers in this answer (this key or this model does not give them).";
+      // The statistical path forecasts a product from its own sales: nothing to attribute.
+      $("drivers-summary").textContent = f.method.startsWith("statistical:")
+        ? `No drivers for an established product: its forecast (${f.method}) comes from its own ` +
+          "sales history, not from its attributes or analogues."
+        : "No drivers in this answer (this key or this model does not give them).";
       return;
     }
     const entries = Object.entries(drivers.contributions).sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
@@ -599,16 +752,26 @@
       return;
     }
     const f = forecastOf();
-    state.variants.push({ label: state.last.label, points: f.points.map((p) => [p.step, p.forecast]) });
+    state.variants.push({ label: state.last.label, name: null, horizon: state.last.request.horizon,
+      points: f.points.map((p) => [p.step, p.forecast]) });
     renderVariants();
     say(`Added to the comparison (${state.variants.length} of ${MAX_VARIANTS}).`);
+  }
+
+  // A variant's name: the planner's own, or its product's description, with the horizon added
+  // when the compared variants differ in it (the same product over 12 and 20 weeks would
+  // otherwise share one name).
+  function variantName(v) {
+    if (v.name !== null) return v.name;
+    const horizons = new Set(state.variants.map((x) => x.horizon));
+    return horizons.size > 1 ? `${v.label}; ${v.horizon} ${periodWord()}` : v.label;
   }
 
   function renderVariants() {
     $("compare").hidden = state.variants.length === 0;
     $("add-variant").disabled = state.variants.length >= MAX_VARIANTS;
     const series = state.variants.map((v, i) => ({
-      kind: "line", key: "variant", name: `${i + 1}: ${v.label}`, cls: `s-variant v${i + 1}`, width: 2.5,
+      kind: "line", key: "variant", name: `${i + 1}: ${variantName(v)}`, cls: `s-variant v${i + 1}`, width: 2.5,
       dash: VARIANT_STYLES[i].dash, color: VARIANT_STYLES[i].color, endLabel: String(i + 1), labelRow: i,
       points: v.points,
     }));
@@ -623,9 +786,9 @@
       row.insertCell().textContent = `${i + 1} (${VARIANT_STYLES[i].dash})`;
       const name = row.insertCell();
       const input = document.createElement("input");
-      input.value = v.label;
+      input.value = variantName(v);
       input.setAttribute("aria-label", `name of variant ${i + 1}`);
-      input.addEventListener("change", () => { v.label = input.value; renderVariants(); });
+      input.addEventListener("change", () => { v.name = input.value; renderVariants(); });
       name.appendChild(input);
       row.insertCell().textContent = fmt(v.points.reduce((s, [, y]) => s + y, 0));
       const peak = v.points.reduce((best, p) => (p[1] > best[1] ? p : best), v.points[0]);
@@ -650,13 +813,25 @@
       });
     }
     $("product-form").addEventListener("submit", (event) => { event.preventDefault(); runForecast(); });
+    $("history").addEventListener("input", showHistoryWarning);
     // A new service level asks again: the answer carries only the quantiles requested.
     $("service-level").addEventListener("change", () => { if (state.last) runForecast(); });
     $("reforecast").addEventListener("click", runForecast);
-    $("pin-form").addEventListener("submit", (event) => {
+    $("pin-form").addEventListener("submit", async (event) => {
       event.preventDefault();
       const id = $("pin-id").value.trim();
+      const note = $("pin-problem");
+      note.hidden = true;
       if (!id) return;
+      // An id the catalogue does not hold is refused now, by name, not at the re-forecast.
+      try {
+        await api(`/v1/products/${encodeURIComponent(id)}`);
+      } catch (error) {
+        note.textContent = error.status === 404 ? `No catalogue product “${id}”: not pinned.`
+          : `Could not pin “${id}”: ${error.message}`;
+        note.hidden = false;
+        return;
+      }
       state.pinned.set(id, 1);
       state.excluded.delete(id);
       $("pin-id").value = "";

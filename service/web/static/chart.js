@@ -10,6 +10,10 @@
   const SVG = "http://www.w3.org/2000/svg";
   const DASHES = { solid: "", dash: "9 5", dot: "2 4", dashdot: "12 4 3 4", long: "18 6" };
   const SIZE = { width: 760, height: 300, left: 56, right: 16, top: 14, bottom: 40 };
+  // How far series marked `clip` (the analogues' own curves) may stretch the y-axis above the
+  // others (the forecast, its band, the actuals): one analogue that sold several times more
+  // must not squash the forecast flat. Above that they are cut at the top, with a mark.
+  const CLIP_HEADROOM = 1.25;
 
   function el(name, attrs, parent) {
     const node = document.createElementNS(SVG, name);
@@ -30,20 +34,25 @@
   }
 
   function extent(series) {
-    let xMin = Infinity, xMax = -Infinity, yMax = 0;
+    let xMin = Infinity, xMax = -Infinity, yMain = 0, yClip = 0;
     for (const s of series) {
       const groups = s.kind === "band" ? [s.lo, s.hi] : [s.points];
       for (const points of groups) {
         for (const [x, y] of points) {
           if (y === null || !Number.isFinite(y)) continue;
-          xMin = Math.min(xMin, x); xMax = Math.max(xMax, x); yMax = Math.max(yMax, y);
+          xMin = Math.min(xMin, x); xMax = Math.max(xMax, x);
+          if (s.clip) yClip = Math.max(yClip, y); else yMain = Math.max(yMain, y);
         }
       }
     }
     if (!Number.isFinite(xMin)) { xMin = 1; xMax = 1; }
     if (xMax === xMin) xMax = xMin + 1;
-    return { xMin, xMax, yMax: yMax > 0 ? yMax * 1.08 : 1 };
+    // Only clipped series (a forecast of zeros): they set the scale, there is nothing to squash.
+    const yTop = yMain > 0 ? Math.max(yMain, Math.min(yClip, CLIP_HEADROOM * yMain)) : yClip;
+    return { xMin, xMax, yMax: yTop > 0 ? yTop * 1.08 : 1 };
   }
+
+  const number = (y) => Number(y).toLocaleString("en", { maximumFractionDigits: 1 });
 
   /* A path through the points, broken where a value is missing (null). */
   function pathOf(points, sx, sy) {
@@ -74,6 +83,10 @@
     }, defs);
     el("rect", { width: 6, height: 6, class: "hatch-bg" }, hatch);
     el("line", { x1: 0, y1: 0, x2: 0, y2: 6, class: "hatch-line" }, hatch);
+    // The plot area: clipped series are cut at its top rather than drawn over the margin.
+    const plot = el("clipPath", { id: spec.id + "-plot" }, defs);
+    el("rect", { x: left, y: top, width: width - left - right, height: height - top - bottom }, plot);
+    const clipped = [];  // {name, x, y}: the clipped series that go above the scale, at their peak
 
     // Axes: y ticks at nice round numbers, x ticks at whole periods.
     const axes = el("g", { class: "axes", "aria-hidden": "true" }, svg);
@@ -105,6 +118,21 @@
       } else {
         const d = pathOf(s.points, sx, sy);
         if (!d) continue;
+        if (s.clip) {
+          g.setAttribute("clip-path", `url(#${spec.id}-plot)`);
+          const peak = s.points.reduce((best, p) => (Number.isFinite(p[1]) && p[1] > best[1] ? p : best), [null, -Infinity]);
+          if (peak[1] > box.yMax) {
+            clipped.push({ name: s.name, x: peak[0], y: peak[1] });
+            // A small upward triangle on the top edge where the line peaks out of view (drawn
+            // outside the clipped group, so it shows).
+            const cx = sx(peak[0]);
+            const mark = el("path", {
+              d: `M${(cx - 5).toFixed(1)},${top + 8}L${cx.toFixed(1)},${top}L${(cx + 5).toFixed(1)},${top + 8}Z`,
+              class: "clip-mark", style: "fill: var(--analogue, #6d7482)",
+            }, svg);
+            el("title", {}, mark).textContent = `${s.name} peaks at ${number(peak[1])} in period ${peak[0]}, above the scale`;
+          }
+        }
         const line = el("path", {
           d, class: "line", "stroke-dasharray": DASHES[s.dash || "solid"], "stroke-width": s.width || 2,
           "data-name": s.name,
@@ -129,12 +157,12 @@
         }
       }
     }
-    if (spec.legend) legend(spec.legend, spec);
+    if (spec.legend) legend(spec.legend, spec, clipped);
     return svg;
   }
 
   /* The legend draws each series' own mark (dash pattern, hatch, markers) beside its name. */
-  function legend(target, spec) {
+  function legend(target, spec, clipped) {
     target.textContent = "";
     const list = document.createElement("ul");
     for (const s of spec.series) {
@@ -158,6 +186,17 @@
       item.appendChild(sample);
       item.append(" " + (s.legendName || s.name));
       list.appendChild(item);
+    }
+    if (clipped && clipped.length) {  // say which lines are cut, and how high they go
+      // The highest three by name; the rest counted, so the note stays one line.
+      const named = clipped.slice().sort((a, b) => b.y - a.y).slice(0, 3);
+      const more = clipped.length - named.length;
+      const note = document.createElement("li");
+      note.className = "clip-note";
+      note.textContent = "▲ above the scale, cut at the top: " +
+        named.map((c) => `${c.name} (peak ${number(c.y)} in period ${c.x})`).join(", ") +
+        (more ? ` and ${more} more` : "");
+      list.appendChild(note);
     }
     target.appendChild(list);
   }
