@@ -116,6 +116,19 @@ def desktop(browser: Any) -> Iterator[Offline]:
     yield from sized(browser, 1280, 900)
 
 
+# The forecast chart's viewBox, the smallest height on screen of its tick labels, and how many
+# periods its x-axis labels.
+CHART_TEXT = """() => {
+  const svg = document.querySelector("#forecast-chart svg");
+  const ticks = [...svg.querySelectorAll("text.tick")];
+  return {
+    viewBox: svg.getAttribute("viewBox"),
+    smallest: Math.min(...ticks.map((t) => t.getBoundingClientRect().height)),
+    periods: ticks.filter((t) => t.getAttribute("text-anchor") === "middle").length,
+  };
+}"""
+
+
 def forecast_and_pin(page: Any, long_id: str) -> Any:
     """A new product's forecast, its numbers table open, the long id pinned (not re-forecast)."""
     forecast_new_product(page)
@@ -140,6 +153,11 @@ def test_at_a_phones_width_nothing_scrolls_the_page_sideways(
 
     row = forecast_and_pin(page, long_id)
     assert_no_sideways_scroll(page, "a forecast with the long id pinned")
+    # The chart is drawn at the phone's width, not 760 wide and scaled to 43%: its tick
+    # labels show at their 11 px (about 13 px high), not at 5.
+    chart = page.evaluate(CHART_TEXT)
+    width = page.locator("#forecast-chart").evaluate("c => c.clientWidth")
+    assert chart["viewBox"] == f"0 0 {width} 300" and chart["smallest"] >= 9, (width, chart)
     # The id wraps inside its cell, which the screen shows whole before any scrolling.
     cell = row.locator("td").first
     box = cell.bounding_box()
@@ -186,6 +204,17 @@ def test_at_a_desktops_width_the_layout_keeps_its_shape_with_a_long_id(
     assert table.evaluate("t => getComputedStyle(t).display") == "table"
     assert table.bounding_box()["width"] == pytest.approx(analogues["width"], abs=1)
     assert row.locator("td").first.bounding_box()["width"] < analogues["width"] / 2
+    # The chart as before: 760 units wide, scaled up to the column, its ticks at 11 px or more.
+    chart = page.evaluate(CHART_TEXT)
+    assert chart["viewBox"] == "0 0 760 300" and chart["smallest"] >= 13, chart
+    assert chart["periods"] == 12, chart  # every one of the 12 periods labelled
+    # Narrowed to a phone's width, the chart is drawn again at that width.
+    page.set_viewport_size({"width": 375, "height": 900})
+    svg = page.locator("#forecast-chart svg")
+    expect(svg).not_to_have_attribute("viewBox", "0 0 760 300")
+    chart = page.evaluate(CHART_TEXT)
+    assert chart["smallest"] >= 9, chart
+    assert_no_sideways_scroll(page, "the desktop's page narrowed to 375 px")
     assert desktop.blocked == [] and desktop.failed == []
 
 

@@ -23,6 +23,7 @@
     excluded: new Set(),
     variants: [],
     ticket: 0,         // the newest forecast request; older answers are dropped
+    settled: 0,        // the newest request that has answered or failed (ticket: none pending)
   };
 
   // ---------------------------------------------------------------- the API
@@ -229,8 +230,10 @@
   // when the backtest scored no such forecast; null for an established product (trustLine
   // quotes the statistical path's figures).
   function backtestOf(m, f) {
+    // Established by the method that answered: the service forecasts a product that saw exactly
+    // launch_steps periods as a launch still (gbm after its first 12 weeks), not statistically.
+    if (f.method.startsWith("statistical:")) return null;
     const observed = f.points[0].step - 1;
-    if (observed >= m.launch_steps) return null;
     const served = f.method === m.served_method;
     if (observed > 0) {
       // The backtest's warm-ups were scored for the served method only.
@@ -378,9 +381,11 @@
   const historyValues = (text) => text.split(/[,;\s]+/).filter((x) => x !== "").map(Number);
 
   // "1,5" goes as two periods here (1 and 5), yet is one and a half with a decimal comma: say
-  // how it is read whenever a comma sits between two digits.
+  // how it is read when a comma between two digits could be a decimal one, that is when it
+  // stands alone between spaces or semicolons ("1,5 2,5"); "40,55,61" is a list, not decimals.
   function historyWarning(text) {
-    const pair = text.match(/(\d+),(\d+)/);
+    const token = text.split(/[;\s]+/).find((t) => /^\d+,\d+,?$/.test(t));
+    const pair = token && token.match(/(\d+),(\d+)/);
     return pair ? `early sales: “${pair[0]}” is read as two periods, ${pair[1]} and ${pair[2]}; ` +
       `for a decimal, type a point (${pair[1]}.${pair[2]}).` : "";
   }
@@ -472,6 +477,7 @@
     const ticket = (state.ticket = (state.ticket || 0) + 1);
     const fail = (error) => {
       if (ticket !== state.ticket) return;
+      state.settled = ticket;
       showProblem(error);
       // A refusal of only the pinned or excluded analogues (one launched after the product, or
       // unknown to the model): the table stays, so the planner can unpin what the API named.
@@ -510,6 +516,7 @@
       } catch (again) { fail(again); return; }
     }
     if (ticket !== state.ticket) return;
+    state.settled = ticket;
     state.last = { request: body, answer, ...asked };
     renderResult();
     say(`Forecast ready: ${answer.forecasts[0].method}, model ${answer.model_version || "none (launch curves)"}.`);
@@ -770,6 +777,39 @@
   function renderVariants() {
     $("compare").hidden = state.variants.length === 0;
     $("add-variant").disabled = state.variants.length >= MAX_VARIANTS;
+    drawVariants();
+    const body = $("compare-table").querySelector("tbody");
+    body.textContent = "";
+    state.variants.forEach((v, i) => {
+      const row = body.insertRow();
+      row.insertCell().textContent = `${i + 1} (${VARIANT_STYLES[i].dash})`;
+      const name = row.insertCell();
+      const input = document.createElement("input");
+      input.value = input.title = variantName(v);
+      input.setAttribute("aria-label", `name of variant ${i + 1}`);
+      // Renaming redraws the chart and its legend only: the table, and the focus in it, stay
+      // (a keyboard user tabbing on from the name lands on the next control, not on the page).
+      input.addEventListener("change", () => { v.name = input.title = input.value; drawVariants(); });
+      name.appendChild(input);
+      row.insertCell().textContent = fmt(v.points.reduce((s, [, y]) => s + y, 0));
+      const peak = v.points.reduce((best, p) => (p[1] > best[1] ? p : best), v.points[0]);
+      row.insertCell().textContent = `${fmt(peak[1])} in period ${peak[0]}`;
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.textContent = `Remove variant ${i + 1}`;
+      remove.addEventListener("click", () => {
+        state.variants.splice(i, 1);
+        renderVariants();
+        // The button went with its row: the focus goes to the Remove button now in its place
+        // (or the last one), or, the comparison emptied, back to "Add to comparison".
+        const left = $("compare-table").querySelectorAll("tbody button");
+        (left[Math.min(i, left.length - 1)] || $("add-variant")).focus();
+      });
+      row.insertCell().appendChild(remove);
+    });
+  }
+
+  function drawVariants() {
     const series = state.variants.map((v, i) => ({
       kind: "line", key: "variant", name: `${i + 1}: ${variantName(v)}`, cls: `s-variant v${i + 1}`, width: 2.5,
       dash: VARIANT_STYLES[i].dash, color: VARIANT_STYLES[i].color, endLabel: String(i + 1), labelRow: i,
@@ -778,26 +818,6 @@
     LaunchChart.draw($("compare-chart"), {
       id: "compare", title: `Variants compared: ${state.variants.length} forecasts`, xLabel: "period since launch",
       yLabel: "units", series, legend: $("compare-legend"),
-    });
-    const body = $("compare-table").querySelector("tbody");
-    body.textContent = "";
-    state.variants.forEach((v, i) => {
-      const row = body.insertRow();
-      row.insertCell().textContent = `${i + 1} (${VARIANT_STYLES[i].dash})`;
-      const name = row.insertCell();
-      const input = document.createElement("input");
-      input.value = variantName(v);
-      input.setAttribute("aria-label", `name of variant ${i + 1}`);
-      input.addEventListener("change", () => { v.name = input.value; renderVariants(); });
-      name.appendChild(input);
-      row.insertCell().textContent = fmt(v.points.reduce((s, [, y]) => s + y, 0));
-      const peak = v.points.reduce((best, p) => (p[1] > best[1] ? p : best), v.points[0]);
-      row.insertCell().textContent = `${fmt(peak[1])} in period ${peak[0]}`;
-      const remove = document.createElement("button");
-      remove.type = "button";
-      remove.textContent = `Remove variant ${i + 1}`;
-      remove.addEventListener("click", () => { state.variants.splice(i, 1); renderVariants(); });
-      row.insertCell().appendChild(remove);
     });
   }
 
@@ -810,12 +830,17 @@
         $("catalogue-product").hidden = mode() !== "catalogue";
         state.pinned.clear();
         state.excluded.clear();
+        // The table shown says so too, rather than still mark as pinned what no longer is.
+        if (state.last) renderAnalogues(forecastOf().neighbours || [], forecastOf());
       });
     }
     $("product-form").addEventListener("submit", (event) => { event.preventDefault(); runForecast(); });
     $("history").addEventListener("input", showHistoryWarning);
-    // A new service level asks again: the answer carries only the quantiles requested.
-    $("service-level").addEventListener("change", () => { if (state.last) runForecast(); });
+    // A new service level asks again: the answer carries only the quantiles requested. So does
+    // one chosen while a forecast is on its way (the first included): that answer is dropped.
+    $("service-level").addEventListener("change", () => {
+      if (state.last || state.ticket !== state.settled) runForecast();
+    });
     $("reforecast").addEventListener("click", runForecast);
     $("pin-form").addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -837,6 +862,8 @@
       $("pin-id").value = "";
       if (state.last) renderAnalogues(forecastOf().neighbours || [], forecastOf());
     });
+    // A refused id's message goes once the planner edits the id it named.
+    $("pin-id").addEventListener("input", () => { $("pin-problem").hidden = true; });
     $("download-csv").addEventListener("click", downloadCsv);
     $("add-variant").addEventListener("click", addVariant);
     if (!$("launch-date").value) {

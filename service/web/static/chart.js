@@ -10,6 +10,10 @@
   const SVG = "http://www.w3.org/2000/svg";
   const DASHES = { solid: "", dash: "9 5", dot: "2 4", dashdot: "12 4 3 4", long: "18 6" };
   const SIZE = { width: 760, height: 300, left: 56, right: 16, top: 14, bottom: 40 };
+  // A container narrower than SIZE.width (a phone) gets a chart drawn at its own width, one unit
+  // a pixel, so the 11 px labels show at 11 px instead of scaled down to 5; a wider one gets the
+  // 760-unit chart scaled up, as on a desktop. Below MIN_WIDTH the chart is scaled down again.
+  const MIN_WIDTH = 240;
   // How far series marked `clip` (the analogues' own curves) may stretch the y-axis above the
   // others (the forecast, its band, the actuals): one analogue that sold several times more
   // must not squash the forecast flat. Above that they are cut at the top, with a mark.
@@ -65,8 +69,32 @@
     return d;
   }
 
+  // The width to draw a chart at in `container`: its own when narrower than a desktop's chart,
+  // else SIZE.width (also when it has no width yet: hidden, it is redrawn once it shows).
+  function widthFor(container) {
+    const own = Math.floor(container.clientWidth);
+    return own > 0 && own < SIZE.width ? Math.max(own, MIN_WIDTH) : SIZE.width;
+  }
+
+  // Each container's last chart, redrawn when its width calls for another (a phone turned, a
+  // window resized, a scrollbar come), in the next frame rather than inside the observer.
+  const drawn = new WeakMap();  // container -> {spec, width}
+  const resized = typeof ResizeObserver === "function" ? new ResizeObserver((entries) => {
+    for (const entry of entries) {
+      const container = entry.target, last = drawn.get(container);
+      if (!last || widthFor(container) === last.width || last.pending) continue;
+      last.pending = true;
+      requestAnimationFrame(() => {
+        if (drawn.get(container) === last) draw(container, last.spec);
+      });
+    }
+  }) : null;
+
   function draw(container, spec) {
-    const { width, height, left, right, top, bottom } = SIZE;
+    const { height, left, right, top, bottom } = SIZE;
+    const width = widthFor(container);
+    drawn.set(container, { spec, width });
+    if (resized) resized.observe(container);
     const box = extent(spec.series);
     const sx = (x) => left + ((x - box.xMin) / (box.xMax - box.xMin)) * (width - left - right);
     const sy = (y) => top + (1 - y / box.yMax) * (height - top - bottom);
@@ -96,7 +124,9 @@
       el("text", { x: left - 6, y: sy(y) + 4, class: "tick", "text-anchor": "end" }, axes)
         .textContent = y >= 1000 ? (y / 1000).toFixed(y % 1000 ? 1 : 0) + "k" : String(+y.toFixed(2));
     }
-    const xStep = Math.max(1, Math.ceil(niceStep(box.xMax - box.xMin, 12)));
+    // Up to 12 period ticks, fewer where the plot is narrow (about 40 px each).
+    const xTicks = Math.max(3, Math.min(12, Math.floor((width - left - right) / 40)));
+    const xStep = Math.max(1, Math.ceil(niceStep(box.xMax - box.xMin, xTicks)));
     for (let x = Math.ceil(box.xMin); x <= box.xMax; x += xStep) {
       el("text", { x: sx(x), y: height - bottom + 16, class: "tick", "text-anchor": "middle" }, axes)
         .textContent = String(x);
@@ -128,7 +158,7 @@
             const cx = sx(peak[0]);
             const mark = el("path", {
               d: `M${(cx - 5).toFixed(1)},${top + 8}L${cx.toFixed(1)},${top}L${(cx + 5).toFixed(1)},${top + 8}Z`,
-              class: "clip-mark", style: "fill: var(--analogue, #6d7482)",
+              class: "clip-mark",  // coloured by app.css: the page's CSP refuses style attributes
             }, svg);
             el("title", {}, mark).textContent = `${s.name} peaks at ${number(peak[1])} in period ${peak[0]}, above the scale`;
           }
