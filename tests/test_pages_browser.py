@@ -427,11 +427,16 @@ def test_comparing_two_variants_shows_two_lines(server: str, offline: Offline) -
     forecast_new_product(page, color="red")
     expect(forecast_line(page)).to_have_count(1)
     page.get_by_role("button", name="Add to comparison").click()
+    lines = page.locator("#compare-chart path.line")
+    expect(lines).to_have_count(1)
+    # The same forecast again would draw exactly over its line: refused, naming the variant.
+    page.get_by_role("button", name="Add to comparison").click()
+    expect(page.locator("#status")).to_contain_text("same forecast as variant 1")
+    expect(page.locator("#compare-table tbody tr")).to_have_count(1)
     first = forecast_line(page).get_attribute("d")
     forecast_new_product(page, color="black")
     expect(forecast_line(page)).not_to_have_attribute("d", first or "")
     page.get_by_role("button", name="Add to comparison").click()
-    lines = page.locator("#compare-chart path.line")
     expect(lines).to_have_count(2)
     expect(page.get_by_role("img", name="Variants compared: 2 forecasts")).to_be_visible()
     # The same product over 20 weeks: the names say which horizon is which.
@@ -445,6 +450,10 @@ def test_comparing_two_variants_shows_two_lines(server: str, offline: Offline) -
     third = page.get_by_label("name of variant 3")
     expect(third).to_have_value(re.compile(r"; 20 weeks$"))
     expect(page.locator("#compare-legend")).to_contain_text("20 weeks")
+    # Each total says which weeks it sums.
+    expect(page.get_by_role("columnheader", name="Weeks")).to_be_visible()
+    spans = page.locator("#compare-table tbody td.periods")
+    expect(spans).to_have_text(["1\u201312", "1\u201312", "1\u201320"])
     # The name box shows the whole name, horizon included (and hovering shows it too).
     assert third.evaluate("i => i.scrollWidth <= i.clientWidth"), third.input_value()
     expect(third).to_have_attribute("title", third.input_value())
@@ -525,6 +534,16 @@ def without_neighbours_scores(route: Any) -> None:
     route.fulfill(response=response, json=body)
 
 
+def without_red(route: Any) -> None:
+    """The active model's attributes with no "red" among the colours."""
+    response = route.fetch()
+    body = response.json()
+    for attribute in body["attributes"]:
+        if attribute["name"] == "color":
+            attribute["values"] = [v for v in attribute["values"] if v["value"] != "red"]
+    route.fulfill(response=response, json=body)
+
+
 def test_trust_and_order_quote_the_backtest_of_the_method_that_answered_over_its_weeks(
     server: str, offline: Offline
 ) -> None:
@@ -555,13 +574,21 @@ def test_trust_and_order_quote_the_backtest_of_the_method_that_answered_over_its
     )
     expect(order).to_contain_text("over weeks 1\u201312 only; this order is for weeks 1\u201320.")
     # Metrics without the neighbours' scores (reloaded by "Use key"): said plainly, and no
-    # other method's figure stands in for them.
+    # other method's figure stands in for them. The attribute fields, drawn anew, keep what the
+    # planner had entered, but a value the model no longer offers (red, here) is said cleared.
+    page.locator("#attr-price").fill("5000")
     page.route("**/v1/models/active", without_neighbours_scores)
+    page.route("**/v1/attributes", without_red)
     page.get_by_role("button", name="Use key").click()
     expect(trust).to_contain_text("this model's backtest has no figure for neighbours forecasts")
     expect(trust).not_to_contain_text("50.7%")
     expect(order).to_contain_text("no figure for how often")
     expect(order).not_to_contain_text("In the backtest")
+    expect(page.get_by_label("category", exact=True)).to_have_value("tops")
+    expect(page.locator("#attr-price")).to_have_value("5000")
+    expect(page.locator("#attr-price-warning")).to_contain_text("outside the catalogue's range")
+    expect(page.get_by_label("color", exact=True)).to_have_value("")
+    expect(page.locator("#status")).to_contain_text("so cleared: color \u201cred\u201d")
     assert offline.blocked == [] and offline.failed == []
 
 
@@ -657,8 +684,18 @@ def test_steering_analogues_keeps_the_focus_and_refuses_pins_the_api_would(
     expect(problem).to_contain_text(f"weight of {first}")
     expect(problem).to_contain_text("more than 0")
     expect(weight).to_be_visible()
+    # The problem goes once its cause does, before any re-forecast: the weight corrected ...
     weight.fill("2")
     weight.press("Tab")
+    expect(problem).to_be_hidden()
+    # ... or the product unpinned.
+    weight.fill("0")
+    weight.press("Tab")
+    page.get_by_role("button", name="Re-forecast").click()
+    expect(problem).to_contain_text(f"weight of {first}")
+    page.get_by_role("button", name=f"Unpin {first}").click()
+    expect(problem).to_be_hidden()
+    page.get_by_role("button", name=f"Pin {first}").click()
     page.get_by_role("button", name="Re-forecast").click()
     expect(page.get_by_role("cell", name=f"{first} (pinned)")).to_be_visible()
     expect(problem).to_be_hidden()
@@ -674,6 +711,7 @@ def test_steering_analogues_keeps_the_focus_and_refuses_pins_the_api_would(
     page.get_by_role("button", name="Re-forecast").click()
     expect(problem).to_contain_text(f"'{latest}'")
     page.get_by_role("button", name=f"Unpin {latest}").click()
+    expect(problem).to_be_hidden()  # what it named is no longer asked for
     page.get_by_role("button", name="Re-forecast").click()
     expect(problem).to_be_hidden()
     expect(page.locator("#result-summary")).to_contain_text("launch 2023-07-03")
@@ -684,9 +722,20 @@ def test_failures_are_titled_for_what_failed_and_a_silent_service_is_named(
     server: str, offline: Offline
 ) -> None:
     page = offline.page
+    # The service does not answer as the page loads (no key is needed here): the attributes
+    # box says so, not "Enter the key", and offers to try again.
+    page.route("**/v1/attributes", lambda route: route.abort("connectionrefused"))
     page.goto(f"{server}/app")
+    fields = page.locator("#attribute-fields")
+    expect(fields).to_contain_text("The service did not answer")
+    expect(fields).not_to_contain_text("Enter the key")
+    screenshot(page, "app-service-silent")
+    page.unroute("**/v1/attributes")
+    fields.get_by_role("button", name="Retry").click()
     expect(page.get_by_label("category", exact=True)).to_be_visible()
+    expect(page.get_by_label("category", exact=True)).to_be_focused()
     problem = page.locator("#problem")
+    expect(problem).to_be_hidden()
     # The service stops answering: not the browser's "Failed to fetch" but what it means.
     page.route("**/v1/forecasts", lambda route: route.abort("connectionrefused"))
     forecast_new_product(page)
@@ -703,7 +752,12 @@ def test_failures_are_titled_for_what_failed_and_a_silent_service_is_named(
     page.get_by_role("button", name="Use key").click()
     expect(problem).to_contain_text("Could not load the model's attributes: database unavailable")
     expect(problem).not_to_contain_text("Could not forecast")
+    # The fields already drawn stay (they were the active model's a moment ago).
+    expect(page.get_by_label("category", exact=True)).to_have_value("tops")
     assert offline.blocked == []
+    # The requests the test refused, and only those, failed.
     assert offline.failed and all(
-        "/v1/forecasts" in failure and "CONNECTION_REFUSED" in failure for failure in offline.failed
+        "CONNECTION_REFUSED" in failure
+        and ("/v1/attributes" in failure or "/v1/forecasts" in failure)
+        for failure in offline.failed
     ), offline.failed

@@ -22,6 +22,8 @@
     pinned: new Map(), // product_id -> weight
     excluded: new Set(),
     variants: [],
+    fieldsDrawn: false, // the attribute fields have been drawn once (a failed reload keeps them)
+    review: null,      // the shown problem's errors that still stand, when the page can judge them
     ticket: 0,         // the newest forecast request; older answers are dropped
     settled: 0,        // the newest request that has answered or failed (ticket: none pending)
   };
@@ -56,8 +58,16 @@
   function say(message) { $("status").textContent = message; }
 
   // `action` titles the box for what failed ("Could not forecast", "Could not load the model's
-  // attributes"), unless the key is the reason, which is then said instead.
-  function showProblem(error, action = "Could not forecast") {
+  // attributes"), unless the key is the reason, which is then said instead. `review`, when
+  // given, returns the errors listed that still stand: reviewProblem calls it as the planner
+  // steers the analogues, and the box goes once none does.
+  function showProblem(error, action = "Could not forecast", review = null) {
+    drawProblem(error, action);
+    state.review = review && { error, action, review };
+    say("");
+  }
+
+  function drawProblem(error, action) {
     const box = $("problem");
     box.textContent = "";
     const title = document.createElement("strong");
@@ -75,10 +85,24 @@
       box.appendChild(list);
     }
     box.hidden = false;
-    say("");
   }
 
-  function clearProblem() { $("problem").hidden = true; $("problem").textContent = ""; }
+  function clearProblem() { $("problem").hidden = true; $("problem").textContent = ""; state.review = null; }
+
+  // A problem about the pins or exclusions (a weight of 0, an analogue the API refused) once the
+  // planner changes them: gone when nothing it named still stands, else listing what does.
+  function reviewProblem() {
+    const shown = state.review;
+    if (!shown) return;
+    const errors = shown.review();
+    if (!errors.length) { clearProblem(); return; }
+    const listed = (e) => JSON.stringify(e.problem.errors.map((x) => [x.field, x.message]));
+    const now = Object.assign(new Error(shown.error.message),
+      { status: shown.error.status, problem: { ...shown.error.problem, errors } });
+    if (listed(now) === listed(shown.error)) return;
+    drawProblem(now, shown.action);
+    shown.error = now;
+  }
 
   // A refusal of the page's own, in the API's problem shape (showProblem lists its fields).
   const refusal = (message, field, detail) =>
@@ -123,17 +147,24 @@
   }
 
   // ---------------------------------------------------------------- choices
-  async function loadChoices() {
+  // `retried`: asked from the attributes box's Retry button, whose place the fields then take.
+  async function loadChoices(retried = false) {
     clearProblem();
     try {
       const listed = await api("/v1/attributes");
       state.attributes = listed.attributes;
+      state.fieldsDrawn = true;
       renderAttributeFields();
+      // Retried from the attributes box: the focus goes on to the first field in its place.
+      const first = $("attribute-fields").querySelector("[data-attribute]");
+      if (retried && first) first.focus();
       $("key-state").textContent = listed.model_version
         ? `model ${listed.model_version}` : "no model yet: forecasts come from launch curves";
     } catch (error) {
       $("key-state").textContent = "";
       showProblem(error, "Could not load the model's attributes");
+      // Fields drawn already stay (the model's a moment ago); else the box says why it is empty.
+      if (!state.fieldsDrawn) attributesUnavailable(error);
       return;
     }
     try {  // a read key may list the catalogue; a forecast key may not, and needs not
@@ -151,6 +182,28 @@
     state.backtest = await activeMetrics();
     if (state.last) showOrder();  // a forecast drawn before the figures arrived gets them now
     showTrust();
+  }
+
+  // Why the attributes box has no fields: the key (enter it above), or a service that did not
+  // answer or failed (a Retry button asks again).
+  function attributesUnavailable(error) {
+    const box = $("attribute-fields");
+    box.textContent = "";
+    const hint = document.createElement("p");
+    hint.className = "hint";
+    hint.textContent = error.status === 401 ? "The API key is missing or unknown: enter it above and press Use key."
+      : error.status === 403 ? "This key may not read the model's attributes: enter another above."
+        : error.status === 0 ? "The service did not answer, so the model's attributes could not be loaded. "
+          : `The model's attributes could not be loaded (${error.message}). `;
+    if (error.status !== 401 && error.status !== 403) {
+      const retry = document.createElement("button");
+      retry.type = "button";
+      retry.id = "retry-attributes";
+      retry.textContent = "Retry";
+      retry.addEventListener("click", () => loadChoices(true));
+      hint.appendChild(retry);
+    }
+    box.appendChild(hint);
   }
 
   // What to order for the total at the chosen service level: the total's quantile at that
@@ -304,8 +357,14 @@
     return seen.length ? m.warmup[String(Math.max(...seen))] : null;
   }
 
+  // The attribute fields, drawn anew for the active model's attributes ("Use key" asks again),
+  // keeping what the planner had entered in those it still has: a value it no longer offers is
+  // said to be cleared, not dropped silently.
   function renderAttributeFields() {
     const box = $("attribute-fields");
+    const entered = new Map([...box.querySelectorAll("[data-attribute]")]
+      .filter((input) => input.value !== "").map((input) => [input.dataset.attribute, input.value]));
+    const cleared = [];
     box.textContent = "";
     if (!state.attributes.length) {
       box.innerHTML = '<p class="hint">The active model knows no attributes yet.</p>';
@@ -335,6 +394,13 @@
       input.id = id;
       input.dataset.attribute = attribute.name;
       input.dataset.kind = attribute.kind;
+      if (entered.has(attribute.name)) {
+        input.value = entered.get(attribute.name);
+        if (input.value !== entered.get(attribute.name)) {
+          cleared.push(`${attribute.name} “${entered.get(attribute.name)}”`);
+          input.value = "";  // "(not set)" shown, not a blank select
+        }
+      }
       field.append(label, input);
       if (attribute.kind !== "categorical") {
         // Flagged as typed, beside the field, before anything is sent.
@@ -344,14 +410,17 @@
         warning.setAttribute("role", "status");
         warning.hidden = true;
         input.setAttribute("aria-describedby", warning.id);
-        input.addEventListener("input", () => {
+        const flag = () => {
           warning.textContent = rangeWarning(attribute, input.value);
           warning.hidden = !warning.textContent;
-        });
+        };
+        input.addEventListener("input", flag);
+        flag();  // a value kept from before is judged against this model's range
         field.appendChild(warning);
       }
       box.appendChild(field);
     }
+    if (cleared.length) say(`Not among the active model's choices, so cleared: ${cleared.join(", ")}.`);
   }
 
   // A numeric attribute outside the range of the catalogue the model learnt from (a price typed
@@ -463,25 +532,46 @@
     return Array.from({ length: last }, (_, i) => [i + 1, totals.get(i + 1) || 0]);
   }
 
+  // The pinned weights the API would refuse (it takes weights above 0 only), as problem errors.
+  const weightErrors = () => [...state.pinned]
+    .filter(([, weight]) => !(Number.isFinite(weight) && weight > 0))
+    .map(([id, weight]) => ({ field: `weight of ${id}`, message: `${weight} is not more than 0` }));
+
+  // Of the API's errors naming a pinned or excluded analogue by its place in the request sent
+  // (products[0].analogues[j]...), those whose product is still pinned (or excluded); any other
+  // error stands until the next forecast.
+  function refusedAnalogues(errors, sent) {
+    return () => errors.filter((e) => {
+      const named = /^products\[0\]\.(analogues|exclude_analogues)\[(\d+)\]/.exec(e.field);
+      if (!named) return true;
+      if (named[1] === "exclude_analogues") return state.excluded.has((sent.exclude_analogues || [])[named[2]]);
+      const pin = (sent.analogues || [])[named[2]];
+      return !pin || state.pinned.has(pin.product_id);
+    });
+  }
+
   async function runForecast() {
     clearProblem();
-    // A pinned weight the API would refuse (it takes weights above 0 only) is named here, and
-    // the table stays so it can be corrected.
-    const bad = [...state.pinned].filter(([, weight]) => !(Number.isFinite(weight) && weight > 0));
+    // A pinned weight the API would refuse is named here, and the table stays so it can be
+    // corrected; the problem goes as soon as it is (or the product unpinned).
+    const bad = weightErrors();
     if (bad.length) {
+      const named = new Set(bad.map((e) => e.field));  // later reviews drop, never add, a weight
       showProblem(Object.assign(new Error("a pinned analogue's weight must be more than 0 (unpin it to leave it out)"),
-        { problem: { errors: bad.map(([id, weight]) => ({ field: `weight of ${id}`, message: `${weight} is not more than 0` })) } }));
+        { problem: { errors: bad } }), undefined, () => weightErrors().filter((e) => named.has(e.field)));
       return;
     }
     // Only the newest request may draw: a slower earlier answer must not replace it.
     const ticket = (state.ticket = (state.ticket || 0) + 1);
+    let product;  // as sent, once built: the API's errors name its analogues by their place in it
     const fail = (error) => {
       if (ticket !== state.ticket) return;
       state.settled = ticket;
-      showProblem(error);
+      const errors = (error.problem && error.problem.errors) || [];
+      // What it names among the analogues goes from the box once unpinned or included again.
+      showProblem(error, undefined, product && errors.length ? refusedAnalogues(errors, product) : null);
       // A refusal of only the pinned or excluded analogues (one launched after the product, or
       // unknown to the model): the table stays, so the planner can unpin what the API named.
-      const errors = (error.problem && error.problem.errors) || [];
       if (state.last && errors.length &&
           errors.every((e) => /^products\[0\]\.(analogues|exclude_analogues)\b/.test(e.field))) return;
       // Otherwise the previous forecast is not this request's answer: hidden, so no order,
@@ -496,7 +586,7 @@
       fail(error);
       return;
     }
-    const product = { ...asked.product };
+    product = { ...asked.product };
     if (state.pinned.size) {
       product.analogues = [...state.pinned].map(([product_id, weight]) => ({ product_id, weight }));
     }
@@ -658,10 +748,12 @@
         input.type = "number"; input.min = "0.01"; input.step = "any"; input.size = 4;
         input.value = state.pinned.get(n.product_id);
         input.setAttribute("aria-label", `weight of ${n.product_id}`);
-        input.addEventListener("change", () => {
+        input.addEventListener("input", () => {
           // Empty is the API's default weight, 1; anything else is kept as typed (0 included)
-          // and checked before the re-forecast, which names a weight the API would refuse.
+          // and checked before the re-forecast, which names a weight the API would refuse (and
+          // takes the problem back as soon as the weight is corrected).
           state.pinned.set(n.product_id, input.value.trim() === "" ? 1 : Number(input.value));
+          reviewProblem();
         });
         weight.appendChild(input);
       } else {
@@ -669,11 +761,13 @@
       }
       row.insertCell().appendChild(toggle(pinned ? `Unpin ${n.product_id}` : `Pin ${n.product_id}`, pinned, "pin", () => {
         if (pinned) state.pinned.delete(n.product_id); else { state.pinned.set(n.product_id, 1); state.excluded.delete(n.product_id); }
+        reviewProblem();
         renderAnalogues(neighbours, f);
         refocus(n.product_id, "pin", index);
       }));
       row.insertCell().appendChild(toggle(excluded ? `Include ${n.product_id}` : `Exclude ${n.product_id}`, excluded, "exclude", () => {
         if (excluded) state.excluded.delete(n.product_id); else { state.excluded.add(n.product_id); state.pinned.delete(n.product_id); }
+        reviewProblem();
         renderAnalogues(neighbours, f);
         refocus(n.product_id, "exclude", index);
       }));
@@ -759,8 +853,17 @@
       return;
     }
     const f = forecastOf();
-    state.variants.push({ label: state.last.label, name: null, horizon: state.last.request.horizon,
-      points: f.points.map((p) => [p.step, p.forecast]) });
+    const points = f.points.map((p) => [p.step, p.forecast]);
+    // The same numbers as a variant compared already would draw exactly over its line, so the
+    // chart would show one line for two: said, and not added.
+    const same = state.variants.findIndex((v) => v.points.length === points.length &&
+      v.points.every(([step, y], i) => step === points[i][0] && y === points[i][1]));
+    if (same >= 0) {
+      say(`Not added: this is the same forecast as variant ${same + 1} (“${variantName(state.variants[same])}”), ` +
+        `${periodWord().slice(0, -1)} for ${periodWord().slice(0, -1)}; its line would lie exactly on that one.`);
+      return;
+    }
+    state.variants.push({ label: state.last.label, name: null, horizon: state.last.request.horizon, points });
     renderVariants();
     say(`Added to the comparison (${state.variants.length} of ${MAX_VARIANTS}).`);
   }
@@ -791,6 +894,10 @@
       // (a keyboard user tabbing on from the name lands on the next control, not on the page).
       input.addEventListener("change", () => { v.name = input.title = input.value; drawVariants(); });
       name.appendChild(input);
+      // The periods the total sums: variants may differ in horizon or warm-up (1–12, 3–14).
+      const span = row.insertCell();
+      span.className = "periods";
+      span.textContent = `${v.points[0][0]}–${v.points[v.points.length - 1][0]}`;
       row.insertCell().textContent = fmt(v.points.reduce((s, [, y]) => s + y, 0));
       const peak = v.points.reduce((best, p) => (p[1] > best[1] ? p : best), v.points[0]);
       row.insertCell().textContent = `${fmt(peak[1])} in period ${peak[0]}`;
@@ -830,6 +937,7 @@
         $("catalogue-product").hidden = mode() !== "catalogue";
         state.pinned.clear();
         state.excluded.clear();
+        reviewProblem();
         // The table shown says so too, rather than still mark as pinned what no longer is.
         if (state.last) renderAnalogues(forecastOf().neighbours || [], forecastOf());
       });
@@ -859,6 +967,7 @@
       }
       state.pinned.set(id, 1);
       state.excluded.delete(id);
+      reviewProblem();
       $("pin-id").value = "";
       if (state.last) renderAnalogues(forecastOf().neighbours || [], forecastOf());
     });
