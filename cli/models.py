@@ -56,12 +56,20 @@ def activate_model(
     from store.session import get_sessionmaker
 
     with get_sessionmaker(get_settings().database_url)() as session:
-        row = registry.activate(session, version)
-        if row is None:
+        known = registry.get_version(session, version)
+        if known is None:
             raise typer.BadParameter(
                 f"no model version '{version}' (see `launchcast models list`)",
                 param_hint="VERSION",
             )
+        # Every replica would refuse it and keep serving the previous version.
+        unusable = registry.artifact_problem(known)
+        if unusable is not None:
+            raise RuntimeError(
+                f"model version '{version}' not activated: {unusable}; "
+                "the active version is unchanged"
+            )
+        registry.activate(session, version)
         session.commit()
     console.print(f"model [bold]{version}[/] is active")
 
@@ -74,7 +82,11 @@ def list_runs(
     from store import runs
     from store.session import get_sessionmaker
 
-    with get_sessionmaker(get_settings().database_url)() as session:
+    settings = get_settings()
+    with get_sessionmaker(settings.database_url)() as session:
+        # As GET /v1/training-runs/{id} does: a run whose worker died is shown failed, with the
+        # reason, not "running" for ever (nobody else may be looking).
+        runs.fail_stale_runs(session, settings.run_heartbeat_seconds)
         rows = runs.recent_runs(session, limit)
     if not rows:
         console.print("no training runs yet: `launchcast train`, or POST /v1/training-runs")
@@ -94,9 +106,11 @@ def _run_detail(run: TrainingRun) -> str | None:
     """A failed run's error, an unfinished run's stage; nothing for a succeeded one."""
     if run.error:
         return f"error: {run.error}"
-    if run.status in ("queued", "running"):
+    if run.status == "queued":
+        return "waiting for a worker (`launchcast worker`, or `launchcast serve` with its worker)"
+    if run.status == "running":
         done = f" ({run.progress:.0%})" if run.progress is not None else ""
-        return f"stage: {run.stage or 'waiting for a worker'}{done}"
+        return f"stage: {run.stage or 'starting'}{done}, on worker {run.worker or '?'}"
     return None
 
 

@@ -176,8 +176,14 @@ def evaluate_command(
         report("statistical models on established products", 1.0)
         metrics = {
             **result.metrics,
+            # As `train` scores them (LAUNCHCAST_STATISTICAL_BACKTEST_SERIES), so the two agree.
             "statistical": evaluate_established(
-                data.products, data.sales, config.freq, config.launch_steps, config.launch_steps
+                data.products,
+                data.sales,
+                config.freq,
+                config.launch_steps,
+                config.launch_steps,
+                max_series=settings.statistical_backtest_series,
             ),
         }
     print_backtest(metrics)

@@ -215,8 +215,13 @@ def _warmup_scores(
         for i in rows
     ]
     forecasts = model.predict(warm_queries, L - observed, quantiles=TOTAL_LEVELS)
-    warm = np.vstack([f.point for f in forecasts])
-    qs = {q: np.vstack([f.quantiles[q] for f in forecasts]) for q in INTERVAL}
+    # No test product has sold `observed` periods yet (a late cutoff): nothing to score, and
+    # every measure reads as unknown rather than failing the backtest.
+    empty = np.empty((0, L - observed))
+    warm = np.vstack([f.point for f in forecasts]) if forecasts else empty
+    qs = {
+        q: np.vstack([f.quantiles[q] for f in forecasts]) if forecasts else empty for q in INTERVAL
+    }
     tail = actual[rows, observed:]
     cold_wape = wape(tail, cold[rows, observed:])
     warm_scores = score(tail, warm, qs, INTERVAL)
@@ -240,6 +245,8 @@ def _total_scores(actual: np.ndarray, totals: dict[float, np.ndarray]) -> dict[s
     """How the forecasts' total bands held the (products x steps) actuals' totals: the 10-90%
     band's coverage, and for each service level the share of totals its quantile covered."""
     return {
+        # The products whose every step is known: the only ones with a total to score.
+        "total_n_products": int(np.isfinite(np.atleast_2d(actual)).all(axis=1).sum()),
         "total_coverage": total_coverage(actual, totals[INTERVAL[0]], totals[INTERVAL[1]]),
         "total_service_levels": {
             f"{q:g}": total_share_below(actual, totals[q]) for q in SERVICE_LEVELS

@@ -9,11 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
+from forecasting.artifact import ArtifactReader
+from forecasting.errors import ArtifactError
 from store.jsonsafe import json_safe
 from store.models import ModelVersion, utcnow
 
@@ -177,6 +180,20 @@ def activate(session: Session, version: str) -> ModelVersion | None:
     row.activated_at = utcnow()
     session.flush()
     return row
+
+
+def artifact_problem(row: ModelVersion) -> str | None:
+    """Why no replica could serve `row` (its artifact is missing or fails its checksum), or None.
+
+    Checked before an activation: the registry must not name as active a version every replica
+    refuses (each would keep serving the previous one while `GET /v1/models/active` named the
+    broken one). Hashes the artifact's files; loads nothing.
+    """
+    try:
+        ArtifactReader(Path(row.artifact_path), row.checksum)
+    except (ArtifactError, OSError) as exc:
+        return str(exc)
+    return None
 
 
 def _serialise_activation(session: Session) -> None:

@@ -129,3 +129,41 @@ def test_boolean_flags_show_both_forms_and_no_type(command: str, flag: str) -> N
     result = CliRunner().invoke(app, [command, "--help"])
     assert flag in result.output
     assert "<bool>" not in result.output
+
+
+def test_evaluate_scores_established_products_as_train_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`evaluate` honours LAUNCHCAST_STATISTICAL_BACKTEST_SERIES as `train` does (it used to
+    score 400 whatever the setting, so the two commands' statistical lines disagreed)."""
+    from types import SimpleNamespace
+
+    # Imported before the patches below: they bind these names at import, and a fake bound
+    # there would outlive this test.
+    import training.job  # noqa: F401
+    from store.settings import get_settings
+
+    monkeypatch.setenv("LAUNCHCAST_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("LAUNCHCAST_STATISTICAL_BACKTEST_SERIES", "0")
+    get_settings.cache_clear()
+    asked: dict[str, object] = {}
+
+    def evaluate_established(*args: object, max_series: int = 400, **kwargs: object) -> dict:
+        asked["max_series"] = max_series
+        return {"n_products": 0, "horizon": 12, "skipped": "statistical_backtest_series = 0"}
+
+    data = SimpleNamespace(products=None, sales=None)
+    metrics = {"frequency": "W", "methods": {}, "cutoff": "2026-01-01"}
+    monkeypatch.setattr("training.data.load_training_data", lambda session: data)
+    monkeypatch.setattr(
+        "forecasting.backtest.backtest",
+        lambda *a, **k: SimpleNamespace(metrics=metrics, samples=[]),
+    )
+    monkeypatch.setattr("training.statistical.evaluate_established", evaluate_established)
+    try:
+        result = CliRunner().invoke(app, ["evaluate", "--output", str(tmp_path / "r.html")])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert asked == {"max_series": 0}
+    assert "statistical models: not scored (statistical_backtest_series = 0)" in result.output

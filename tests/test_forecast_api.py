@@ -444,7 +444,10 @@ def test_a_corrupted_artifact_is_refused_and_the_old_model_keeps_serving(
     model_file = next(p for p in broken.iterdir() if p.suffix == ".txt")
     model_file.write_text(model_file.read_text().replace("tree", "tr3e", 1))
     register(database_url, "v2-broken", broken, checksum, active=False)
-    assert served.post("/v1/models/v2-broken/activate").status_code == 200
+    assert served.post("/v1/models/v2-broken/activate").status_code == 409
+    # Made active behind the API's back (or broken after activation): the replica refuses it.
+    register(database_url, "v2-broken-again", broken, checksum, active=True)
+    served.app.state.model_store.refresh()  # what the registry poll does
     assert post(served).json()["model_version"] == "v1"
     assert served.get("/readyz").status_code == 200
 
@@ -453,7 +456,9 @@ def test_a_missing_artifact_is_refused_and_the_old_model_keeps_serving(
     served: TestClient, database_url: str, tmp_path: Path
 ) -> None:
     register(database_url, "v-missing", tmp_path / "gone", "sha256:" + "0" * 64, active=False)
-    served.post("/v1/models/v-missing/activate")
+    assert served.post("/v1/models/v-missing/activate").status_code == 409
+    register(database_url, "v-missing-again", tmp_path / "gone", "sha256:" + "0" * 64, active=True)
+    served.app.state.model_store.refresh()  # what the registry poll does
     assert post(served).json()["model_version"] == "v1"
 
 

@@ -61,6 +61,39 @@ def test_activation_through_the_api_switches_this_replica_at_once(
         assert post(client).json()["model_version"] == "v1"
 
 
+@pytest.mark.parametrize("damage", ["missing", "tampered"])
+def test_activating_a_version_no_replica_could_serve_is_a_409_and_changes_nothing(
+    catalogue: None,
+    database_url: str,
+    artifacts: dict[str, tuple[Path, str]],
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+    damage: str,
+) -> None:
+    # Before: 200 "active", the registry named v-broken while every replica kept serving v1.
+    folder, checksum = artifacts["v2"]
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    if damage == "missing":
+        shutil.rmtree(broken)
+    else:
+        victim = next(p for p in sorted(broken.iterdir()) if p.is_file() and p.name != "CHECKSUM")
+        victim.write_bytes(victim.read_bytes() + b"tampered")
+    register(database_url, "v1", *artifacts["v1"], active=True)
+    register(database_url, "v-broken", broken, checksum, active=False)
+    with TestClient(create_app(make_settings(model_poll_seconds=3600))) as client:
+        response = client.post("/v1/models/v-broken/activate")
+        assert response.status_code == 409, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        detail = response.json()["detail"]
+        assert detail.startswith("model version 'v-broken' not activated: ")
+        assert "the active version is unchanged" in detail
+        assert client.get("/v1/models/active").json()["version"] == "v1"
+        statuses = {m["version"]: m["status"] for m in client.get("/v1/models").json()["models"]}
+        assert statuses == {"v1": "active", "v-broken": "candidate"}
+        assert post(client).json()["model_version"] == "v1"
+
+
 def test_a_refused_artifact_with_nothing_loaded_degrades_and_readyz_says_why(
     catalogue: None,
     database_url: str,

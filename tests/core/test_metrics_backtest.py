@@ -102,3 +102,28 @@ def test_totals_are_learnt_over_the_steps_after_the_observed_ones() -> None:
     # an unknown step, and there is no third total after one observed step.
     np.testing.assert_array_equal(totals, [[1.0, 3.0, 6.0], [5.0, np.nan, np.nan]])
     np.testing.assert_array_equal(points, [[1.0, 2.0, 3.0], [1.0, 2.0, np.nan]])
+
+
+def test_a_cutoff_so_late_that_no_test_launch_sold_the_observed_periods_scores_nothing(
+    catalogue: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    import datetime as dt
+
+    products, sales = catalogue
+    # The launches after 2026-05-20 have sold at most 6 weeks by the last sale (2026-06-29):
+    # none can be scored after 7 observed weeks, which used to fail the whole backtest.
+    metrics = backtest(
+        products,
+        sales,
+        small_config(),
+        cutoff=dt.date(2026, 5, 20),
+        n_samples=0,
+        warmup_observed=[1, 7],
+    ).metrics
+    unscored = metrics["warmup"]["7"]
+    assert unscored["warm"]["n"] == 0 and unscored["warm"]["wape"] is None
+    assert unscored["cold_wape"] is None and unscored["ratio"] is None
+    assert metrics["warmup"]["1"]["warm"]["wape"] is not None
+    # Nor has any of them sold all 8 weeks: no total is scored, and the count says so.
+    assert metrics["methods"]["served"]["total_n_products"] == 0
+    json.dumps(metrics, allow_nan=False)

@@ -11,11 +11,34 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.api.deps import SessionDep
 from service.api.schemas import AUTH_ERRORS, problem
 from service.auth import AdminAccess, ReadAccess
-from service.errors import NotFound
+from service.errors import Conflict, NotFound
 from store import registry
 from store.models import ModelVersion
 
 router = APIRouter(prefix="/v1", tags=["models"])
+
+# The longest version or run id the registry stores (both columns are String(64)).
+KEY_MAX = 64
+# How much of an unknown id a 404 repeats: enough to recognise it, never a 5,000-character echo.
+SHOWN_MAX = 80
+
+
+def storable_key(value: str) -> bool:
+    """Could `value` be a stored version or run id? Stored ones are at most KEY_MAX printable
+    characters; anything else (a NUL, which PostgreSQL text cannot hold and so answered 500, a
+    lone surrogate, a 5,000-character id) is unknown without asking the database."""
+    return len(value) <= KEY_MAX and value.isprintable()
+
+
+def shown(value: str) -> str:
+    """An id as a 404's detail repeats it: control characters escaped, long ones cut."""
+    text = "".join(
+        c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode()
+        for c in value[: SHOWN_MAX + 1]
+    )
+    return text if len(text) <= SHOWN_MAX else f"{text[:SHOWN_MAX]}... ({len(value)} characters)"
+
+
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: problem("Not found", 404, "no model version '20250201T030000Z-3f9a1c'")
 }
@@ -131,13 +154,31 @@ def get_active_model(session: SessionDep) -> ModelOut:
     summary="Activate a model version (promotion or rollback)",
     response_model=ModelOut,
     dependencies=[AdminAccess],
-    responses={**AUTH_ERRORS, **NOT_FOUND},
+    responses={
+        **AUTH_ERRORS,
+        **NOT_FOUND,
+        409: problem(
+            "Conflict",
+            409,
+            "model version '20250201T030000Z-3f9a1c' not activated: no model artifact in "
+            "/srv/artifacts/20250201T030000Z-3f9a1c; the active version is unchanged",
+        ),
+    },
 )
 def activate_model(version: str, session: SessionDep, request: Request) -> ModelOut:
-    """Make `version` active; the previous one is retired and every replica switches to it."""
+    """Make `version` active; the previous one is retired and every replica switches to it.
+    409 when its artifact is missing or fails its checksum (no replica could serve it)."""
+    known = registry.get_version(session, version) if storable_key(version) else None
+    if known is None:
+        raise NotFound(f"no model version '{shown(version)}'")
+    unusable = registry.artifact_problem(known)
+    if unusable is not None:
+        raise Conflict(
+            f"model version '{version}' not activated: {unusable}; the active version is unchanged"
+        )
     row = registry.activate(session, version)
-    if row is None:
-        raise NotFound(f"no model version '{version}'")
+    if row is None:  # deleted meanwhile
+        raise NotFound(f"no model version '{shown(version)}'")
     session.commit()
     on_activate = getattr(request.app.state, "on_model_activated", None)
     if on_activate is not None:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import SessionDep, SettingsDep
-from service.api.routes.models import HEADLINE_EXAMPLE, PROMOTION_EXAMPLE
+from service.api.routes.models import HEADLINE_EXAMPLE, PROMOTION_EXAMPLE, shown, storable_key
 from service.api.schemas import AUTH_ERRORS, problem
 from service.auth import AdminAccess, ReadAccess
 from service.errors import Conflict, NotFound
@@ -129,7 +129,7 @@ def get_training_run(run_id: str, session: SessionDep, settings: SettingsDep) ->
     """Status, model version, metrics, error and progress of one run."""
     # Whoever looks next fails a run whose worker stopped heartbeating (API.md: within 3 beats).
     fail_stale_runs(session, settings.run_heartbeat_seconds)
-    run = session.get(TrainingRun, run_id)
+    run = session.get(TrainingRun, run_id) if storable_key(run_id) else None
     if run is None:
-        raise NotFound(f"no training run '{run_id}'")
+        raise NotFound(f"no training run '{shown(run_id)}'")
     return run_out(run)
