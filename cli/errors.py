@@ -10,6 +10,7 @@ import os
 import re
 import traceback
 from pathlib import Path
+from typing import Any
 
 import click
 import typer
@@ -48,13 +49,32 @@ def reason_for(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+# Settings whose values a message never shows: key digests, or a key pasted there by mistake.
+SECRET_SETTINGS = {"api_keys"}
+KEYS_FORM = 'a JSON map of digest to role, {"sha256:<64 hex chars>": "read"}'
+
+
 def _settings_reason(exc: ValidationError) -> str:
     """`LAUNCHCAST_FREQUENCY='X': Input should be 'D', 'W' or 'M'`, one clause per setting."""
     clauses = []
     for error in exc.errors():
-        name = "LAUNCHCAST_" + str(error["loc"][0]).upper() if error["loc"] else "a setting"
-        clauses.append(f"{name}={error.get('input')!r}: {error['msg']}")
-    return "; ".join(clauses)
+        field = str(error["loc"][0]) if error["loc"] else ""
+        name = "LAUNCHCAST_" + field.upper() if field else "a setting"
+        message = error["msg"].removeprefix("Value error, ")
+        if field in SECRET_SETTINGS:
+            clauses.append(f"{name} is not {KEYS_FORM} ({_without_inputs(error)})")
+        else:
+            clauses.append(f"{name}={error.get('input')!r}: {message}")
+    return "; ".join(dict.fromkeys(clauses))  # one clause for several keys' same error
+
+
+def _without_inputs(error: Any) -> str:
+    """What is wrong with a secret setting, naming none of its values."""
+    if error["type"] == "enum":
+        return f"a role must be {error['ctx']['expected']}"
+    if len(error["loc"]) == 1 and error["type"] != "value_error":
+        return str(error["msg"]).lower()  # not a map at all: "input should be a valid dictionary"
+    return "create a key with `launchcast keys create --role read`"
 
 
 def _unparsable_setting(message: str) -> str:
@@ -63,6 +83,10 @@ def _unparsable_setting(message: str) -> str:
     if found is None:
         return message
     name = "LAUNCHCAST_" + found.group(1).upper()
+    if found.group(1) in SECRET_SETTINGS:
+        blank = not os.environ.get(name, "x").strip()
+        unset = "; unset it, or set it to {}, for no keys (loopback only)" if blank else ""
+        return f"{name} could not be read: it must be {KEYS_FORM}{unset}"
     return f'{name} could not be read: it must be JSON (a map is written {{"key": "value"}})'
 
 

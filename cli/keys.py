@@ -21,6 +21,8 @@ def create(role: Role = typer.Option(..., help="forecast, read, write or admin."
     from service.auth import hash_key, new_key  # the web stack loads only when needed
 
     key = new_key()
-    console.print(f"key (shown once, give it to the client): [bold]{key}[/]")
+    console.print("key (shown once, give it to the client):")
+    # Never folded: a key cut across two lines on a narrow terminal is copied as a wrong key.
+    console.print(f"[bold]{key}[/]", soft_wrap=True, highlight=False)
     console.print("add to LAUNCHCAST_API_KEYS (JSON map of digest to role):")
     console.print(json.dumps({hash_key(key): role.value}), soft_wrap=True, highlight=False)

@@ -8,13 +8,15 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Security
+from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
+from starlette.datastructures import Headers
 
 from service.api.deps import SettingsDep
 from store.settings import Role
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
+CHALLENGE = {"WWW-Authenticate": "APIKey"}
 
 
 def hash_key(key: str) -> str:
@@ -36,6 +38,17 @@ def role_of(key: str, keys: dict[str, Role]) -> Role | None:
     return found
 
 
+def presented_key(headers: Headers) -> str | None:
+    """The key a request presents: its X-API-Key header without the spaces or tabs HTTP allows
+    around a value (RFC 9110, 5.5; uvicorn's httptools parser keeps trailing ones), None
+    without one (or an empty one), and a 401 for several headers: which one counts would be
+    a guess, and a proxy in front may guess the other way."""
+    values = headers.getlist("x-api-key")
+    if len(values) > 1:
+        raise HTTPException(401, f"{len(values)} X-API-Key headers: send one", CHALLENGE)
+    return (values[0].strip(" \t") or None) if values else None
+
+
 def require(role: Role) -> Callable[..., Awaitable[Role]]:
     """A dependency that admits requests whose key carries `role` or a higher one, and gives
     the caller's role (admin when no keys are configured: loopback use, everything allowed)."""
@@ -43,15 +56,18 @@ def require(role: Role) -> Callable[..., Awaitable[Role]]:
     # async: hashing a key is microseconds of CPU, not worth a thread-pool round trip.
     async def check(
         settings: SettingsDep,
-        key: Annotated[str | None, Security(api_key_header)] = None,
+        request: Request,
+        # Declared for the OpenAPI document's security scheme; the key is `presented_key`'s.
+        _header: Annotated[str | None, Security(api_key_header)] = None,
     ) -> Role:
         if not settings.api_keys:
             return Role.admin  # no keys configured: only allowed on loopback, checked at start-up
-        if not key:
-            raise HTTPException(401, "missing X-API-Key header", {"WWW-Authenticate": "APIKey"})
+        key = presented_key(request.headers)
+        if key is None:
+            raise HTTPException(401, "missing X-API-Key header", CHALLENGE)
         granted = role_of(key, settings.api_keys)
         if granted is None:
-            raise HTTPException(401, "unknown API key", {"WWW-Authenticate": "APIKey"})
+            raise HTTPException(401, "unknown API key", CHALLENGE)
         if granted.rank < role.rank:
             raise HTTPException(403, f"this key has role '{granted}', the '{role}' role is needed")
         return granted

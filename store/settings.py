@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +19,7 @@ from pydantic_settings import (
 from forecasting.config import DEFAULTS_FILE, ForecasterConfig
 
 DEFAULT_CONFIG = DEFAULTS_FILE
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 class Role(StrEnum):
@@ -69,14 +71,18 @@ class Settings(ForecasterConfig, BaseSettings):
     @field_validator("api_keys")
     @classmethod
     def _keys_are_hashes(cls, keys: dict[str, Role]) -> dict[str, Role]:
-        for digest in keys:
-            hex_part = digest.removeprefix("sha256:")
-            if not digest.startswith("sha256:") or len(hex_part) != 64:
+        """Digests as `service.auth.hash_key` writes them: one not in hex could never match a
+        key, and one in upper-case hex (as some tools print it) is the same digest."""
+        digests: dict[str, Role] = {}
+        for digest, role in keys.items():
+            hex_part = digest.removeprefix("sha256:").lower()
+            if not digest.startswith("sha256:") or not _HEX_DIGEST.fullmatch(hex_part):
                 raise ValueError(
                     "api_keys must map 'sha256:<64 hex chars>' to a role; "
                     "create one with `launchcast keys create --role read`"
                 )
-        return keys
+            digests["sha256:" + hex_part] = role
+        return digests
 
     @classmethod
     def settings_customise_sources(

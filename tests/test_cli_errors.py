@@ -141,3 +141,29 @@ def test_a_printed_database_url_never_shows_its_password() -> None:
 
     shown = redacted("postgresql+psycopg://planner:s3cret@db:5432/launchcast")
     assert shown == "postgresql+psycopg://planner:***@db:5432/launchcast"
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        {"lc_pasted-plain-key": "read"},  # the key itself where its digest belongs
+        {"read": "lc_pasted-plain-key"},  # the map written the other way round
+        {"sha256:" + "a" * 63 + "Q": "read"},
+    ],
+)
+def test_a_bad_key_map_is_one_line_that_shows_none_of_its_keys(keys: dict[str, str]) -> None:
+    from pydantic import ValidationError
+
+    from cli.errors import reason_for
+    from store.settings import Settings
+
+    with pytest.raises(ValidationError) as failure:
+        Settings(api_keys=keys)
+    reason = reason_for(failure.value)
+    assert reason.startswith("LAUNCHCAST_API_KEYS") and "\n" not in reason
+    assert "lc_pasted" not in reason and "aaaa" not in reason and "Value error" not in reason
+
+
+def test_an_empty_key_map_variable_says_how_to_run_without_keys(tmp_path: Path) -> None:
+    line = failure_line("models", "list", tmp_path=tmp_path, LAUNCHCAST_API_KEYS="")
+    assert "LAUNCHCAST_API_KEYS" in line and "{}" in line

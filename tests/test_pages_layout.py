@@ -233,6 +233,7 @@ def test_back_does_not_bring_stale_values_into_the_form(server: str, desktop: Of
     page.get_by_role("link", name="Swagger UI").click()
     page.wait_for_url("**/docs")
     expect(page.locator(".opblock")).not_to_have_count(0)
+    page.wait_for_load_state("networkidle")  # Swagger UI's favicon too, or Back aborts it
     page.go_back()
     page.wait_for_url("**/app")
     expect(page.get_by_label("category", exact=True)).to_be_visible()

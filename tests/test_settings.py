@@ -81,3 +81,15 @@ def test_serve_command_exits_non_zero_off_loopback_without_keys() -> None:
     result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0"])
     assert result.exit_code != 0
     assert "without API keys" in str(result.exception)
+
+
+def test_a_digest_not_in_hex_is_refused() -> None:
+    with pytest.raises(ValidationError, match="sha256"):
+        Settings(api_keys={"sha256:" + "z" * 64: Role.read})
+
+
+def test_a_digest_in_upper_case_hex_admits_its_key() -> None:
+    from service.auth import role_of
+
+    upper = "sha256:" + hash_key("k").removeprefix("sha256:").upper()
+    assert role_of("k", Settings(api_keys={upper: Role.read}).api_keys) is Role.read

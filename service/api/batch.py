@@ -72,6 +72,7 @@ class BatchRoute(APIRoute):
                 return await handler(request)
             except RequestValidationError as exc:
                 failure = exc
+            self.refuse_invalid_body(request, failure)
             rules = _RULES.get(self.endpoint)
             if rules is None:
                 raise failure
@@ -86,6 +87,10 @@ class BatchRoute(APIRoute):
             raise InvalidItems(invalid_fields(errors), errors)
 
         return handle
+
+    def refuse_invalid_body(self, request: Request, failure: RequestValidationError) -> None:
+        """Raise the refusal a body that failed validation gets before its errors are looked
+        into (the items' lookups included); nothing by default."""
 
 
 def batch_errors(

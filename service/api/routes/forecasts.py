@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import TypeAdapter
+from fastapi.exceptions import RequestValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
-from starlette.datastructures import State
+from starlette.datastructures import Headers, State
 
 from forecasting.errors import ForecastingError, InvalidAnalogue, InvalidHistory
 from service.api.batch import BatchRoute, BatchRules, batch_rules, in_item_order
@@ -28,7 +29,7 @@ from service.api.forecast_schemas import (
 from service.api.render import render
 from service.api.routes.products import ProductIdPath, check_batch_size
 from service.api.schemas import AUTH_ERRORS, VALIDATION_ERROR, problem
-from service.auth import CallerRole, role_of
+from service.auth import CallerRole, presented_key, role_of
 from service.batching import ForecastBatcher
 from service.errors import InvalidItems, NotFound, api_errors, invalid_fields
 from service.forecasts import (
@@ -295,6 +296,44 @@ class ForecastRoute(BatchRoute):
 
         return handler
 
+    def refuse_invalid_body(self, request: Request, failure: RequestValidationError) -> None:
+        """A forecast key's body asking what `check_private` refuses is 403 even when the body
+        is invalid too: its 422 would otherwise say which pinned or excluded ids the model
+        knows (API.md, Privacy). Reached after FastAPI ran the dependencies: the key is valid."""
+        role = _caller_role(request.app.state.settings, request.headers)
+        if role is Role.forecast:
+            check_private(role, _asked_in(failure.body))
+
+
+def _asked_in(body: Any) -> list[str]:
+    """What `create_forecasts` gives `check_private`, read from a body that failed validation."""
+    if not isinstance(body, dict):
+        return []
+    asked = [name for name in ("explain", "details") if _asks(body.get(name))]
+    products = body.get("products")
+    controls = {
+        name
+        for p in (products if isinstance(products, list) else [])
+        if isinstance(p, dict)
+        for name in ("analogues", "exclude_analogues")
+        if _asks(p.get(name))
+    }
+    return asked + sorted(controls)
+
+
+_BOOL: TypeAdapter[bool] = TypeAdapter(bool)
+
+
+def _asks(value: Any) -> bool:
+    """Whether a raw field value asks for something: a non-empty list, or true as the body's
+    validation reads it ("true", 1); a value that is neither is a field error, asking nothing."""
+    if isinstance(value, list):
+        return bool(value)
+    try:
+        return _BOOL.validate_python(value)
+    except ValidationError:
+        return False
+
 
 async def _plain_request(
     request: Request, body_field: ModelField
@@ -305,7 +344,7 @@ async def _plain_request(
     if request.app.dependency_overrides:  # tests replace dependencies: FastAPI applies them
         return None
     app = await get_forecasting(request)
-    role = _caller_role(app.settings, request.headers.get("x-api-key"))
+    role = _caller_role(app.settings, request.headers)
     if role is None:
         return None
     try:
@@ -324,10 +363,14 @@ async def _plain_request(
     return value, app, role
 
 
-def _caller_role(settings: Settings, key: str | None) -> Role | None:
+def _caller_role(settings: Settings, headers: Headers) -> Role | None:
     """The role `require(Role.forecast)` gives, or None where it would refuse."""
     if not settings.api_keys:
         return Role.admin
+    try:
+        key = presented_key(headers)
+    except HTTPException:  # several keys: FastAPI's path refuses them
+        return None
     granted = role_of(key, settings.api_keys) if key else None
     if granted is None or granted.rank < Role.forecast.rank:
         return None
