@@ -234,3 +234,25 @@ def _path_methods(app: FastAPI) -> dict[re.Pattern[str], set[str]]:
 
 
 _HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+# The longest version or run id the registry stores (both columns are String(64)).
+KEY_MAX = 64
+# How much of an unknown id a 404 repeats: enough to recognise it, never a 5,000-character echo.
+SHOWN_MAX = 80
+
+
+def storable_key(value: str) -> bool:
+    """Could `value` be a stored version or run id? Stored ones are at most KEY_MAX printable
+    characters; anything else (a NUL, which PostgreSQL text cannot hold and so answered 500, a
+    lone surrogate, a 5,000-character id) is unknown without asking the database."""
+    return len(value) <= KEY_MAX and value.isprintable()
+
+
+def shown(value: str) -> str:
+    """An id as a 404's detail repeats it: control characters escaped, long ones cut."""
+    text = "".join(
+        c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode()
+        for c in value[: SHOWN_MAX + 1]
+    )
+    return text if len(text) <= SHOWN_MAX else f"{text[:SHOWN_MAX]}... ({len(value)} characters)"

@@ -13,10 +13,10 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import SessionDep, SettingsDep
-from service.api.routes.models import HEADLINE_EXAMPLE, PROMOTION_EXAMPLE, shown, storable_key
+from service.api.routes.models import HEADLINE_EXAMPLE, PROMOTION_EXAMPLE
 from service.api.schemas import AUTH_ERRORS, problem
 from service.auth import AdminAccess, ReadAccess
-from service.errors import Conflict, NotFound
+from service.errors import Conflict, NotFound, shown, storable_key
 from store.models import TrainingRun
 from store.runs import RunInProgress, fail_stale_runs, queue_run
 
