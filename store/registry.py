@@ -33,8 +33,25 @@ def new_version_id(checksum: str, now: dt.datetime | None = None) -> str:
 
 def served_wape(metrics: dict[str, Any]) -> float | None:
     """Backtest WAPE of the method the service answers with (None when unknown)."""
+    return _method_wape(metrics, "served")
+
+
+def relative_wape(metrics: dict[str, Any]) -> float | None:
+    """The served WAPE over the global curve's, both on the version's own holdout (or None).
+
+    Two versions' backtests score different launches (each holds out its newest ones), and a
+    harder period raises every method's WAPE: the ratio to the simplest method on the same
+    launches is what stays comparable between them.
+    """
+    served, baseline = served_wape(metrics), _method_wape(metrics, "global_curve")
+    if served is None or baseline is None or baseline <= 0:
+        return None
+    return served / baseline
+
+
+def _method_wape(metrics: dict[str, Any], method: str) -> float | None:
     try:
-        wape = float(metrics["methods"]["served"]["wape"])
+        wape = float(metrics["methods"][method]["wape"])
     except (KeyError, TypeError, ValueError):
         return None
     return wape if math.isfinite(wape) else None  # 0/0 on an all-zero test set
@@ -57,8 +74,11 @@ class Decision:
 def decide_promotion(
     new_metrics: dict[str, Any], active_metrics: dict[str, Any] | None, tolerance: float
 ) -> Decision:
-    """Promote unless the new backtest WAPE is worse than the active one's beyond `tolerance`.
+    """Promote unless the new version is worse than the active one beyond `tolerance`.
 
+    Each version's served WAPE is read relative to the global curve's on its own holdout
+    (`relative_wape`), so a retrain whose holdout holds a harder period is not mistaken for a
+    worse model; when either version lacks the global curve's WAPE, the raw WAPEs are compared.
     `tolerance` is relative: 0.02 lets a new version be at most 2% worse (retraining on fresh
     data is worth a little noise in the backtest). Worse than that it stays a candidate; worse
     by more than `tolerance + REJECT_MARGIN` it is rejected. A backtest without a WAPE for the
@@ -72,16 +92,24 @@ def decide_promotion(
     old = served_wape(active_metrics)
     if old is None:
         return Decision(True, ACTIVE, f"the active model has no comparable WAPE; new {new:.1f}")
-    bound = old * (1 + tolerance)
-    if new <= bound:
-        return Decision(
-            True, ACTIVE, f"backtest WAPE {new:.1f} vs active {old:.1f} (bound {bound:.1f})"
+    new_rel, old_rel = relative_wape(new_metrics), relative_wape(active_metrics)
+    if new_rel is not None and old_rel is not None:
+        new_score, old_score, fmt = new_rel, old_rel, "{:.3f}"
+        compared = (
+            f"backtest WAPE {new:.1f}, {new_rel:.3f} of the global curve's on its holdout, "
+            f"vs the active {old:.1f}, {old_rel:.3f} of the global curve's on its own"
         )
+    else:
+        new_score, old_score, fmt = new, old, "{:.1f}"
+        compared = f"backtest WAPE {new:.1f} vs active {old:.1f} (different holdouts)"
+    bound = old_score * (1 + tolerance)
+    if new_score <= bound:
+        return Decision(True, ACTIVE, f"{compared} (bound {fmt.format(bound)})")
     worse = (
-        f"backtest WAPE {new:.1f} is worse than the active {old:.1f} beyond the "
-        f"{tolerance:.0%} tolerance (bound {bound:.1f})"
+        f"{compared}: worse than the active beyond the {tolerance:.0%} tolerance "
+        f"(bound {fmt.format(bound)})"
     )
-    if new <= old * (1 + tolerance + REJECT_MARGIN):
+    if new_score <= old_score * (1 + tolerance + REJECT_MARGIN):
         return Decision(False, CANDIDATE, worse + "; kept as candidate")
     return Decision(False, REJECTED, worse + "; rejected")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -129,6 +130,31 @@ def test_the_gate_promotes_within_tolerance_and_rejects_beyond() -> None:
     assert registry.decide_promotion({"methods": {"served": {"wape": 50.9}}}, old, 0.02).promote
     assert not registry.decide_promotion({"methods": {"served": {"wape": 51.1}}}, old, 0.02).promote
     assert registry.decide_promotion({"methods": {"served": {"wape": 80.0}}}, None, 0.02).promote
+
+
+def backtest_metrics(served: float, global_curve: float) -> dict[str, Any]:
+    return {"methods": {"served": {"wape": served}, "global_curve": {"wape": global_curve}}}
+
+
+def test_the_gate_reads_each_wape_against_the_global_curve_on_the_same_holdout() -> None:
+    # The retrain's holdout is a harder period: every method scores 10% worse there, the
+    # served one by as much as the global curve. It is no worse a model, and is promoted.
+    active_version = backtest_metrics(served=60.0, global_curve=64.0)
+    harder_period = registry.decide_promotion(backtest_metrics(66.0, 70.4), active_version, 0.02)
+    assert harder_period.promote, harder_period.reason
+    assert "of the global curve's" in harder_period.reason
+    # Same raw WAPE as the active one, but the global curve did better on its holdout: the
+    # served method added less there, and the gate says so.
+    less_value = registry.decide_promotion(backtest_metrics(60.0, 61.0), active_version, 0.02)
+    assert (less_value.promote, less_value.status) == (False, "candidate")
+    assert "worse than the active" in less_value.reason
+
+
+def test_the_gate_compares_raw_wapes_when_a_version_has_no_global_curve_score() -> None:
+    old = {"methods": {"served": {"wape": 50.0}}}
+    decision = registry.decide_promotion(backtest_metrics(52.0, 60.0), old, 0.02)
+    assert (decision.promote, decision.status) == (False, "candidate")
+    assert "different holdouts" in decision.reason
 
 
 def test_a_failed_run_records_its_error_and_leaves_the_active_model(
