@@ -32,6 +32,71 @@ EXAMPLE_REQUEST: dict[str, Any] = {
         }
     ],
 }
+# Named request examples for /docs' "Try it out": the contract's own (its attributes are not the
+# demo's, so its answer carries warnings), then requests that the demo catalogue of `make demo`
+# (generate_catalogue(2000, seed=7)) answers cleanly. tests/test_openapi_docs.py sends each one.
+NEW_DEMO_PRODUCT: dict[str, Any] = {
+    "launch_date": "2026-07-06",
+    "attributes": {
+        "category": "dresses",
+        "subcategory": "maxi",
+        "color": "red",
+        "material": "linen",
+        "channel": "store",
+        "price": 39.9,
+        "is_basic": False,
+    },
+}
+REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
+    "contract": {
+        "summary": "API.md's example: a product one week after its launch",
+        "value": EXAMPLE_REQUEST,
+    },
+    "new_product": {
+        "summary": "A new product of the demo catalogue, with curves and drivers",
+        "value": {
+            "horizon": 12,
+            "quantiles": [0.1, 0.5, 0.9],
+            "details": ["curves", "drivers"],
+            "products": [NEW_DEMO_PRODUCT],
+        },
+    },
+    "first_weeks": {
+        "summary": "The same product after two weeks on sale (the warm-up model)",
+        "value": {
+            "horizon": 10,
+            "products": [
+                {
+                    **NEW_DEMO_PRODUCT,
+                    "history": [
+                        {"date": "2026-07-06", "quantity": 35},
+                        {"date": "2026-07-13", "quantity": 52},
+                    ],
+                }
+            ],
+        },
+    },
+    "chosen_analogues": {
+        "summary": "Borrow only from like items the planner chose (method: neighbours)",
+        "value": {
+            "horizon": 12,
+            "products": [
+                {
+                    **NEW_DEMO_PRODUCT,
+                    "analogues": [
+                        {"product_id": "P00207", "weight": 2},
+                        {"product_id": "P00444", "weight": 1},
+                    ],
+                    "exclude_analogues": ["P00009"],
+                }
+            ],
+        },
+    },
+    "catalogue_product": {
+        "summary": "A catalogue product by id: its stored attributes, launch date and sales",
+        "value": {"horizon": 12, "quantiles": [0.1, 0.9], "products": [{"product_id": "P00031"}]},
+    },
+}
 EXAMPLE_RESPONSE: dict[str, Any] = {
     "model_version": "20250201T030000Z-3f9a1c",
     "frequency": "W",

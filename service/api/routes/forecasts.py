@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
@@ -20,6 +20,7 @@ from service.api.batch import BatchRoute, BatchRules, batch_rules, in_item_order
 from service.api.forecast_schemas import (
     EXAMPLE_RESPONSE,
     QUANTILE_LEVELS_SCHEMA,
+    REQUEST_EXAMPLES,
     Detail,
     ForecastRequest,
     ForecastResponse,
@@ -243,7 +244,9 @@ FORECAST_BATCH = BatchRules(
 
 @batch_rules(FORECAST_BATCH)
 async def create_forecasts(
-    body: ForecastRequest, app: ForecastingDep, role: CallerRole
+    body: Annotated[ForecastRequest, Body(openapi_examples=REQUEST_EXAMPLES)],
+    app: ForecastingDep,
+    role: CallerRole,
 ) -> Response:
     """Forecasts with quantiles, the neighbours borrowed from and the method that spoke.
 
