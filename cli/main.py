@@ -8,7 +8,7 @@ import sys
 import typer
 from rich.console import Console
 
-from cli import db, demo, forecast, ingest, keys, models, serve, train, worker
+from cli import db, demo, forecast, ingest, keys, models, schedule, serve, train, worker
 
 app = typer.Typer(
     name="launchcast",
@@ -29,7 +29,7 @@ app.command("demo")(demo.demo_command)
 app.command("serve")(serve.serve_command)
 app.command("train")(train.train_command)
 app.command("evaluate")(train.evaluate_command)
-app.command("schedule")(train.schedule_command)
+app.command("schedule")(schedule.schedule_command)
 app.command("worker")(worker.worker_command)
 app.command("forecast")(forecast.forecast_command)
 

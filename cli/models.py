@@ -88,6 +88,16 @@ def list_runs(
         # reason, not "running" for ever (nobody else may be looking).
         runs.fail_stale_runs(session, settings.run_heartbeat_seconds)
         rows = runs.recent_runs(session, limit)
+        # A queued run nobody claims says so (no worker alive), as GET /v1/training-runs does.
+        unclaimed = {
+            run.run_id: warning
+            for run in rows
+            if (
+                warning := runs.waiting_warning(
+                    session, run, settings.run_heartbeat_seconds, settings.worker_poll_seconds
+                )
+            )
+        }
     if not rows:
         console.print("no training runs yet: `launchcast train`, or POST /v1/training-runs")
         return
@@ -97,8 +107,8 @@ def list_runs(
             f"{run.run_id}  {run.status:<9}  {_when(run.created_at)}  "
             f"{_seconds(run.started_at, end):>6}  model {run.model_version or '-'}  "
             f"({run.trigger})",
-            _run_detail(run),
-            style="red" if run.error else "dim",
+            unclaimed.get(run.run_id) or _run_detail(run),
+            style="red" if run.error or run.run_id in unclaimed else "dim",
         )
 
 

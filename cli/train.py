@@ -1,9 +1,8 @@
-"""`launchcast train`, `evaluate` and `schedule`: the training job from the command line."""
+"""`launchcast train` and `evaluate`: the training job from the command line."""
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,13 +19,12 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from store.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from apscheduler.triggers.cron import CronTrigger
+    pass
 
 # The training stack (pandas, LightGBM, statsforecast) is imported inside each command, so that
 # `launchcast --help` and the light commands start in a fraction of a second.
 
 console = Console()
-log = logging.getLogger("launchcast.schedule")
 
 
 @contextmanager
@@ -205,67 +203,3 @@ def check_output(path: Path) -> None:
         raise refuse(f"{existing} is a file, not a directory: cannot write {path}")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise refuse(f"{existing} is not writable: cannot write {path}")
-
-
-def schedule_command(
-    run_now: bool = typer.Option(
-        False, "--run-now/--no-run-now", help="Also run once immediately."
-    ),
-) -> None:
-    """Queue a retraining on LAUNCHCAST_RETRAIN_CRON (APScheduler) for `launchcast worker` to
-    execute; a run already queued or running is logged and the schedule goes on."""
-    from apscheduler.schedulers.blocking import BlockingScheduler
-
-    from store import migrations
-
-    settings = get_settings()
-    trigger = cron_trigger(settings.retrain_cron)
-    # An unmigrated database: refuse now, not with a traceback at each scheduled run.
-    migrations.require_current(settings.database_url)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    scheduler = BlockingScheduler(timezone="UTC")
-    options = {"next_run_time": dt.datetime.now(dt.UTC)} if run_now else {}
-    scheduler.add_job(
-        scheduled_run, trigger, id="retrain", max_instances=1, coalesce=True, **options
-    )
-    console.print(
-        f"queueing retraining on cron [bold]{settings.retrain_cron}[/] (UTC) for the workers; "
-        "Ctrl+C stops"
-    )
-    try:
-        scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        scheduler.shutdown(wait=False)
-
-
-def cron_trigger(cron: str) -> CronTrigger:
-    """LAUNCHCAST_RETRAIN_CRON as a UTC trigger; an invalid one is named with its fields."""
-    from apscheduler.triggers.cron import CronTrigger
-
-    try:
-        return CronTrigger.from_crontab(cron, timezone="UTC")
-    except ValueError as exc:
-        reason = str(exc)
-        raise ValueError(
-            f"LAUNCHCAST_RETRAIN_CRON '{cron}': {reason[:1].lower()}{reason[1:]} "
-            "(minute hour day month weekday)"
-        ) from exc
-
-
-def scheduled_run() -> bool:
-    """Queue one scheduled run for the workers; never raises, so the scheduler survives."""
-    from store.runs import RunInProgress, queue_run
-    from store.session import get_sessionmaker
-
-    settings = get_settings()
-    try:
-        with get_sessionmaker(settings.database_url)() as session:
-            run = queue_run(session, "schedule", settings.run_heartbeat_seconds)
-    except RunInProgress as exc:
-        log.warning("scheduled run not queued: %s", exc)
-        return False
-    except Exception:
-        log.exception("scheduled run not queued")
-        return False
-    log.info("scheduled run %s queued for the workers", run.run_id)
-    return True

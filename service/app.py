@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = Metrics()  # before install_model_store: the batcher counts into it
+    app.state.metrics.watch_training_runs(settings.database_url)
     app.state.on_startup = []
     app.state.on_shutdown = []
     install_model_store(app, settings)

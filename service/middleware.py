@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import json
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -13,6 +14,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
 
 
 class Metrics:
@@ -47,6 +50,13 @@ class Metrics:
             registry=self.registry,
             buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64),
         )
+        self.training_runs: TrainingRunsCollector | None = None
+
+    def watch_training_runs(self, database_url: str) -> None:
+        """Add the training-run gauges (TrainingRunsCollector) for this database, once."""
+        if self.training_runs is None:
+            self.training_runs = TrainingRunsCollector(database_url)
+            self.registry.register(self.training_runs)
 
     def count_forecasts(self, methods: Iterable[str]) -> None:
         """One increment per method of an answer, not per product (a batch holds thousands)."""
@@ -71,6 +81,63 @@ class ServedModelCollector(Collector):
         )
         gauge.add_metric([version or ""], 1.0 if version else 0.0)
         yield gauge
+
+
+class TrainingRunsCollector(Collector):
+    """The training-run queue, read from the database at each scrape (one grouped query over a
+    small table): what an operator alerts on. If the database cannot be read, the scrape still
+    answers, with `launchcast_training_runs_up 0` and without the other figures."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from store.runs import queue_figures
+        from store.session import get_sessionmaker
+
+        try:
+            with get_sessionmaker(self.database_url)() as session:
+                figures = queue_figures(session)
+        except Exception as exc:  # a scrape never fails for the database's sake
+            reason = next(iter(str(exc).splitlines()), "")
+            log.warning("training-run metrics not read: %s: %s", type(exc).__name__, reason)
+            yield GaugeMetricFamily(
+                "launchcast_training_runs_up",
+                "1 when the training-run figures could be read from the database, else 0.",
+                value=0.0,
+            )
+            return
+        yield GaugeMetricFamily(
+            "launchcast_training_runs_up",
+            "1 when the training-run figures could be read from the database, else 0.",
+            value=1.0,
+        )
+        by_status = GaugeMetricFamily(
+            "launchcast_training_runs",
+            "Training runs in the database by status (queued, running, succeeded, failed).",
+            labels=["status"],
+        )
+        for status, count in figures["counts"].items():
+            by_status.add_metric([status], float(count))
+        yield by_status
+        yield GaugeMetricFamily(
+            "launchcast_training_run_oldest_queued_seconds",
+            "Age of the oldest queued training run (0: none queued); above 90 s, no worker is "
+            "claiming runs.",
+            value=figures["oldest_queued_seconds"],
+        )
+        yield GaugeMetricFamily(
+            "launchcast_training_run_heartbeat_age_seconds",
+            "Seconds since the running training run's worker last heartbeat (0: none running).",
+            value=figures["running_heartbeat_seconds"],
+        )
+        last = figures["last_success"]
+        if last is not None:
+            yield GaugeMetricFamily(
+                "launchcast_training_run_last_success_timestamp_seconds",
+                "When the newest succeeded training run finished (Unix time): alert on its age.",
+                value=last.timestamp(),
+            )
 
 
 class MetricsMiddleware:

@@ -18,7 +18,7 @@ import threading
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,6 +34,10 @@ MISSED_HEARTBEATS = 3
 
 class RunInProgress(Exception):
     """Another training run is queued or running: one at a time."""
+
+    def __init__(self, message: str, run: TrainingRun | None = None) -> None:
+        super().__init__(message)
+        self.run = run  # the run holding the slot, if it could be read
 
 
 class RunAbandoned(Exception):
@@ -83,7 +87,7 @@ def queue_run(
         session.rollback()
         busy = session.scalar(select(TrainingRun).where(TrainingRun.active_slot.is_(True)))
         which = f" ({busy.run_id}, {busy.status})" if busy else ""
-        raise RunInProgress(f"another training run is queued or running{which}") from None
+        raise RunInProgress(f"another training run is queued or running{which}", busy) from None
     return run
 
 
@@ -258,3 +262,116 @@ class Heartbeat:
         self._stopping = True
         self._wake.set()
         self._thread.join()
+
+
+# --- What an operator needs to see: a queue nobody serves, figures for /metrics -----------
+
+
+def unclaimed_after(heartbeat_seconds: float, worker_poll_seconds: float) -> float:
+    """Seconds after which a queued run nobody claimed means no worker is alive.
+
+    One run holds the slot at a time, so a queued run never waits behind another: an idle
+    worker claims it within worker_poll_seconds. The bound is the one a crashed worker gets
+    (MISSED_HEARTBEATS heartbeats, 90 s by default), and never less than MISSED_HEARTBEATS
+    polls, since workers may poll on settings of their own.
+    """
+    return MISSED_HEARTBEATS * max(heartbeat_seconds, worker_poll_seconds)
+
+
+def last_worker_seen(session: Session) -> tuple[str, dt.datetime] | None:
+    """The worker that last showed a sign of life (a claim or a heartbeat) and when; None if no
+    worker ever claimed a run. Runs `launchcast train` executed itself are not a worker's."""
+    row = session.execute(
+        select(TrainingRun.worker, TrainingRun.heartbeat_at)
+        .where(
+            TrainingRun.worker.is_not(None),
+            TrainingRun.heartbeat_at.is_not(None),
+            TrainingRun.trigger != "cli",
+        )
+        .order_by(TrainingRun.heartbeat_at.desc())
+        .limit(1)
+    ).first()
+    if row is None or row[0] is None or row[1] is None:
+        return None
+    return row[0], row[1]
+
+
+def waiting_warning(
+    session: Session, run: TrainingRun, heartbeat_seconds: float, worker_poll_seconds: float
+) -> str | None:
+    """Why a queued run is still waiting when no worker has claimed it for longer than an idle
+    worker would take (`unclaimed_after`); None otherwise. Reads, never writes."""
+    if run.status != QUEUED:
+        return None
+    waited = (db_now(session) - run.created_at).total_seconds()
+    if waited <= unclaimed_after(heartbeat_seconds, worker_poll_seconds):
+        return None
+    seen = last_worker_seen(session)
+    last = (
+        f"the last worker seen was {seen[0]} at {seen[1]:%Y-%m-%d %H:%M:%S} UTC"
+        if seen
+        else "no worker has ever claimed a run on this database"
+    )
+    return (
+        f"no worker has claimed this run in {waited:.0f} s: is `launchcast worker` (or "
+        f"`launchcast serve` with its worker) running against this database? ({last})"
+    )
+
+
+def queue_figures(session: Session) -> dict[str, Any]:
+    """The queue at a glance, in one grouped query over the (small) runs table: `counts` by
+    status (every status present, 0 included), `oldest_queued_seconds` (0: none queued),
+    `running_heartbeat_seconds` (the running run's last sign of life; 0: none running) and
+    `last_success` (when the newest succeeded run finished; None: never)."""
+    if session.get_bind().dialect.name == "postgresql":
+        # A scrape must answer quickly: a locked or overloaded database fails it instead.
+        session.execute(text("SET LOCAL statement_timeout = 2000"))
+    now = db_now(session)
+    rows = session.execute(
+        select(
+            TrainingRun.status,
+            func.count(),
+            func.min(TrainingRun.created_at),
+            func.min(func.coalesce(TrainingRun.heartbeat_at, TrainingRun.started_at)),
+            func.max(TrainingRun.finished_at),
+        ).group_by(TrainingRun.status)
+    ).all()
+    counts = dict.fromkeys((QUEUED, RUNNING, SUCCEEDED, FAILED), 0)
+    figures: dict[str, Any] = {
+        "counts": counts,
+        "oldest_queued_seconds": 0.0,
+        "running_heartbeat_seconds": 0.0,
+        "last_success": None,
+    }
+    for status, count, created, last_sign, finished in rows:
+        counts[status] = int(count)
+        if status == QUEUED and created is not None:
+            figures["oldest_queued_seconds"] = _age(now, created)
+        elif status == RUNNING and last_sign is not None:
+            figures["running_heartbeat_seconds"] = _age(now, last_sign)
+        elif status == SUCCEEDED and finished is not None:
+            figures["last_success"] = _aware(finished)
+    return figures
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    # Aggregates bypass the column type that restores SQLite's dropped UTC offset.
+    if isinstance(moment, str):  # SQLite may hand an aggregate back as text
+        moment = dt.datetime.fromisoformat(moment)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _age(now: dt.datetime, moment: dt.datetime) -> float:
+    return max(0.0, (now - _aware(moment)).total_seconds())
+
+
+def scheduled_run_since(session: Session, since: dt.datetime) -> TrainingRun | None:
+    """The first run the scheduler queued at or after `since`, if any: a tick already served
+    (by another scheduler, or by this one before a restart) is not queued twice."""
+    query = (
+        select(TrainingRun)
+        .where(TrainingRun.trigger == "schedule", TrainingRun.created_at >= since)
+        .order_by(TrainingRun.created_at)
+        .limit(1)
+    )
+    return session.scalars(query).first()

@@ -11,6 +11,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
+
 
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
@@ -24,6 +26,10 @@ def get_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         # The service answers from a thread pool; SQLite connections may cross threads.
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    elif url.startswith("postgresql") and "connect_timeout" not in make_url(url).query:
+        # A host that drops packets (not one that refuses) would otherwise hold a request,
+        # a /metrics scrape or a scheduler tick for the kernel's TCP timeout (minutes).
+        kwargs["connect_args"] = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS}
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
         event.listen(engine, "do_connect", _open_existing_file_only)

@@ -93,3 +93,31 @@ def test_a_digest_in_upper_case_hex_admits_its_key() -> None:
 
     upper = "sha256:" + hash_key("k").removeprefix("sha256:").upper()
     assert role_of("k", Settings(api_keys={upper: Role.read}).api_keys) is Role.read
+
+
+def test_a_postgresql_connection_gives_up_after_a_few_seconds_unless_the_url_says_otherwise() -> (
+    None
+):
+    """An unreachable host that drops packets would otherwise hold a request, a /metrics scrape
+    or a scheduler tick for the kernel's TCP timeout: what reaches the driver is checked."""
+    from sqlalchemy import event
+
+    from store.session import POSTGRES_CONNECT_TIMEOUT_SECONDS, get_engine
+
+    def driver_parameters(url: str) -> dict[str, object]:
+        engine = get_engine(url)
+        seen: dict[str, object] = {}
+
+        def capture(_dialect: object, _record: object, _cargs: object, cparams: dict) -> None:
+            seen.update(cparams)
+            raise ConnectionAbortedError("captured")
+
+        event.listen(engine, "do_connect", capture)
+        with pytest.raises(ConnectionAbortedError):
+            engine.connect()
+        return seen
+
+    default = driver_parameters("postgresql+psycopg://u@127.0.0.1:1/timeout_default")
+    assert default["connect_timeout"] == POSTGRES_CONNECT_TIMEOUT_SECONDS
+    chosen = driver_parameters("postgresql+psycopg://u@127.0.0.1:1/chosen?connect_timeout=30")
+    assert str(chosen["connect_timeout"]) == "30"

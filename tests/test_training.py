@@ -13,7 +13,7 @@ from sqlalchemy import update
 from typer.testing import CliRunner
 
 from cli.main import app as cli_app
-from cli.train import scheduled_run
+from cli.schedule import scheduled_run
 from forecasting.synthetic import generate_catalogue
 from service.app import create_app
 from store import registry, runs

@@ -18,7 +18,7 @@ from service.api.schemas import AUTH_ERRORS, problem
 from service.auth import AdminAccess, ReadAccess
 from service.errors import Conflict, NotFound, shown, storable_key
 from store.models import TrainingRun
-from store.runs import RunInProgress, fail_stale_runs, queue_run
+from store.runs import RunInProgress, fail_stale_runs, queue_run, waiting_warning
 
 router = APIRouter(prefix="/v1", tags=["training"])
 
@@ -75,9 +75,20 @@ class RunOut(BaseModel):
     worker: str | None = Field(
         description="host:pid of the process that claimed the run.", examples=["web-1:4242"]
     )
+    warning: str | None = Field(
+        None,
+        description="What needs an operator, if anything: a queued run that no worker has "
+        "claimed for longer than an idle worker takes (3 x run_heartbeat_seconds, 90 s by "
+        "default) means no `launchcast worker` is running against this database.",
+        examples=[
+            "no worker has claimed this run in 600 s: is `launchcast worker` (or `launchcast "
+            "serve` with its worker) running against this database? (the last worker seen was "
+            "web-1:4242 at 2025-02-01 03:00:01 UTC)"
+        ],
+    )
 
 
-def run_out(run: TrainingRun) -> RunOut:
+def run_out(run: TrainingRun, warning: str | None = None) -> RunOut:
     return RunOut(
         run_id=run.run_id,
         status=run.status,
@@ -95,6 +106,7 @@ def run_out(run: TrainingRun) -> RunOut:
         ),
         heartbeat_at=run.heartbeat_at,
         worker=run.worker,
+        warning=warning,
     )
 
 
@@ -126,10 +138,14 @@ def start_training_run(session: SessionDep, settings: SettingsDep) -> RunQueued:
     responses={**AUTH_ERRORS, 404: problem("Not found", 404, "no training run 'abc'")},
 )
 def get_training_run(run_id: str, session: SessionDep, settings: SettingsDep) -> RunOut:
-    """Status, model version, metrics, error and progress of one run."""
+    """Status, model version, metrics, error and progress of one run; `warning` says when a
+    queued run waits for a worker that does not seem to exist."""
     # Whoever looks next fails a run whose worker stopped heartbeating (API.md: within 3 beats).
     fail_stale_runs(session, settings.run_heartbeat_seconds)
     run = session.get(TrainingRun, run_id) if storable_key(run_id) else None
     if run is None:
         raise NotFound(f"no training run '{shown(run_id)}'")
-    return run_out(run)
+    warning = waiting_warning(
+        session, run, settings.run_heartbeat_seconds, settings.worker_poll_seconds
+    )
+    return run_out(run, warning)
