@@ -174,6 +174,7 @@ def import_command(
         raise typer.BadParameter("give --products FILE, --sales FILE or both")
     from store import migrations
     from store.ingest import import_records
+    from store.repositories.catalogue import retrying
     from store.session import get_sessionmaker
 
     for path in (products, sales):
@@ -191,21 +192,29 @@ def import_command(
         n_rows = len(product_rows) + len(sale_rows)
         task = progress.add_task("validating, then writing rows", total=2 * n_rows)
         with get_sessionmaker(settings.database_url)() as session:
-            summary = import_records(
-                session,
-                product_rows,
-                sale_rows,
-                skip_invalid=skip_invalid,
-                product_locator=lambda i, f: f"{products} row {i + 1}: {f}",
-                sale_locator=lambda i, f: f"{sales} row {i + 1}: {f}",
-                on_chunk=lambda n: progress.advance(task, n),
-            )
-            invalid = summary.rejected + summary.rejected_sales
-            if invalid and not skip_invalid:
-                session.rollback()
-            else:
-                progress.update(task, description="committing")
-                session.commit()
+
+            def load() -> ImportSummary:
+                # Again from the start after a deadlock with a concurrent writer (PostgreSQL):
+                # the checks read the catalogue, which the other writer may have changed.
+                progress.update(task, completed=0, description="validating, then writing rows")
+                summary = import_records(
+                    session,
+                    product_rows,
+                    sale_rows,
+                    skip_invalid=skip_invalid,
+                    product_locator=lambda i, f: f"{products} row {i + 1}: {f}",
+                    sale_locator=lambda i, f: f"{sales} row {i + 1}: {f}",
+                    on_chunk=lambda n: progress.advance(task, n),
+                )
+                invalid = summary.rejected + summary.rejected_sales
+                if invalid and not skip_invalid:
+                    session.rollback()
+                else:
+                    progress.update(task, description="committing")
+                    session.commit()
+                return summary
+
+            summary = retrying(session, load)
             progress.update(task, completed=2 * n_rows, description="done")
     _report(summary, skip_invalid)
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from sqlalchemy.orm import Session
 
 from service.api.batch import BatchRoute, BatchRules, batch_rules
 from service.api.deps import SessionDep, SettingsDep
 from service.api.schemas import AUTH_ERRORS, VALIDATION_ERROR, problem
 from service.auth import ReadAccess, WriteAccess
-from service.errors import InvalidItems, NotFound
+from service.errors import Conflict, InvalidItems, NotFound
 from store.fields import AttributeValue, ProductId, no_control_characters
 from store.ingest import (
     ItemError,
@@ -27,12 +29,22 @@ from store.repositories import catalogue
 from store.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["products"], route_class=BatchRoute)
+T = TypeVar("T")
 
 # A path id is checked like a stored one: a NUL must be a 422, not a database error.
 ProductIdPath = Annotated[ProductId, Path(description="The product's id.")]
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: problem("Not found", 404, "no product 'SKU-1001'")
+}
+# A write that kept deadlocking with concurrent writes (after retries): nothing written.
+WRITE_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: problem(
+        "Conflict",
+        409,
+        "the write conflicted with concurrent ones 3 times (DeadlockDetected); nothing was "
+        "written; send the batch again",
+    )
 }
 
 
@@ -143,6 +155,7 @@ def check_batch_size(settings: Settings, n_items: int, collection: str) -> None:
         200: {"links": product_links("$request.body#/products/0/product_id")},
         **AUTH_ERRORS,
         **VALIDATION_ERROR,
+        **WRITE_CONFLICT,
         413: problem("Too large", 413, "body too large"),
     },
 )
@@ -157,9 +170,25 @@ def upsert_products(
     """
     check_batch_size(settings, len(body.products), "products")
     raise_if_invalid(check_products(body.products, api_locator("products")))
-    count = catalogue.upsert_products(session, product_rows(body.products))
-    session.commit()
+    rows = product_rows(body.products)
+
+    def write() -> catalogue.UpsertCount:
+        count = catalogue.upsert_products(session, rows)
+        session.commit()
+        return count
+
+    count = write_retrying(session, write)
     return UpsertResponse(inserted=count.inserted, updated=count.updated)
+
+
+def write_retrying(session: Session, work: Callable[[], T]) -> T:
+    """Run a write transaction, again after a deadlock or serialization failure; one that keeps
+    losing to concurrent writes is a 409 (nothing written), not a 503 saying the database is
+    down."""
+    try:
+        return catalogue.retrying(session, work)
+    except catalogue.WriteConflict as exc:
+        raise Conflict(f"{exc}; send the batch again") from exc
 
 
 def _product_out(summary: catalogue.ProductSummary) -> ProductOut:
@@ -234,11 +263,16 @@ def _decode_cursor(cursor: str) -> str:
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     dependencies=[WriteAccess],
-    responses={**AUTH_ERRORS, **NOT_FOUND},
+    responses={**AUTH_ERRORS, **NOT_FOUND, **WRITE_CONFLICT},
 )
 def delete_product(product_id: ProductIdPath, session: SessionDep) -> Response:
     """Remove the product and all its sales observations (204; 404 when unknown)."""
-    if not catalogue.delete_product(session, product_id):
+
+    def delete() -> bool:
+        deleted = catalogue.delete_product(session, product_id)
+        session.commit()
+        return deleted
+
+    if not write_retrying(session, delete):
         raise NotFound(f"no product '{product_id}'")
-    session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

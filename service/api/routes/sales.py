@@ -9,11 +9,13 @@ from service.api.batch import BatchRoute, BatchRules, batch_rules
 from service.api.deps import SessionDep, SettingsDep
 from service.api.routes.products import (
     NOT_FOUND,
+    WRITE_CONFLICT,
     ProductIdPath,
     UpsertResponse,
     check_batch_size,
     product_links,
     raise_if_invalid,
+    write_retrying,
 )
 from service.api.schemas import AUTH_ERRORS, VALIDATION_ERROR
 from service.auth import ReadAccess, WriteAccess
@@ -65,6 +67,7 @@ class SalesHistory(BaseModel):
         200: {"links": product_links("$request.body#/observations/0/product_id")},
         **AUTH_ERRORS,
         **VALIDATION_ERROR,
+        **WRITE_CONFLICT,
     },
 )
 @batch_rules(BatchRules("observations", TypeAdapter(SaleIn), check_sales))
@@ -76,9 +79,16 @@ def upsert_sales(body: SalesRequest, session: SessionDep, settings: SettingsDep)
     Negative quantities (net returns) are stored as sent.
     """
     check_batch_size(settings, len(body.observations), "observations")
-    raise_if_invalid(check_sales(session, body.observations, api_locator("observations")))
-    count = catalogue.upsert_sales(session, sale_rows(body.observations))
-    session.commit()
+
+    def write() -> catalogue.UpsertCount:
+        # The check and the write share one transaction: the check locks the products it
+        # found (catalogue.launch_dates), so a retry checks again.
+        raise_if_invalid(check_sales(session, body.observations, api_locator("observations")))
+        count = catalogue.upsert_sales(session, sale_rows(body.observations))
+        session.commit()
+        return count
+
+    count = write_retrying(session, write)
     return UpsertResponse(inserted=count.inserted, updated=count.updated)
 
 
