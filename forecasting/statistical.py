@@ -23,6 +23,9 @@ A series that is too short or flat, or whose product has stopped selling, gets N
 warning that says why. The answer names the model that produced it; the forecaster serves it as
 "statistical:<ModelName>".
 
+Every fit (backtest window or forecast) sees at most the last FIT_LENGTH periods: the models
+are local, and a long daily history would otherwise cost seconds per AutoETS fit.
+
 The backtest calls each model's `forecast` on the truncated series rather than
 `StatsForecast.cross_validation`: the same windows and numbers, but the frame round trip of the
 latter costs about 10 ms per series (3 windows of 4 models: 24 vs 14 ms at 52 periods, 37 vs
@@ -43,6 +46,11 @@ from forecasting.periods import Frequency
 SEASON_LENGTH: dict[str, int] = {"D": 7, "W": 52, "M": 12}
 # The moving average spans about a month: a level that moves, without chasing one period's noise.
 WINDOW_SIZE: dict[str, int] = {"D": 7, "W": 4, "M": 3}
+# Every model is fitted on at most the last FIT_LENGTH periods (a year of days, three years of
+# weeks, ten of months): the models are local, and AutoETS costs about 2 ms a period per fit
+# with a weekly season. Three years of days took 12-17 s a product (7 fits), a request's whole
+# budget; capped, 1-4 s, with the same AutoETS holdout error on noisy weekly-seasonal series.
+FIT_LENGTH: dict[str, int] = {"D": 364, "W": 156, "M": 120}
 MIN_LENGTH = 6  # below this no model is fitted, the fallback answers
 INTERMITTENT_ZERO_SHARE = 0.3
 # statsforecast's ETS drops the seasonal component above 24 periods a season (weekly data): a
@@ -61,6 +69,7 @@ SELECTION_MARGIN = 0.1
 # rate would go that long without a sale with probability below this (see stopped_selling).
 STOP_PROBABILITY = 0.01
 STOP_RATE_WINDOW = 8
+STOP_GAP_WINDOW = 4 * STOP_RATE_WINDOW
 # Fewer backtest errors than this give no usable interval: the model's own (or the recent
 # spread) is used instead.
 MIN_INTERVAL_ERRORS = 6
@@ -132,7 +141,10 @@ def stopped_selling(y: np.ndarray) -> bool:
     A seller at the rate of the STOP_RATE_WINDOW periods before the gap (Poisson) would see that
     many empty periods with probability below STOP_PROBABILITY: the product has most likely
     stopped (sold out, delisted), and the last value (0) is the forecast, whatever the windows
-    before the stop favoured. Intermittent sellers (low rate) need a long gap to qualify.
+    before the stop favoured. Intermittent sellers (low rate) need a long gap to qualify. A
+    gap no longer than one the product sold again after within the STOP_GAP_WINDOW periods
+    before it is its usual rhythm, not a stop: sales that come in lumps (a weekly delivery on a
+    daily deployment: six empty days in seven) are not Poisson at the lumps' mean.
     """
     sold = np.flatnonzero(y > 0)
     if not len(sold):
@@ -141,7 +153,10 @@ def stopped_selling(y: np.ndarray) -> bool:
     if gap == 0:
         return False
     rate = float(np.mean(y[: len(y) - gap][-STOP_RATE_WINDOW:]))
-    return gap * rate > -np.log(STOP_PROBABILITY)
+    if gap * rate <= -np.log(STOP_PROBABILITY):
+        return False
+    recent = sold[sold >= sold[-1] - STOP_GAP_WINDOW]
+    return not len(recent) > 1 or int(np.diff(recent).max()) - 1 < gap
 
 
 class StatisticalSelector:
@@ -216,7 +231,8 @@ class StatisticalSelector:
         rows = []
         for cutoff in cutoffs:
             try:
-                mean = np.asarray(_quiet_forecast(model, self.y_[:cutoff], h)["mean"], float)
+                fitted = self.y_[max(0, cutoff - FIT_LENGTH[self.freq]) : cutoff]
+                mean = np.asarray(_quiet_forecast(model, fitted, h)["mean"], float)
             except Exception:
                 return np.empty((0, h))
             rows.append(self.y_[cutoff : cutoff + h] - mean)
@@ -232,8 +248,9 @@ class StatisticalSelector:
         """
         notes = list(self.warnings_)
         name = self.model_
+        fitted = self.y_[-FIT_LENGTH[self.freq] :]
         try:
-            point = np.asarray(_quiet_forecast(self.chosen_, self.y_, h)["mean"], dtype=float)
+            point = np.asarray(_quiet_forecast(self.chosen_, fitted, h)["mean"], dtype=float)
         except Exception as error:
             notes.append(f"{name} failed ({type(error).__name__}); Naive used")
             name, point = "Naive", np.full(h, self.y_[-1])
@@ -263,7 +280,8 @@ class StatisticalSelector:
             # the interval's probability, both sides of the point.
             spread = float(np.quantile(np.abs(errors), abs(2 * q - 1)))
             return point + np.sign(q - 0.5) * spread
-        native = _native_bound(self.chosen_ if name == self.model_ else None, self.y_, h, q)
+        fitted = self.y_[-FIT_LENGTH[self.freq] :]
+        native = _native_bound(self.chosen_ if name == self.model_ else None, fitted, h, q)
         if native is not None:
             return native
         return np.full(h, float(np.quantile(self.y_[-52:], q)))

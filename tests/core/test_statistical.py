@@ -245,3 +245,59 @@ def test_established_backtest_reports_the_mix_and_naive_per_model() -> None:
     # 118 weeks before the holdout: a full season for SeasonalNaive's reference.
     assert metrics["seasonal_naive_n_products"] == 3
     json.dumps(metrics, allow_nan=False)
+
+
+def test_models_are_fitted_on_a_bounded_tail_of_a_long_daily_history(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Three years of daily sales: AutoETS with its weekly season costs about 2 ms a period per
+    # fit, 7 fits a product (6 backtest windows and the forecast), 12-17 s a request. The models
+    # are local: a year of days is enough, and bounds the cost.
+    import forecasting.statistical as statistical
+
+    seen: list[int] = []
+    real = statistical._quiet_forecast
+
+    def recording(model: object, y: np.ndarray, h: int, level: list[float] | None = None) -> object:
+        seen.append(len(y))
+        return real(model, y, h, level)
+
+    monkeypatch.setattr(statistical, "_quiet_forecast", recording)
+    rng = np.random.default_rng(0)
+    t = np.arange(3 * 365)
+    y = rng.poisson(20 * (1 + 0.4 * np.sin(2 * np.pi * t / 7))).astype(float)
+    result = forecast_series(y, 12, "D", QUANTILES)
+    assert_sound(result, 12)
+    assert seen and max(seen) <= 364
+    # Still a full backtest: six windows, each fitted on the year before its origin.
+    assert seen.count(364) >= 6
+
+
+def test_the_seasonal_naive_reference_is_statsforecasts_seasonal_naive() -> None:
+    # The job's SeasonalNaive reference (a WAPE of thousands on the demo: its products fade,
+    # so the same weeks a year before sold tens of times more) is the model itself, aligned.
+    from statsforecast.models import SeasonalNaive
+
+    from training.statistical import _seasonal_naive
+
+    y = random_walk(130)
+    for horizon in (1, 12, 60):
+        expected = SeasonalNaive(season_length=52).forecast(y=y, h=horizon)["mean"]
+        assert np.allclose(_seasonal_naive(y, horizon, 52), expected)
+
+
+def test_a_product_selling_in_weekly_lumps_on_a_daily_grid_has_not_stopped() -> None:
+    # A daily deployment fed one delivery a week (the demo under LAUNCHCAST_FREQUENCY=D): six
+    # empty days in seven. Five days after the last lump is its rhythm, not a stop, though a
+    # Poisson seller at the lumps' mean would rarely go five days without a sale; it was served
+    # zero (24 of the 43 established products of the D demo's backtest; their held-out days sold).
+    rng = np.random.default_rng(0)
+    y = np.zeros(7 * 20)
+    y[::7] = rng.poisson(40, 20)
+    y = y[:-1]  # the answer is asked five days after the last lump
+    assert not stopped_selling(y)
+    result = forecast_series(y, 12, "D", QUANTILES)
+    assert "no sales lately" not in " ".join(result.warnings)
+    assert result.point.sum() > 0
+    # A gap longer than any it came back from recently is still a stop.
+    assert stopped_selling(np.concatenate([y, np.zeros(10)]))
