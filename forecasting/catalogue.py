@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from typing import Any
@@ -20,7 +21,8 @@ class LaunchCatalogue:
 
     Fitted state: `product_ids_`, `launch_days_` (int64 days since 1970-01-01), `curves_`
     ((n, max(launch_steps, curve_steps)), NaN where a step was not reached yet), `attributes_`,
-    `n_clipped_`, `n_skipped_`, `data_hash_`.
+    `n_clipped_`, `n_skipped_`, `data_hash_`, `last_sale_` (the newest sale's date: how far
+    the sales it learnt from reach, None without sales).
     """
 
     def __init__(self, config: ForecasterConfig) -> None:
@@ -45,6 +47,8 @@ class LaunchCatalogue:
         self.data_hash_ = _data_hash(
             self.product_ids_, self.launch_days_, self.curves_, curves.attributes
         )
+        newest = pd.to_datetime(sales["date"]).max() if len(sales) else pd.NaT
+        self.last_sale_: dt.date | None = None if pd.isna(newest) else newest.date()
         self._index()
         return self
 
@@ -73,6 +77,7 @@ class LaunchCatalogue:
             "training_data_sha256": self.data_hash_,
             "first_launch": str(days.min()) if len(days) else None,
             "last_launch": str(days.max()) if len(days) else None,
+            "last_sale": self.last_sale_.isoformat() if self.last_sale_ else None,
         }
 
     def save(self, writer: ArtifactWriter) -> None:
@@ -92,6 +97,8 @@ class LaunchCatalogue:
         self.n_clipped_ = int(summary["n_clipped"])
         self.n_skipped_ = int(summary["n_skipped"])
         self.data_hash_ = str(summary["training_data_sha256"])
+        last_sale = summary.get("last_sale")  # absent from artifacts written before it
+        self.last_sale_ = dt.date.fromisoformat(last_sale) if last_sale else None
         self._index()
         return self
 

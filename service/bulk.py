@@ -53,7 +53,9 @@ def forecast_catalogue(
         chunk = todo[start : start + CHUNK_PRODUCTS]
         with sessions() as session:
             queries = resolve_queries(
-                session, [RequestedProduct(pid, None, None, None) for pid in chunk]
+                session,
+                [RequestedProduct(pid, None, None, None) for pid in chunk],
+                sales_until=store.sales_until(),
             )
             answer = forecast(store, queries, horizon, quantiles, explain=False)
             rows = [

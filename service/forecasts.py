@@ -80,15 +80,18 @@ def uses_stored_sales(product: RequestedProduct) -> bool:
 
 
 def resolve_queries(
-    session: Session | None, products: Sequence[RequestedProduct], private: bool = False
+    session: Session | None,
+    products: Sequence[RequestedProduct],
+    private: bool = False,
+    sales_until: dt.date | None = None,
 ) -> list[ForecastQuery]:
     """Core queries for the request, filling catalogue products from the database.
 
     `session` may be None when `catalogue_ids(products)` is empty. `private` (the forecast
     role): a catalogue product's stored sales are not used, so the answer reproduces none of
-    them (its attributes and launch date are).
+    them (its attributes and launch date are). `sales_until`: see `resolve_with_notes`.
     """
-    return resolve_with_notes(session, products, private)[0]
+    return resolve_with_notes(session, products, private, sales_until=sales_until)[0]
 
 
 def resolve_with_notes(
@@ -96,10 +99,18 @@ def resolve_with_notes(
     products: Sequence[RequestedProduct],
     private: bool = False,
     today: dt.date | None = None,
+    sales_until: dt.date | None = None,
 ) -> tuple[list[ForecastQuery], dict[int, str]]:
     """`resolve_queries`, with a warning for each product (by index) whose launch date was
     assumed: a catalogue product stored without a launch date or sales is forecast as if it
-    launched `today` (the contract: an accepted id can always be forecast)."""
+    launched `today` (the contract: an accepted id can always be forecast).
+
+    `sales_until` (the newest sale the model learnt from): a catalogue product whose stored
+    sales stop before it has sold nothing since, as far as the catalogue knows; its history
+    is read as zeros up to that date (as the backtest reads it), so its forecast starts after
+    it rather than in the past, and a product that stopped selling is seen to have stopped.
+    The answer says so.
+    """
     ids = catalogue_ids(products)
     if ids and session is None:
         raise ValueError("these products need the catalogue: pass a session")
@@ -117,11 +128,29 @@ def resolve_with_notes(
             query = _resolve(index, dated, stored, errors)
         elif query is None:
             query = _resolve(index, product, stored, errors, private)
+            if query is not None and sales_until is not None and uses_stored_sales(product):
+                query, note = _silent_until(query, sales_until)
+                if note:
+                    notes[index] = note
         if query is not None:
             queries.append(query)
     if errors:
         raise InvalidItems("cannot forecast: " + ", ".join(e["field"] for e in errors[:20]), errors)
     return queries, notes
+
+
+def _silent_until(query: ForecastQuery, day: dt.date) -> tuple[ForecastQuery, str]:
+    """The query with its stored history read as zeros up to `day` (see `resolve_with_notes`),
+    and what the answer says about it; the query as it is when its sales reach `day`."""
+    if not query.history or query.history[-1][0] >= day:
+        return query, ""
+    last = query.history[-1][0]
+    note = (
+        f"'{query.product_id}' has no sales stored after {last.isoformat()}: read as selling "
+        f"nothing up to {day.isoformat()}, the newest sale the model learnt from, and forecast "
+        "from there (store its sales, or send them as history, if it did sell)"
+    )
+    return replace(query, history=(*query.history, (day, 0.0))), note
 
 
 def _undated_attributes(

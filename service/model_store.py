@@ -10,6 +10,7 @@ re-copy), when the next poll tries it again.
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import logging
 import threading
@@ -94,6 +95,12 @@ class ModelStore:
         """The version this replica serves, None on the degraded path."""
         model = self._model
         return model.version if model is not None else None
+
+    def sales_until(self) -> dt.date | None:
+        """The newest sale the served model learnt from (None on the degraded path, or for an
+        artifact written before it was recorded)."""
+        model = self._model
+        return model.forecaster.catalogue_.last_sale_ if model is not None else None
 
     def refresh(self) -> None:
         """Load the registry's active version if it is not the one served (or refused)."""

@@ -187,6 +187,28 @@ def test_a_catalogue_product_by_id_uses_its_stored_attributes_and_sales(served: 
     assert forecast_of(via_get)["points"] == via_post["points"]
 
 
+def test_a_catalogue_product_that_stopped_selling_is_forecast_from_the_newest_sale_on(
+    served: TestClient,
+) -> None:
+    """Its stored sales end long before the catalogue's: it sold nothing since, as far as the
+    catalogue knows. The forecast starts after the newest sale the model learnt from (not in
+    the past, after its own last sale), and the answer says how its history was read."""
+    sales = CATALOGUE[1]
+    newest = sales["date"].max().date()
+    last = sales.groupby("product_id")["date"].max()
+    stopped = str(last[last < sales["date"].max() - np.timedelta64(365, "D")].index[0])
+    result = forecast_of(post(served, horizon=4, products=[{"product_id": stopped}]))
+    first = dt.date.fromisoformat(result["points"][0]["start_date"])
+    assert newest < first <= newest + dt.timedelta(days=7)
+    (note,) = [w for w in result["warnings"] if "no sales stored after" in w]
+    assert last[stopped].date().isoformat() in note and newest.isoformat() in note
+    # A product selling up to the newest sale is read as it is, without the note.
+    current = str(last[last == sales["date"].max()].index[0])
+    fresh = forecast_of(post(served, horizon=4, products=[{"product_id": current}]))
+    assert not any("no sales stored after" in w for w in fresh["warnings"])
+    assert dt.date.fromisoformat(fresh["points"][0]["start_date"]) > newest
+
+
 def test_a_hypothetical_product_needs_no_id(served: TestClient) -> None:
     result = forecast_of(post(served))
     assert result["product_id"] is None

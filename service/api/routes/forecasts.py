@@ -92,7 +92,9 @@ def answer_request(
     before predicting so no connection is held during the CPU-bound part.
     """
     with get_sessionmaker(settings.database_url)() as session:
-        queries, notes = resolve_with_notes(session, requested, private)
+        queries, notes = resolve_with_notes(
+            session, requested, private, sales_until=store.sales_until()
+        )
     answer = forecast(store, queries, horizon, quantiles, explain, details, private)
     for index, note in notes.items():
         answer.forecasts[index].warnings.append(note)
