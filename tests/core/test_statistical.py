@@ -301,3 +301,55 @@ def test_a_product_selling_in_weekly_lumps_on_a_daily_grid_has_not_stopped() -> 
     assert result.point.sum() > 0
     # A gap longer than any it came back from recently is still a stop.
     assert stopped_selling(np.concatenate([y, np.zeros(10)]))
+
+
+def resumed_after_a_pause(freq: str, resumed: int, seed: int = 0) -> np.ndarray:
+    """About 24 a period for a year, a 37-week pause, then 24 a period again: the backtest
+    origins fall in the pause (a level of about 1), their windows see sales resume."""
+    rng = np.random.default_rng(seed)
+    if freq == "W":
+        parts = [rng.poisson(24, 52), np.zeros(37), rng.poisson(24, resumed)]
+    else:
+        parts = [rng.poisson(24, 364), np.zeros(37 * 7), rng.poisson(24, resumed)]
+    return np.concatenate(parts).astype(float)
+
+
+@pytest.mark.parametrize(
+    ("freq", "horizon", "resumed"), [("W", 52, 45), ("W", 12, 20), ("D", 104, 90)]
+)
+def test_intervals_after_a_pause_stay_near_the_level_sold(
+    freq: str, horizon: int, resumed: int
+) -> None:
+    # Each backtest error was divided by its origin's level (about 1 in the pause) and multiplied
+    # by today's (about 25): the 90% quantile came out 729 (W, 52), 577 (W, 12) and 258 (D, 104)
+    # for a product selling 24 a period. Each window's level now leans towards what it sold.
+    y = resumed_after_a_pause(freq, resumed)
+    result = forecast_series(y, horizon, freq, QUANTILES)  # type: ignore[arg-type]
+    assert_sound(result, horizon)
+    assert result.quantiles[0.9].max() < 8 * 24
+    assert (result.quantiles[0.9] > result.point).all()
+
+
+def test_window_level_moves_towards_what_the_window_sold() -> None:
+    from forecasting.statistical import LEVEL_WEIGHT_DOWN, LEVEL_WEIGHT_UP, window_level
+
+    pause, selling = np.zeros(8), np.full(8, 99.0)
+    # From a pause (level 1) into sales of 99 a week (level 100): half way, geometrically.
+    assert window_level(pause, selling, "W") == pytest.approx(100**LEVEL_WEIGHT_UP)
+    # A fade: the window sold 0 (level 1) after selling 99 (level 100).
+    assert window_level(selling, pause, "W") == pytest.approx(100 ** (1 - LEVEL_WEIGHT_DOWN))
+    # A steady window keeps its level at the origin.
+    assert window_level(selling, selling, "W") == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize(("freq", "n"), [("W", 60), ("D", 100)])
+def test_a_final_spike_after_zeros_gets_an_interval_of_some_width(freq: str, n: int) -> None:
+    # Zeros, then one sale of 1000: Naive serves 1000, and its backtest errors are all zero but
+    # the one of the latest window. The 80th percentile of |error| was 0: a 10-90% interval of
+    # [1000, 1000]. One nonzero error is too few: Naive's own interval answers.
+    y = np.zeros(n)
+    y[-1] = 1000.0
+    result = forecast_series(y, 12, freq, QUANTILES)  # type: ignore[arg-type]
+    assert result.model == "Naive" and np.allclose(result.point, 1000)
+    assert_sound(result, 12)
+    assert (result.quantiles[0.1] < 950).all() and (result.quantiles[0.9] > 1050).all()
