@@ -56,6 +56,7 @@ def forecast_catalogue(
                 session,
                 [RequestedProduct(pid, None, None, None) for pid in chunk],
                 sales_until=store.sales_until(),
+                freq=settings.frequency,
             )
             answer = forecast(store, queries, horizon, quantiles, explain=False)
             rows = [

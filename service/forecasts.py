@@ -16,7 +16,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forecasting.periods import step_of, step_start
+from forecasting.periods import Frequency, step_of, step_start
 from forecasting.queries import unknown_ids
 from forecasting.types import Analogue, ForecastQuery, ProductForecast
 from service.errors import InvalidItems
@@ -84,14 +84,15 @@ def resolve_queries(
     products: Sequence[RequestedProduct],
     private: bool = False,
     sales_until: dt.date | None = None,
+    freq: Frequency = "W",
 ) -> list[ForecastQuery]:
     """Core queries for the request, filling catalogue products from the database.
 
     `session` may be None when `catalogue_ids(products)` is empty. `private` (the forecast
     role): a catalogue product's stored sales are not used, so the answer reproduces none of
-    them (its attributes and launch date are). `sales_until`: see `resolve_with_notes`.
+    them (its attributes and launch date are). `sales_until`, `freq`: see `resolve_with_notes`.
     """
-    return resolve_with_notes(session, products, private, sales_until=sales_until)[0]
+    return resolve_with_notes(session, products, private, sales_until=sales_until, freq=freq)[0]
 
 
 def resolve_with_notes(
@@ -100,15 +101,17 @@ def resolve_with_notes(
     private: bool = False,
     today: dt.date | None = None,
     sales_until: dt.date | None = None,
+    freq: Frequency = "W",
 ) -> tuple[list[ForecastQuery], dict[int, str]]:
     """`resolve_queries`, with a warning for each product (by index) whose launch date was
     assumed: a catalogue product stored without a launch date or sales is forecast as if it
     launched `today` (the contract: an accepted id can always be forecast).
 
     `sales_until` (the newest sale the model learnt from): a catalogue product whose stored
-    sales stop before it has sold nothing since, as far as the catalogue knows; its history
-    is read as zeros up to that date (as the backtest reads it), so its forecast starts after
-    it rather than in the past, and a product that stopped selling is seen to have stopped.
+    sales stop in a `freq` period before that date's has sold nothing since, as far as the
+    catalogue knows; its history is read as zeros up to that date (as the backtest reads it),
+    so its forecast starts after it rather than in the past, and a product that stopped
+    selling is seen to have stopped.
     The answer says so.
     """
     ids = catalogue_ids(products)
@@ -129,7 +132,7 @@ def resolve_with_notes(
         elif query is None:
             query = _resolve(index, product, stored, errors, private)
             if query is not None and sales_until is not None and uses_stored_sales(product):
-                query, note = _silent_until(query, sales_until)
+                query, note = _silent_until(query, sales_until, freq)
                 if note:
                     notes[index] = note
         if query is not None:
@@ -139,12 +142,14 @@ def resolve_with_notes(
     return queries, notes
 
 
-def _silent_until(query: ForecastQuery, day: dt.date) -> tuple[ForecastQuery, str]:
+def _silent_until(query: ForecastQuery, day: dt.date, freq: Frequency) -> tuple[ForecastQuery, str]:
     """The query with its stored history read as zeros up to `day` (see `resolve_with_notes`),
-    and what the answer says about it; the query as it is when its sales reach `day`."""
-    if not query.history or query.history[-1][0] >= day:
+    and what the answer says about it; the query as it is when its sales reach `day`'s period."""
+    if not query.history:
         return query, ""
     last = query.history[-1][0]
+    if step_of(query.launch_date, last, freq) >= step_of(query.launch_date, day, freq):
+        return query, ""
     note = (
         f"'{query.product_id}' has no sales stored after {last.isoformat()}: read as selling "
         f"nothing up to {day.isoformat()}, the newest sale the model learnt from, and forecast "

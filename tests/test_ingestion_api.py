@@ -228,7 +228,11 @@ def test_an_over_limit_batch_with_a_field_error_is_refused_writing_nothing(
 ) -> None:
     with TestClient(create_app(make_settings(max_batch_items=3))) as small:
         products = [{"product_id": f"P{i}"} for i in range(4)] + [{"product_id": ""}]
-        assert_problem(post_products(small, *products), 422, "products[4].product_id")
+        response = post_products(small, *products)
+        assert_problem(response, 422, "products[4].product_id")
+        # The contract's limit is in `detail` whatever else is wrong with the batch.
+        assert "the limit is 3" in response.json()["detail"]
+        assert "products" in [e["field"] for e in response.json()["errors"]]
         assert_catalogue_empty(small)
 
 

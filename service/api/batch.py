@@ -77,6 +77,11 @@ class BatchRoute(APIRoute):
             if rules is None:
                 raise failure
             settings: Settings = request.app.state.settings
+            items = _items(failure, rules.collection)
+            if items is not None and len(items) > settings.max_batch_items:
+                # Refused whole for its size (the contract: the limit in `detail`), with the
+                # malformed items' errors beside, since the client will have to mend those too.
+                raise over_limit(settings, failure, rules.collection, len(items), request)
             found = await run_in_threadpool(
                 batch_errors, settings, failure, rules, request.app.state
             )
@@ -91,6 +96,20 @@ class BatchRoute(APIRoute):
     def refuse_invalid_body(self, request: Request, failure: RequestValidationError) -> None:
         """Raise the refusal a body that failed validation gets before its errors are looked
         into (the items' lookups included); nothing by default."""
+
+
+def over_limit(
+    settings: Settings,
+    failure: RequestValidationError,
+    collection: str,
+    n_items: int,
+    request: Request,
+) -> InvalidItems:
+    """The 422 of a batch over `max_batch_items` whose items also failed validation."""
+    limit = settings.max_batch_items
+    fields = validation_errors(failure, request_fields(request.app))
+    errors = [{"field": collection, "message": f"at most {limit} items"}, *fields]
+    return InvalidItems(f"{n_items} {collection} in one batch; the limit is {limit}", errors)
 
 
 def batch_errors(

@@ -93,7 +93,11 @@ def answer_request(
     """
     with get_sessionmaker(settings.database_url)() as session:
         queries, notes = resolve_with_notes(
-            session, requested, private, sales_until=store.sales_until()
+            session,
+            requested,
+            private,
+            sales_until=store.sales_until(),
+            freq=settings.frequency,
         )
     answer = forecast(store, queries, horizon, quantiles, explain, details, private)
     for index, note in notes.items():
