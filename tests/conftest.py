@@ -16,13 +16,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from typer.testing import CliRunner
 
 from service.app import create_app
 from service.auth import hash_key
 from store import migrations
 from store.models import Base
 from store.session import get_engine
-from store.settings import Role, Settings
+from store.settings import Role, Settings, get_settings
 
 POSTGRES_URL = os.environ.get("LAUNCHCAST_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -141,3 +142,12 @@ def visuelle_dir() -> Path:
         if candidate and (Path(candidate) / "products.csv").is_file():
             return Path(candidate)
     return Path(candidates[1])
+
+
+@pytest.fixture
+def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    """The command line against the test's database (`cli.invoke(app, [...])`)."""
+    monkeypatch.setenv("LAUNCHCAST_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +16,6 @@ from store.ingest import import_frames, import_records
 from store.models import Product, SalesObservation
 from store.repositories import catalogue
 from store.session import get_sessionmaker
-from store.settings import get_settings
 from tests.conftest import KEYS
 
 
@@ -124,14 +122,6 @@ def test_import_frames_with_skip_invalid_writes_the_rest(database_url: str) -> N
     assert (summary.products.inserted, summary.sales.inserted, summary.n_rejected) == (2, 2, 1)
     assert attributes == {"category": "tops", "price": 9.5}
     assert count_rows(database_url, SalesObservation) == 2
-
-
-@pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("LAUNCHCAST_DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 def test_parquet_attributes_keep_their_types_and_missing_values_stay_unknown(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -17,20 +17,11 @@ from cli.main import app
 from store.ingest import import_records
 from store.models import Product, SalesObservation
 from store.session import get_sessionmaker
-from store.settings import get_settings
 from tests.conftest import BACKENDS, new_database, visuelle_dir
 from tests.console import Ran, run_console_script
 
 LAUNCHCAST = Path(sys.executable).parent / "launchcast"
 VISUELLE = visuelle_dir()
-
-
-@pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("LAUNCHCAST_DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 def counts(database_url: str) -> tuple[int, int]:

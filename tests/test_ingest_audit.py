@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,6 @@ from store.ingest import SaleIn, api_locator, check_sales
 from store.models import Product, SalesObservation
 from store.repositories import catalogue
 from store.session import get_sessionmaker
-from store.settings import get_settings
 
 
 def postgres_only(database_url: str) -> None:
@@ -130,19 +129,27 @@ def test_concurrent_overlapping_api_batches_all_succeed(client: TestClient) -> N
     assert {p["attributes"]["tag"] for p in page} <= set(orders)
 
 
-def test_a_deadlocked_batch_is_retried_and_written(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real = catalogue.upsert_products
-    calls = []
+def deadlocking_once(
+    real: Callable[..., catalogue.UpsertCount], calls: list[int]
+) -> Callable[..., catalogue.UpsertCount]:
+    """`real`, but its first call raises a deadlock; each call is counted in `calls`."""
 
-    def deadlocks_once(*args: Any, **kwargs: Any) -> catalogue.UpsertCount:
+    def write(*args: Any, **kwargs: Any) -> catalogue.UpsertCount:
         calls.append(1)
         if len(calls) == 1:
             raise deadlock()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(catalogue, "upsert_products", deadlocks_once)
+    return write
+
+
+def test_a_deadlocked_batch_is_retried_and_written(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(
+        catalogue, "upsert_products", deadlocking_once(catalogue.upsert_products, calls)
+    )
     answer = client.post("/v1/products", json={"products": [{"product_id": "R1"}]})
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"inserted": 1, "updated": 0}
@@ -199,14 +206,6 @@ def test_other_database_errors_are_not_retried(database_url: str) -> None:
     assert len(calls) == 1
 
 
-@pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("LAUNCHCAST_DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
-
-
 def test_an_import_that_deadlocks_once_is_run_again_and_written_once(
     cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
 ) -> None:
@@ -214,16 +213,8 @@ def test_an_import_that_deadlocks_once_is_run_again_and_written_once(
     products.write_text("product_id,launch_date,category\nA,2024-01-01,x\nB,2024-01-08,y\n")
     sales = tmp_path / "sales.csv"
     sales.write_text("product_id,date,quantity\nA,2024-01-01,3\nB,2024-01-08,1\n")
-    real = catalogue.upsert_sales
-    calls = []
-
-    def deadlocks_once(*args: Any, **kwargs: Any) -> catalogue.UpsertCount:
-        calls.append(1)
-        if len(calls) == 1:
-            raise deadlock()
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(catalogue, "upsert_sales", deadlocks_once)
+    calls: list[int] = []
+    monkeypatch.setattr(catalogue, "upsert_sales", deadlocking_once(catalogue.upsert_sales, calls))
     ran = cli.invoke(app, ["import", "--products", str(products), "--sales", str(sales)])
     assert ran.exit_code == 0, ran.output
     assert counts(database_url) == (2, 2)
