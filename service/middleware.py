@@ -91,6 +91,18 @@ class TrainingRunsCollector(Collector):
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
 
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """The names registration checks, without reading the database (prometheus-client
+        calls `collect` at registration otherwise: a query each time an app is created)."""
+        for name in (
+            "launchcast_training_runs_up",
+            "launchcast_training_runs",
+            "launchcast_training_run_oldest_queued_seconds",
+            "launchcast_training_run_heartbeat_age_seconds",
+            "launchcast_training_run_last_success_timestamp_seconds",
+        ):
+            yield GaugeMetricFamily(name, "")
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from store.runs import queue_figures
         from store.session import get_sessionmaker

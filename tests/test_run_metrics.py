@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
@@ -105,3 +106,19 @@ def test_a_database_that_cannot_be_read_does_not_fail_the_scrape(
         assert response.status_code == 200
         values = gauges(client)
     assert values == {"launchcast_training_runs_up": 0.0}
+
+
+def test_creating_the_app_reads_nothing_from_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gauges are registered by name: the queue is read at a scrape, not each time an app
+    (a replica, a test) is created."""
+    from service.middleware import TrainingRunsCollector
+
+    def read(_self: TrainingRunsCollector) -> None:
+        raise AssertionError("the database was read at registration")
+
+    monkeypatch.setattr(TrainingRunsCollector, "collect", read)
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'never-created.db'}"))
+    assert app.state.metrics.training_runs is not None
+    assert not (tmp_path / "never-created.db").exists()
