@@ -50,8 +50,16 @@ def list_models() -> None:
 @models_app.command("activate")
 def activate_model(
     version: str = typer.Argument(..., help="A version from `models list`."),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Activate a version the promotion gate rejected (refused otherwise); the override "
+        "is logged and noted in its reason.",
+    ),
 ) -> None:
-    """Make VERSION the active model (every replica switches to it within model_poll_seconds)."""
+    """Make VERSION the active model (every replica switches to it within model_poll_seconds).
+
+    A version the promotion gate rejected is refused unless --force is given."""
     from store import registry
     from store.session import get_sessionmaker
 
@@ -69,7 +77,13 @@ def activate_model(
                 f"model version '{version}' not activated: {unusable}; "
                 "the active version is unchanged"
             )
-        registry.activate(session, version)
+        try:
+            registry.activate(session, version, force=force)
+        except registry.RejectedVersion as exc:
+            raise RuntimeError(
+                f"model version '{version}' not activated: {exc}; pass --force to activate it "
+                "anyway; the active version is unchanged"
+            ) from None
         session.commit()
     console.print(f"model [bold]{version}[/] is active")
 

@@ -16,11 +16,14 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from forecasting.baseline import CurveBaseline
+from forecasting.model import LaunchForecaster
 from forecasting.periods import Frequency, step_of, step_start
 from forecasting.queries import unknown_ids
 from forecasting.types import Analogue, ForecastQuery, ProductForecast
 from service.errors import InvalidItems
 from service.model_store import ModelStore
+from store.fields import LATEST_DATE
 from store.models import Product, SalesObservation
 
 NO_SALES_WARNING = "the catalogue has no sales yet: the forecast is zero until some are recorded"
@@ -314,15 +317,22 @@ def forecast(
     """The active model's forecasts, or the launch-curve fallback when none is loaded.
 
     `details` ("curves", "drivers") imply `explain`; `private` is the forecast role: the core
-    then draws each forecast from enough known products and returns none of them.
+    then draws each forecast from enough known products and returns none of them. A product
+    whose steps would start after LATEST_DATE is forecast for those that start by then, with a
+    warning (`steps_in_range`).
     """
     served = store.model  # taken once: the whole answer comes from this one model
     predictor = served.forecaster if served is not None else store.baseline()
+    freq = store.settings.frequency
+    fitting = [steps_in_range(q, horizon, freq) for q in queries]
     if predictor is None:
-        answer = Answer(None, [_zero(q, horizon, quantiles, store) for q in queries])
+        zeros = [_zero(q, h, quantiles, store) for q, h in zip(queries, fitting, strict=True)]
+        answer = Answer(None, zeros)
     else:
-        results = predictor.predict(queries, horizon, quantiles, explain, details, private)
+        options = PredictOptions(quantiles, explain, details, private)
+        results = _predict_in_range(predictor, queries, horizon, fitting, options)
         answer = Answer(served.version if served is not None else None, sanitise_all(results))
+    _warn_cut_short(answer.forecasts, fitting, horizon)
     if store.metrics is not None:
         store.metrics.count_forecasts(result.method for result in answer.forecasts)
     return answer
@@ -416,4 +426,87 @@ def _zero(
         point=np.zeros(horizon),
         quantiles={q: np.zeros(horizon) for q in quantiles},
         warnings=[NO_SALES_WARNING],
+    )
+
+
+# --- the supported calendar's end ---------------------------------------------------------------
+# API.md supports dates up to LATEST_DATE (2199-12-31). A launch near it with a long horizon, or
+# history dated late (the forecast starts after it), would have dated steps beyond it. Each such
+# product is forecast for the steps that start by then, with a warning: the request is valid
+# (its dates and horizon are), and one product near the end must not refuse a whole batch.
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """What a predict call takes besides the queries and the horizon."""
+
+    quantiles: Sequence[float]
+    explain: bool
+    details: frozenset[str]
+    private: bool
+
+
+def steps_in_range(query: ForecastQuery, horizon: int, freq: Frequency) -> int:
+    """How many of the `horizon` steps after the query's history start by LATEST_DATE
+    (0: none). Integer arithmetic: no date beyond the range is ever built."""
+    observed = max((step_of(query.launch_date, d, freq) for d, _ in query.history), default=0)
+    fits = _steps_in_range(query.launch_date, freq) - max(observed, 0)
+    return max(0, min(horizon, fits))
+
+
+def _steps_in_range(launch: dt.date, freq: Frequency) -> int:
+    """How many steps from `launch` start on or before LATEST_DATE (step_start's calendar)."""
+    if freq == "M":
+        # Step k starts in the (k-1)-th month after the launch's; any day of December 2199
+        # is in range, so whole months count.
+        return (LATEST_DATE.year - launch.year) * 12 + LATEST_DATE.month - launch.month + 1
+    return (LATEST_DATE - launch).days // (7 if freq == "W" else 1) + 1
+
+
+def _predict_in_range(
+    predictor: LaunchForecaster | CurveBaseline,
+    queries: Sequence[ForecastQuery],
+    horizon: int,
+    fitting: list[int],
+    options: PredictOptions,
+) -> list[ProductForecast]:
+    """`predictor.predict` of every query, each for the steps that fit the calendar: one call
+    when all fit (the usual case), else one per shorter horizon, so a cut-short product's
+    total, bands and drivers are those of the steps it is answered with."""
+    args = (options.quantiles, options.explain, options.details, options.private)
+    if all(h == horizon for h in fitting):
+        return predictor.predict(queries, horizon, *args)
+    results: dict[int, ProductForecast] = {}
+    for h in sorted(set(fitting)):
+        rows = [i for i, fits in enumerate(fitting) if fits == h]
+        # No step fits: predicted for one (the core needs one) and emptied below.
+        part = predictor.predict([queries[i] for i in rows], max(h, 1), *args)
+        for i, result in zip(rows, part, strict=True):
+            results[i] = result if h else _no_points(result)
+    return [results[i] for i in range(len(queries))]
+
+
+def _no_points(result: ProductForecast) -> ProductForecast:
+    """`result` with its points, and what is summed over them, taken out."""
+    result.steps, result.start_dates, result.point = result.steps[:0], [], result.point[:0]
+    result.quantiles = {q: values[:0] for q, values in result.quantiles.items()}
+    if result.total_quantiles is not None:
+        result.total_quantiles = {q: 0.0 for q in result.total_quantiles}
+    result.drivers = None
+    result.neighbours = [
+        replace(n, curve=()) if n.curve is not None else n for n in result.neighbours
+    ]
+    return result
+
+
+def _warn_cut_short(results: list[ProductForecast], fitting: list[int], horizon: int) -> None:
+    for result, h in zip(results, fitting, strict=True):
+        if h < horizon:
+            result.warnings.append(cut_short_warning(h, horizon))
+
+
+def cut_short_warning(fitting: int, horizon: int) -> str:
+    return (
+        f"only {fitting} of the {horizon} steps asked for start by {LATEST_DATE}, the last date "
+        "the service supports: the forecast stops there"
     )

@@ -7,6 +7,7 @@ the database is the one place that says which model answers.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ from forecasting.artifact import ArtifactReader
 from forecasting.errors import ArtifactError
 from store.jsonsafe import json_safe
 from store.models import ModelVersion, utcnow
+
+log = logging.getLogger(__name__)
 
 ACTIVE, CANDIDATE, RETIRED, REJECTED = "active", "candidate", "retired", "rejected"
 # Any constant shared by every replica: the key of the PostgreSQL advisory lock around activation.
@@ -189,16 +192,32 @@ def register(
     return row
 
 
-def activate(session: Session, version: str) -> ModelVersion | None:
+class RejectedVersion(Exception):
+    """An activation of a version the promotion gate rejected, without `force`: nothing changed."""
+
+
+# Appended to a forced version's reason: `GET /v1/models` and `models list` then show that a
+# person overrode the gate, not only that the gate said no.
+FORCED_NOTE = "activated with force over the promotion gate's rejection"
+
+
+def activate(session: Session, version: str, *, force: bool = False) -> ModelVersion | None:
     """Make `version` the active one (promotion or rollback); the previous one is retired.
 
     Concurrent activations from several replicas are serialised (see `_serialise_activation`),
     so at most one version is ever active. Returns None for an unknown version.
+
+    A version the promotion gate rejected (clearly worse than the active one, or with no
+    backtest WAPE) is refused with RejectedVersion unless `force`: activating it by mistake
+    would serve worse forecasts on every replica. A candidate needs no force (the gate left
+    that choice to an admin).
     """
     _serialise_activation(session)
     row = session.get(ModelVersion, version, with_for_update=True)
     if row is None:
         return None
+    if row.status == REJECTED:
+        _allow_rejected(row, force)
     session.execute(
         update(ModelVersion)
         .where(ModelVersion.status == ACTIVE, ModelVersion.version != version)
@@ -208,6 +227,21 @@ def activate(session: Session, version: str) -> ModelVersion | None:
     row.activated_at = utcnow()
     session.flush()
     return row
+
+
+def gate_refusal(row: ModelVersion) -> str:
+    """Why the promotion gate rejected `row`, as a refusal of its activation says it."""
+    why = row.reason or "no reason was recorded"
+    return f"the promotion gate rejected it ({why})"
+
+
+def _allow_rejected(row: ModelVersion, force: bool) -> None:
+    """Refuse a rejected version unless forced; a forced one is logged and its reason noted
+    (read under the activation lock, so a concurrent forced activation cannot slip past)."""
+    if not force:
+        raise RejectedVersion(gate_refusal(row))
+    log.warning("model version %s activated with force: %s", row.version, gate_refusal(row))
+    row.reason = f"{row.reason}; {FORCED_NOTE}" if row.reason else FORCED_NOTE
 
 
 def artifact_problem(row: ModelVersion) -> str | None:

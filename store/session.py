@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
+SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 
 
 @lru_cache(maxsize=8)
@@ -24,8 +25,12 @@ def get_engine(url: str) -> Engine:
     """
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
-        # The service answers from a thread pool; SQLite connections may cross threads.
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        # The service answers from a thread pool; SQLite connections may cross threads. A
+        # writer waits up to `timeout` seconds for another's write lock (SQLITE_BUSY_TIMEOUT_
+        # SECONDS, unless the URL says `?timeout=`: connect_args would override the URL's).
+        kwargs["connect_args"] = {"check_same_thread": False}
+        if "timeout" not in make_url(url).query:
+            kwargs["connect_args"]["timeout"] = SQLITE_BUSY_TIMEOUT_SECONDS
     elif url.startswith("postgresql") and "connect_timeout" not in make_url(url).query:
         # A host that drops packets (not one that refuses) would otherwise hold a request,
         # a /metrics scrape or a scheduler tick for the kernel's TCP timeout (minutes).

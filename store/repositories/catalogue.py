@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -30,6 +32,8 @@ from sqlalchemy.orm import Session
 
 from store.jsonsafe import json_safe
 from store.models import JsonDoc, Product, SalesObservation
+
+log = logging.getLogger(__name__)
 
 # Dates the service accepts (API.md); rows outside it, written before that rule or straight
 # into the database, are left out of the catalogue the core reads.
@@ -96,9 +100,30 @@ def is_transient(exc: BaseException) -> bool:
     )
 
 
+# SQLite's SQLITE_BUSY; its extended codes (BUSY_SNAPSHOT, BUSY_RECOVERY, BUSY_TIMEOUT) share
+# the low byte.
+SQLITE_BUSY = 5
+
+
+def is_sqlite_busy(exc: BaseException) -> bool:
+    """SQLite's "database is locked": another connection held the write lock past the busy
+    timeout, or a read transaction could not become a write one (SQLite then fails at once,
+    without waiting). Another attempt, once that writer is done, usually succeeds."""
+    orig = getattr(exc, "orig", None)
+    if not isinstance(orig, sqlite3.OperationalError):
+        return False
+    code = getattr(orig, "sqlite_errorcode", None)
+    return code & 0xFF == SQLITE_BUSY if code is not None else "database is locked" in str(orig)
+
+
 def retrying(session: Session, work: Callable[[], T], attempts: int = WRITE_ATTEMPTS) -> T:
     """Run `work` (a whole transaction on `session`, its commit included) again after a
-    deadlock or serialization failure, up to `attempts` times; then raise WriteConflict.
+    deadlock or serialization failure (PostgreSQL) or a locked database (SQLite), up to
+    `attempts` times, after a short random pause each time.
+
+    Losing every attempt: a deadlock or serialization failure raises WriteConflict; a SQLite
+    database still locked raises its OperationalError (the service's 503 "retry shortly", which
+    is what it is: another writer is holding the one write lock SQLite has).
 
     The rows written here lock in key order, so concurrent batches cannot deadlock each other;
     other writers (and future code) might, and a retry costs less than a refused batch.
@@ -108,13 +133,17 @@ def retrying(session: Session, work: Callable[[], T], attempts: int = WRITE_ATTE
             return work()
         except DBAPIError as exc:
             session.rollback()
-            if not is_transient(exc):
+            busy = is_sqlite_busy(exc)
+            if not (busy or is_transient(exc)):
                 raise
             if attempt == attempts:
+                if busy:
+                    raise
                 raise WriteConflict(
                     f"the write conflicted with concurrent ones {attempts} times "
                     f"({type(exc.orig).__name__}); nothing was written"
                 ) from exc
+            log.warning("write attempt %d of %d failed (%s); retrying", attempt, attempts, exc.orig)
             time.sleep(random.uniform(0.01, 0.1) * attempt)  # let the other one finish
     raise AssertionError("unreachable")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import SessionDep
@@ -143,18 +143,30 @@ def get_active_model(session: SessionDep) -> ModelOut:
         ),
     },
 )
-def activate_model(version: str, session: SessionDep, request: Request) -> ModelOut:
+def activate_model(
+    version: str,
+    session: SessionDep,
+    request: Request,
+    force: bool = Query(
+        False,
+        description="Activate a version the promotion gate rejected (otherwise a 409 with the "
+        "gate's reason). The override is logged and noted in the version's `reason`.",
+    ),
+) -> ModelOut:
     """Make `version` active; the previous one is retired and every replica switches to it.
-    409 when its artifact is missing or fails its checksum (no replica could serve it)."""
+    409 when its artifact is missing or fails its checksum (no replica could serve it), or when
+    the promotion gate rejected it and `force` is not set."""
     known = registry.get_version(session, version) if storable_key(version) else None
     if known is None:
         raise NotFound(f"no model version '{shown(version)}'")
     unusable = registry.artifact_problem(known)
     if unusable is not None:
-        raise Conflict(
-            f"model version '{version}' not activated: {unusable}; the active version is unchanged"
-        )
-    row = registry.activate(session, version)
+        raise not_activated(version, unusable)
+    try:
+        row = registry.activate(session, version, force=force)
+    except registry.RejectedVersion as exc:
+        session.rollback()
+        raise not_activated(version, f"{exc}; send force=true to activate it anyway") from None
     if row is None:  # deleted meanwhile
         raise NotFound(f"no model version '{shown(version)}'")
     session.commit()
@@ -162,3 +174,9 @@ def activate_model(version: str, session: SessionDep, request: Request) -> Model
     if on_activate is not None:
         on_activate()  # this replica reloads at once; the others notice within seconds
     return model_out(row)
+
+
+def not_activated(version: str, why: str) -> Conflict:
+    return Conflict(
+        f"model version '{version}' not activated: {why}; the active version is unchanged"
+    )
