@@ -4,7 +4,11 @@ Calibrated on the cross-validation folds (the newest launches), per step and sep
 cold starts and for warm-ups by how many periods were observed, since each observed period
 narrows the spread (pooled over every warm-up, 10-90% intervals covered 0.81 of VISUELLE 2018
 H1's launches with 1 period observed and 0.90 with 6). A step with too few rows uses the pooled
-ratios of its kind, a warm-up observed longer than the fold's the longest.
+ratios of its kind, a warm-up observed longer than the fold's the longest. Every launch of a
+fold is forecast with each observed count (forecasting/validation.py `Fold`): when each was
+forecast with one count, cycling, each count's table learnt from a sixth of the launches and its
+tails were noise (VISUELLE 2018 H2, seed 0, log ratio of the 90% to the 10% quantile at step 6:
+0.99 after 4 weeks observed, 1.19 after 5, 1.57 after 6; 10-90% coverage after 4 weeks 0.69).
 
 Each of those tables is learnt separately for `level_bins` equal-count bands of the point's
 size: sales are counts, so a forecast of 8 a week misses by a larger share than one of 80, and

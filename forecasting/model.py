@@ -133,7 +133,9 @@ class LaunchForecaster:
                 warmup,
             )
             record["models"] = cv.models
-        self.selector_ = MethodSelector(cfg.selection_margin).fit(cv.folds)
+        self.selector_ = MethodSelector(cfg.selection_margin).fit(
+            [f.for_selection() for f in cv.folds]
+        )
         with stage("calibration", 0.75):
             self.calibrator_, self.total_calibrator_ = self._calibrate(cv)
         self.gbm_: LaunchGBM | None = None

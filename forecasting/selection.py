@@ -29,12 +29,27 @@ class FoldForecasts:
         actual: (q, L) actual step totals (NaN where not reached).
         forecasts: {method: (q, L)}.
         n_observed: (q,) observed steps given to each query (0 = cold start).
+        selection: (q,) the queries the choice of method scores (None: all); the others
+            only calibrate the intervals.
     """
 
     window: tuple[str, str]
     actual: np.ndarray
     forecasts: dict[str, np.ndarray]
     n_observed: np.ndarray
+    selection: np.ndarray | None = None
+
+    def for_selection(self) -> FoldForecasts:
+        """This fold with only the queries the choice of method scores."""
+        if self.selection is None:
+            return self
+        rows = self.selection
+        return FoldForecasts(
+            self.window,
+            self.actual[rows],
+            {m: f[rows] for m, f in self.forecasts.items()},
+            self.n_observed[rows],
+        )
 
     def scored(self) -> np.ndarray:
         """(q, L) the steps after the observed ones that were reached."""

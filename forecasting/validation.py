@@ -218,13 +218,24 @@ class Fold:
         if len(window) > MAX_SCORED_PER_FOLD:
             window = np.sort(rng.choice(window, MAX_SCORED_PER_FOLD, replace=False))
         self.window = window
-        # Each launch scored cold and once warm, with 1..K observed steps cycling.
+        # Each launch is forecast cold and warm with each of 1..K steps observed: each count's
+        # interval table learns from every launch of the fold (one count per launch, cycling,
+        # left 1/K of them to each table, too few for its quantiles: see
+        # forecasting/calibration.py). The choice of method scores the cold forecasts and one
+        # warm-up per launch (`selection`), so that cold starts weigh as much as warm-ups in it.
         K = max(1, min(config.warmup_max_observed, config.launch_steps - 1))
-        warm_obs = 1 + np.arange(len(window)) % K
         reached = np.isfinite(catalogue.launch_curves[window]).sum(axis=1)
-        warm = reached > warm_obs
-        self.product = np.concatenate([window, window[warm]])
-        self.n_observed = np.concatenate([np.zeros(len(window), dtype=np.int64), warm_obs[warm]])
+        products, observed = [window], [np.zeros(len(window), dtype=np.int64)]
+        selection = [np.ones(len(window), dtype=bool)]
+        for copy in range(K):
+            warm_obs = 1 + (np.arange(len(window)) + copy) % K
+            warm = reached > warm_obs
+            products.append(window[warm])
+            observed.append(warm_obs[warm])
+            selection.append(np.full(int(warm.sum()), copy == 0))
+        self.product = np.concatenate(products)
+        self.n_observed = np.concatenate(observed)
+        self.selection = np.concatenate(selection)
 
 
 def cross_validate(
@@ -283,6 +294,7 @@ def cross_validate(
                 actual=actual,
                 forecasts=forecasts,
                 n_observed=fold.n_observed,
+                selection=fold.selection,
             )
         )
         if rows is None or dataset is None:

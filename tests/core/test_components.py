@@ -425,3 +425,26 @@ def test_a_sparse_warm_up_step_reads_the_unbanded_warm_up_row() -> None:
     assert not np.allclose(banded.ratios_["warm"][0][4], unbanded_step_5)
     for band in banded.ratios_["warm:2"]:
         np.testing.assert_array_equal(band[4], unbanded_step_5)
+
+
+def test_each_fold_launch_calibrates_every_warm_up_count_but_is_chosen_on_once(
+    catalogue: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """Every launch of a fold is forecast warm with each of 1..K periods observed, so each
+    count's interval table learns from all of them; the choice of method still scores one cold
+    and one warm forecast per launch."""
+    from forecasting.catalogue import LaunchCatalogue
+    from forecasting.validation import Fold
+
+    config = small_config(warmup_max_observed=3)
+    known = LaunchCatalogue(config).fit(*catalogue)
+    days = known.launch_days_
+    fold = Fold(known, int(np.quantile(days, 0.6)), int(days.max()) + 1, config, 0)
+    reached = np.isfinite(known.launch_curves[fold.window]).sum(axis=1)
+    for k in (1, 2, 3):
+        warm_at_k = fold.product[fold.n_observed == k]
+        np.testing.assert_array_equal(np.sort(warm_at_k), np.sort(fold.window[reached > k]))
+    chosen_on = fold.n_observed[fold.selection]
+    assert (chosen_on == 0).sum() == len(fold.window)
+    assert (chosen_on > 0).sum() <= len(fold.window)
+    assert set(np.unique(chosen_on[chosen_on > 0]).tolist()) == {1, 2, 3}
